@@ -1,0 +1,113 @@
+package httpfilter
+
+import (
+	"context"
+	"crypto/tls"
+	"net/netip"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/route"
+)
+
+// Stream is one request/response exchange as filters see it, whatever the downstream codec.
+// The connection manager owns it, fills it and recycles it when the stream is done; filters
+// must not keep it (or strings from its header maps) past OnStreamDone.
+type Stream struct {
+	Request          header.Map
+	RequestTrailers  header.Map
+	Response         header.Map
+	ResponseTrailers header.Map
+
+	// VirtualHost and Route are the route match result (nil Route when nothing matched). The
+	// router honours them; filters that change what the match depends on call ClearRouteCache.
+	VirtualHost *route.VirtualHost
+	Route       *route.Entry
+
+	Downstream Downstream
+	Info       Info
+
+	// Ctx is cancelled when the downstream goes away or the stream times out.
+	Ctx context.Context
+
+	sink Sink
+}
+
+// Downstream describes the client connection.
+type Downstream struct {
+	RemoteAddr netip.AddrPort
+	// DirectRemoteAddr is the peer of the TCP connection; RemoteAddr may differ once
+	// X-Forwarded-For has been trusted.
+	DirectRemoteAddr netip.AddrPort
+	LocalAddr        netip.AddrPort
+	TLS              *tls.ConnectionState // nil for plaintext
+	Protocol         string               // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
+	Secure           bool                 // TLS to us (drives x-forwarded-proto)
+}
+
+// Info is what access logs and stats read about a finished stream.
+type Info struct {
+	Start            time.Time
+	ResponseFlags    ResponseFlags
+	ResponseDetails  string
+	RouteName        string
+	UpstreamCluster  string
+	UpstreamHost     string
+	UpstreamFailure  string // UPSTREAM_TRANSPORT_FAILURE_REASON
+	BytesReceived    int64
+	BytesSent        int64
+	FirstUpstreamTx  time.Time
+	FirstUpstreamRx  time.Time
+	LastDownstreamTx time.Time
+}
+
+// Sink is how filters send the response (or a local reply) downstream. The connection manager
+// implements it; it runs the response filters before the codec writes.
+type Sink interface {
+	EncodeHeaders(s *Stream, end bool)
+	EncodeBody(s *Stream, chunk []byte, end bool)
+	EncodeTrailers(s *Stream)
+	SendLocalReply(s *Stream, code int, body string, flags ResponseFlags, details string)
+	ClearRouteCache(s *Stream)
+	// ResponseStarted reports whether response headers have gone downstream.
+	ResponseStarted(s *Stream) bool
+}
+
+// SetSink is called by the connection manager when it sets up a stream.
+func (s *Stream) SetSink(k Sink) { s.sink = k }
+
+// EncodeHeaders sends s.Response through the response filters and downstream.
+func (s *Stream) EncodeHeaders(end bool) { s.sink.EncodeHeaders(s, end) }
+
+// EncodeBody sends a response body chunk. The chunk may be reused once the call returns.
+func (s *Stream) EncodeBody(chunk []byte, end bool) { s.sink.EncodeBody(s, chunk, end) }
+
+// EncodeTrailers sends s.ResponseTrailers, ending the response.
+func (s *Stream) EncodeTrailers() { s.sink.EncodeTrailers(s) }
+
+// SendLocalReply answers the request from the proxy itself, through the response filters,
+// and records the response flags and details for logs. The caller then returns Stop.
+func (s *Stream) SendLocalReply(code int, body string, flags ResponseFlags, details string) {
+	s.sink.SendLocalReply(s, code, body, flags, details)
+}
+
+// ClearRouteCache re-runs route selection with the current request headers.
+func (s *Stream) ClearRouteCache() { s.sink.ClearRouteCache(s) }
+
+// ResponseStarted reports whether response headers have been sent downstream (after which a
+// failure can only reset the stream).
+func (s *Stream) ResponseStarted() bool { return s.sink.ResponseStarted(s) }
+
+// PerFilterConfig returns the most specific typed_per_filter_config for the named filter
+// (route, then virtual host), or nil.
+func (s *Stream) PerFilterConfig(filterName string) any {
+	if s.Route != nil {
+		if c := s.Route.PerFilterConfig(filterName); c != nil {
+			return c
+		}
+	}
+	if s.VirtualHost != nil {
+		return s.VirtualHost.PerFilterConfig(filterName)
+	}
+	return nil
+}
