@@ -1,0 +1,249 @@
+// Package v1alpha1 is the simple Nuncio config: a small, hand-writable description of listeners,
+// routes and backends that the controller translates into Envoy v3 resources.
+//
+// A config looks like this:
+//
+//	apiVersion: nuncio.dev/v1alpha1
+//	kind: Config
+//	listeners:
+//	- name: web
+//	  address: 0.0.0.0:8080
+//	  routes:
+//	  - match: {prefix: /api/}
+//	    backend: api
+//	backends:
+//	- name: api
+//	  endpoints: ["10.0.0.1:8080"]
+//
+// The doc comments on the types and fields below are also the descriptions in the JSON Schema
+// (nuncio.schema.json): Schema reads them from this file, so they are written for users.
+package v1alpha1
+
+//go:generate go run ./internal/schemagen nuncio.schema.json
+
+// APIVersion is the only apiVersion this package accepts.
+const APIVersion = "nuncio.dev/v1alpha1"
+
+// KindConfig is the only kind this package accepts.
+const KindConfig = "Config"
+
+// Config is a whole Nuncio config.
+type Config struct {
+	// Must be "nuncio.dev/v1alpha1".
+	APIVersion string `json:"apiVersion"`
+	// Must be "Config".
+	Kind string `json:"kind"`
+	// The admin API's listener. Without it, the admin API is not served.
+	Admin *Admin `json:"admin,omitempty"`
+	// Where Nuncio accepts connections, and how requests are routed. At least one is required.
+	Listeners []Listener `json:"listeners"`
+	// The upstream services that routes send requests to.
+	Backends []Backend `json:"backends,omitempty"`
+}
+
+// Admin is the admin API's listener.
+type Admin struct {
+	// host:port to serve the admin API on, e.g. 127.0.0.1:9901. The host must be an IP address.
+	Address string `json:"address"`
+}
+
+// Listener accepts connections on one address and routes their requests.
+type Listener struct {
+	// Unique name; also the name of the Envoy listener and its route table.
+	Name string `json:"name"`
+	// host:port to listen on, e.g. 0.0.0.0:8080, or [::]:8080 for IPv6. The host must be an IP address.
+	Address string `json:"address"`
+	// Terminates TLS with the given certificates. Without it, the listener speaks plaintext.
+	TLS *ListenerTLS `json:"tls,omitempty"`
+	// Accepts HTTP/2: offered via ALPN with TLS, and as h2c with prior knowledge on plaintext.
+	HTTP2 bool `json:"http2,omitempty"`
+	// Caps concurrent connections; further connections are closed at once. 0 means no limit.
+	MaxConnections uint32 `json:"maxConnections,omitempty"`
+	// Allows WebSocket upgrades on every route that sends requests to a backend.
+	WebSocket bool `json:"websocket,omitempty"`
+	// Downstream timeouts. Unset timeouts keep Envoy's defaults.
+	Timeouts *ListenerTimeouts `json:"timeouts,omitempty"`
+	// Routes, tried in order; the first match wins. Routes are grouped by their hosts: a request
+	// is only matched against the routes whose hosts match its Host header most specifically.
+	Routes []Route `json:"routes"`
+}
+
+// ListenerTLS terminates TLS on a listener.
+type ListenerTLS struct {
+	// Certificates chosen by the client's SNI. A certificate without hosts is the default; if
+	// every certificate lists hosts, the first one also serves clients that send no or unknown SNI.
+	Certificates []Certificate `json:"certificates"`
+	// Lowest TLS version accepted: "1.0", "1.1", "1.2" or "1.3". Default "1.2".
+	MinVersion string `json:"minVersion,omitempty"`
+}
+
+// Certificate is a certificate chain and its private key, both PEM files.
+type Certificate struct {
+	// PEM certificate chain file, relative to the config file's directory unless absolute.
+	Cert string `json:"cert"`
+	// PEM private key file, relative to the config file's directory unless absolute.
+	Key string `json:"key"`
+	// SNI names this certificate serves, e.g. a.example.com or *.example.com.
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// ListenerTimeouts are a listener's downstream timeouts. "0s" disables a timeout.
+type ListenerTimeouts struct {
+	// Time to receive a whole request, headers and body. Envoy's default is none.
+	Request *Duration `json:"request,omitempty"`
+	// Time a connection may stay open with no active request. Envoy's default is 1h.
+	Idle *Duration `json:"idle,omitempty"`
+	// Time a request may go without sending or receiving data. Envoy's default is 5m.
+	StreamIdle *Duration `json:"streamIdle,omitempty"`
+}
+
+// Route matches requests and says what to do with them: send them to one backend (backend),
+// split them over several (backends), redirect them (redirect) or answer directly (respond).
+// Exactly one of the four is required.
+type Route struct {
+	// Optional name, unique within the listener; shown in stats and logs.
+	Name string `json:"name,omitempty"`
+	// Host headers this route serves: exact names, *.example.com wildcards, or "*" (the default).
+	Hosts []string `json:"hosts,omitempty"`
+	// Which requests match. Without it, every request matches.
+	Match *Match `json:"match,omitempty"`
+	// Sends matching requests to this backend.
+	Backend string `json:"backend,omitempty"`
+	// Splits matching requests over several backends by weight.
+	Backends []WeightedBackend `json:"backends,omitempty"`
+	// Rewrites the path or Host header before forwarding to a backend.
+	Rewrite *Rewrite `json:"rewrite,omitempty"`
+	// Answers matching requests with a redirect.
+	Redirect *Redirect `json:"redirect,omitempty"`
+	// Answers matching requests directly, with a fixed status and body.
+	Respond *Respond `json:"respond,omitempty"`
+	// Adds, sets or removes request and response headers.
+	Headers *HeaderRules `json:"headers,omitempty"`
+	// Time for the backend to send its whole response. Envoy's default is 15s; "0s" disables it.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Time the request may go without sending or receiving data; overrides the listener's streamIdle.
+	IdleTimeout *Duration `json:"idleTimeout,omitempty"`
+}
+
+// Match selects requests. Every condition given must hold. At most one of prefix, path and
+// regex may be given; without any of them, every path matches.
+type Match struct {
+	// Path starts with this, e.g. /api/. Must start with "/".
+	Prefix string `json:"prefix,omitempty"`
+	// Path equals this exactly (query excluded). Must start with "/".
+	Path string `json:"path,omitempty"`
+	// Path fully matches this RE2 regular expression (query excluded).
+	Regex string `json:"regex,omitempty"`
+	// Request headers that must have these exact values; an empty value only requires the header.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Query parameters that must have these exact values; an empty value only requires the parameter.
+	Query map[string]string `json:"query,omitempty"`
+	// Request methods accepted, e.g. [GET, POST]. Default: any method.
+	Methods []string `json:"methods,omitempty"`
+}
+
+// WeightedBackend is one backend of a traffic split.
+type WeightedBackend struct {
+	// A backend defined in backends.
+	Name string `json:"name"`
+	// Relative share of requests. Default 1; 0 sends none. Weights of a route must not all be 0.
+	Weight *uint32 `json:"weight,omitempty"`
+}
+
+// Rewrite changes a request before it is forwarded. At most one of prefix and regex may be given.
+type Rewrite struct {
+	// Replaces the part of the path matched by match.prefix (or all of match.path) with this.
+	Prefix string `json:"prefix,omitempty"`
+	// Replaces every match of a regular expression in the path.
+	Regex *RegexRewrite `json:"regex,omitempty"`
+	// Replaces the Host header.
+	Host string `json:"host,omitempty"`
+}
+
+// RegexRewrite replaces every match of pattern in the path with substitution.
+type RegexRewrite struct {
+	// RE2 regular expression.
+	Pattern string `json:"pattern"`
+	// Replacement; \1 to \9 insert capture groups.
+	Substitution string `json:"substitution"`
+}
+
+// Redirect answers a request with a redirect to a URL built from the request's, with the given
+// parts replaced.
+type Redirect struct {
+	// Switches the scheme to https (and the port to 443 unless port is given).
+	HTTPS bool `json:"https,omitempty"`
+	// Replaces the host.
+	Host string `json:"host,omitempty"`
+	// Replaces the port.
+	Port uint32 `json:"port,omitempty"`
+	// Replaces the whole path (keeping the query unless stripQuery is set). Must start with "/".
+	Path string `json:"path,omitempty"`
+	// Status code: 301 (the default), 302, 303, 307 or 308.
+	Code int `json:"code,omitempty"`
+	// Drops the query string.
+	StripQuery bool `json:"stripQuery,omitempty"`
+}
+
+// Respond answers a request directly without contacting a backend.
+type Respond struct {
+	// HTTP status code, 200 to 599.
+	Status int `json:"status"`
+	// Response body.
+	Body string `json:"body,omitempty"`
+}
+
+// HeaderRules change request headers (before forwarding) and response headers (before replying).
+type HeaderRules struct {
+	// Changes to the request sent to the backend.
+	Request *HeaderOps `json:"request,omitempty"`
+	// Changes to the response sent to the client.
+	Response *HeaderOps `json:"response,omitempty"`
+}
+
+// HeaderOps are header changes; removals apply first, then set, then add.
+type HeaderOps struct {
+	// Headers to set, replacing any existing values.
+	Set map[string]string `json:"set,omitempty"`
+	// Headers to add, keeping any existing values.
+	Add map[string]string `json:"add,omitempty"`
+	// Header names to remove.
+	Remove []string `json:"remove,omitempty"`
+}
+
+// Backend is an upstream service: a set of endpoints and how to talk to them.
+type Backend struct {
+	// Unique name that routes refer to; also the Envoy cluster's name.
+	Name string `json:"name"`
+	// host:port endpoints, or {address, weight} objects. If every host is an IP address the
+	// endpoints are static; otherwise names are resolved by DNS and re-resolved periodically.
+	Endpoints []Endpoint `json:"endpoints"`
+	// Protocol to the backend: "http1" (the default), "http2", or "auto" (the client's protocol).
+	Protocol string `json:"protocol,omitempty"`
+	// Time to establish a connection. Default 5s.
+	ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
+	// Connects to the backend over TLS. Without ca or insecureSkipVerify, the system's roots verify it.
+	TLS *BackendTLS `json:"tls,omitempty"`
+}
+
+// Endpoint is one address of a backend. It is written either as "host:port" or as an object.
+type Endpoint struct {
+	// host:port, where host is an IP address or a DNS name.
+	Address string `json:"address"`
+	// Relative share of requests among the backend's endpoints. Default 1.
+	Weight uint32 `json:"weight,omitempty"`
+}
+
+// BackendTLS makes connections to a backend use TLS.
+type BackendTLS struct {
+	// Server name sent in SNI, and the name the backend's certificate must be valid for.
+	SNI string `json:"sni,omitempty"`
+	// PEM file of CA certificates that verify the backend; relative to the config file's directory.
+	CA string `json:"ca,omitempty"`
+	// PEM client certificate chain for mutual TLS; needs key.
+	Cert string `json:"cert,omitempty"`
+	// PEM private key of cert.
+	Key string `json:"key,omitempty"`
+	// Skips verifying the backend's certificate. For tests only; cannot be combined with ca.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}

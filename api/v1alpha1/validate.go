@@ -1,0 +1,601 @@
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// FieldError is one problem in a config, at the field it names.
+type FieldError struct {
+	// Path is the field's path, e.g. listeners[0].routes[2].backend.
+	Path string
+	// Msg says what is wrong and, where it helps, what would be right.
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Validate checks the whole config and reports every problem it finds, each as a *FieldError
+// (joined with errors.Join), so that one run shows all the mistakes rather than the first.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.config(c)
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	errs []error
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+func key(path, k string) string { return path + "[" + strconv.Quote(k) + "]" }
+
+// namePattern keeps names usable as Envoy resource names and stat prefixes without escaping.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+func (v *validator) name(path, name string) {
+	switch {
+	case name == "":
+		v.fail(path, "is required")
+	case !namePattern.MatchString(name):
+		v.fail(path, "%q must start with a letter or digit and contain only letters, digits, '.', '_' and '-'", name)
+	}
+}
+
+func (v *validator) config(c *Config) {
+	if c.APIVersion != APIVersion {
+		v.fail("apiVersion", "must be %q, got %q", APIVersion, c.APIVersion)
+	}
+	if c.Kind != KindConfig {
+		v.fail("kind", "must be %q, got %q", KindConfig, c.Kind)
+	}
+	if c.Admin != nil {
+		v.listenAddress("admin.address", c.Admin.Address)
+	}
+
+	backends := map[string]int{}
+	for i := range c.Backends {
+		p := idx("backends", i)
+		v.backend(p, &c.Backends[i])
+		if n := c.Backends[i].Name; n != "" {
+			if j, dup := backends[n]; dup {
+				v.fail(p+".name", "%q is already the name of backends[%d]", n, j)
+				continue
+			}
+			backends[n] = i
+		}
+	}
+
+	if len(c.Listeners) == 0 {
+		v.fail("listeners", "at least one listener is required")
+	}
+	names := map[string]int{}
+	addrs := map[string]int{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		p := idx("listeners", i)
+		v.listener(p, l, backends)
+		if l.Name != "" {
+			if j, dup := names[l.Name]; dup {
+				v.fail(p+".name", "%q is already the name of listeners[%d]", l.Name, j)
+			} else {
+				names[l.Name] = i
+			}
+		}
+		if ap, err := netip.ParseAddrPort(l.Address); err == nil {
+			a := ap.String()
+			if j, dup := addrs[a]; dup {
+				v.fail(p+".address", "%s is already the address of listeners[%d]", l.Address, j)
+			} else {
+				addrs[a] = i
+			}
+		}
+	}
+}
+
+// listenAddress checks a host:port to bind: the host must be an IP literal because Envoy does
+// not resolve names for listeners.
+func (v *validator) listenAddress(path, addr string) {
+	if addr == "" {
+		v.fail(path, "is required, e.g. 0.0.0.0:8080")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.fail(path, "%q must be host:port, e.g. 0.0.0.0:8080 or [::]:8080", addr)
+		return
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		v.fail(path, "host %q must be an IP address, e.g. 0.0.0.0 or [::]", host)
+	}
+	v.port(path, port, addr)
+}
+
+func (v *validator) port(path, port, addr string) {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		v.fail(path, "port in %q must be a number from 1 to 65535", addr)
+	}
+}
+
+func (v *validator) listener(p string, l *Listener, backends map[string]int) {
+	v.name(p+".name", l.Name)
+	v.listenAddress(p+".address", l.Address)
+	if l.TLS != nil {
+		v.listenerTLS(p+".tls", l.TLS)
+	}
+	if t := l.Timeouts; t != nil {
+		v.duration(p+".timeouts.request", t.Request)
+		v.duration(p+".timeouts.idle", t.Idle)
+		v.duration(p+".timeouts.streamIdle", t.StreamIdle)
+	}
+	if len(l.Routes) == 0 {
+		v.fail(p+".routes", "at least one route is required")
+	}
+	names := map[string]int{}
+	// hostSets maps each host to the normalized set of the first route that listed it: routes
+	// become one virtual host per host set, and a host in two virtual hosts is ambiguous.
+	hostSets := map[string]struct {
+		set   string
+		route int
+	}{}
+	for i := range l.Routes {
+		r := &l.Routes[i]
+		rp := idx(p+".routes", i)
+		v.route(rp, r, backends)
+		if r.Name != "" {
+			if j, dup := names[r.Name]; dup {
+				v.fail(rp+".name", "%q is already the name of routes[%d]", r.Name, j)
+			} else {
+				names[r.Name] = i
+			}
+		}
+		set := HostSet(r.Hosts)
+		for _, h := range set {
+			prev, seen := hostSets[h]
+			if !seen {
+				hostSets[h] = struct {
+					set   string
+					route int
+				}{strings.Join(set, ","), i}
+				continue
+			}
+			if prev.set != strings.Join(set, ",") {
+				v.fail(rp+".hosts", "host %q is also in routes[%d] with different hosts; routes that share a host must list the same hosts", h, prev.route)
+				break
+			}
+		}
+	}
+}
+
+// HostSet returns a route's hosts as its virtual host's domains: lower-cased, sorted and
+// without duplicates, "*" when none are given.
+func HostSet(hosts []string) []string {
+	if len(hosts) == 0 {
+		return []string{"*"}
+	}
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, strings.ToLower(h))
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+var tlsVersions = []string{"1.0", "1.1", "1.2", "1.3"}
+
+func (v *validator) listenerTLS(p string, t *ListenerTLS) {
+	if t.MinVersion != "" && !slices.Contains(tlsVersions, t.MinVersion) {
+		v.fail(p+".minVersion", "%q must be one of %s", t.MinVersion, strings.Join(tlsVersions, ", "))
+	}
+	if len(t.Certificates) == 0 {
+		v.fail(p+".certificates", "at least one certificate is required")
+	}
+	owner := map[string]int{}
+	defaultCert := -1
+	for i, c := range t.Certificates {
+		cp := idx(p+".certificates", i)
+		if c.Cert == "" {
+			v.fail(cp+".cert", "is required")
+		}
+		if c.Key == "" {
+			v.fail(cp+".key", "is required")
+		}
+		if len(c.Hosts) == 0 {
+			if defaultCert >= 0 {
+				v.fail(cp+".hosts", "only one certificate may omit hosts (certificates[%d] already does)", defaultCert)
+			}
+			defaultCert = i
+		}
+		for j, h := range c.Hosts {
+			hp := idx(cp+".hosts", j)
+			if h == "*" {
+				v.fail(hp, "\"*\" is not an SNI name; omit hosts to make this the default certificate")
+				continue
+			}
+			v.host(hp, h)
+			lh := strings.ToLower(h)
+			if k, dup := owner[lh]; dup {
+				v.fail(hp, "%q is already served by certificates[%d]", h, k)
+				continue
+			}
+			owner[lh] = i
+		}
+	}
+}
+
+// host checks a host name as routes and SNI use it: an exact DNS name, "*.suffix", or "*".
+func (v *validator) host(path, h string) {
+	if h == "*" {
+		return
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if !isDNSName(name) {
+		v.fail(path, "%q must be a DNS name such as example.com, a wildcard such as *.example.com, or \"*\"", h)
+	}
+}
+
+// isDNSName reports whether s is a DNS name per RFC 1123 (letters, digits and hyphens in labels
+// of at most 63 characters, 253 in all). Case is ignored.
+func isDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) duration(path string, d *Duration) {
+	if d != nil && d.Duration < 0 {
+		v.fail(path, "must not be negative, got %s", d.Duration)
+	}
+}
+
+func (v *validator) route(p string, r *Route, backends map[string]int) {
+	if r.Name != "" {
+		v.name(p+".name", r.Name)
+	}
+	for i, h := range r.Hosts {
+		v.host(idx(p+".hosts", i), h)
+	}
+	if r.Match != nil {
+		v.match(p+".match", r.Match)
+	}
+
+	var actions []string
+	if r.Backend != "" {
+		actions = append(actions, "backend")
+	}
+	if r.Backends != nil {
+		actions = append(actions, "backends")
+	}
+	if r.Redirect != nil {
+		actions = append(actions, "redirect")
+	}
+	if r.Respond != nil {
+		actions = append(actions, "respond")
+	}
+	switch len(actions) {
+	case 0:
+		v.fail(p, "needs one of backend, backends, redirect or respond")
+	case 1:
+	default:
+		v.fail(p, "has %s; give exactly one of backend, backends, redirect or respond", strings.Join(actions, " and "))
+	}
+	forwards := r.Backend != "" || r.Backends != nil
+
+	if r.Backend != "" {
+		if _, ok := backends[r.Backend]; !ok {
+			v.fail(p+".backend", "backend %q is not defined", r.Backend)
+		}
+	}
+	if r.Backends != nil {
+		v.weighted(p+".backends", r.Backends, backends)
+	}
+	if r.Redirect != nil {
+		v.redirect(p+".redirect", r.Redirect)
+	}
+	if r.Respond != nil && (r.Respond.Status < 200 || r.Respond.Status > 599) {
+		v.fail(p+".respond.status", "must be from 200 to 599, got %d", r.Respond.Status)
+	}
+	if r.Rewrite != nil {
+		if !forwards {
+			v.fail(p+".rewrite", "only applies to routes with backend or backends")
+		}
+		v.rewrite(p+".rewrite", r.Rewrite, r.Match)
+	}
+	if r.Headers != nil {
+		if r.Headers.Request != nil {
+			if !forwards {
+				v.fail(p+".headers.request", "only applies to routes with backend or backends")
+			}
+			v.headerOps(p+".headers.request", r.Headers.Request, true)
+		}
+		if r.Headers.Response != nil {
+			v.headerOps(p+".headers.response", r.Headers.Response, false)
+		}
+	}
+	if r.Timeout != nil && !forwards {
+		v.fail(p+".timeout", "only applies to routes with backend or backends")
+	}
+	if r.IdleTimeout != nil && !forwards {
+		v.fail(p+".idleTimeout", "only applies to routes with backend or backends")
+	}
+	v.duration(p+".timeout", r.Timeout)
+	v.duration(p+".idleTimeout", r.IdleTimeout)
+}
+
+// headerName accepts an HTTP field name (RFC 9110 token); a leading ':' allows matching
+// pseudo-headers such as :authority.
+var headerName = regexp.MustCompile("^:?[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+
+var methodPattern = regexp.MustCompile(`^[A-Z]+$`)
+
+func (v *validator) match(p string, m *Match) {
+	var paths []string
+	if m.Prefix != "" {
+		paths = append(paths, "prefix")
+		if !strings.HasPrefix(m.Prefix, "/") {
+			v.fail(p+".prefix", "%q must start with \"/\"", m.Prefix)
+		}
+	}
+	if m.Path != "" {
+		paths = append(paths, "path")
+		if !strings.HasPrefix(m.Path, "/") {
+			v.fail(p+".path", "%q must start with \"/\"", m.Path)
+		}
+	}
+	if m.Regex != "" {
+		paths = append(paths, "regex")
+		v.regex(p+".regex", m.Regex)
+	}
+	if len(paths) > 1 {
+		v.fail(p, "has %s; give at most one of prefix, path and regex", strings.Join(paths, " and "))
+	}
+	v.headerNames(p+".headers", m.Headers)
+	for _, k := range sortedKeys(m.Query) {
+		if k == "" {
+			v.fail(p+".query", "parameter names must not be empty")
+		}
+	}
+	seen := map[string]bool{}
+	for i, meth := range m.Methods {
+		mp := idx(p+".methods", i)
+		switch {
+		case !methodPattern.MatchString(meth):
+			v.fail(mp, "%q must be an upper-case method name such as GET", meth)
+		case seen[meth]:
+			v.fail(mp, "%s is listed twice", meth)
+		}
+		seen[meth] = true
+	}
+}
+
+func (v *validator) headerNames(p string, m map[string]string) {
+	lower := map[string]string{}
+	for _, k := range sortedKeys(m) {
+		if !headerName.MatchString(k) {
+			v.fail(key(p, k), "is not a valid header name")
+			continue
+		}
+		if prev, dup := lower[strings.ToLower(k)]; dup {
+			v.fail(key(p, k), "is the same header as %q (header names ignore case)", prev)
+		}
+		lower[strings.ToLower(k)] = k
+	}
+}
+
+// regex checks a pattern with Go's regexp, whose syntax is RE2's: what compiles here compiles
+// in Envoy's RE2 engine.
+func (v *validator) regex(p, pattern string) {
+	if _, err := regexp.Compile(pattern); err != nil {
+		v.fail(p, "invalid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+}
+
+func (v *validator) weighted(p string, ws []WeightedBackend, backends map[string]int) {
+	if len(ws) == 0 {
+		v.fail(p, "at least one backend is required")
+		return
+	}
+	var total uint64
+	seen := map[string]int{}
+	for i, w := range ws {
+		wp := idx(p, i)
+		switch _, ok := backends[w.Name]; {
+		case w.Name == "":
+			v.fail(wp+".name", "is required")
+		case !ok:
+			v.fail(wp+".name", "backend %q is not defined", w.Name)
+		}
+		if j, dup := seen[w.Name]; dup && w.Name != "" {
+			v.fail(wp+".name", "backend %q is already listed at backends[%d]", w.Name, j)
+		}
+		seen[w.Name] = i
+		total += uint64(w.EffectiveWeight())
+	}
+	if total == 0 {
+		v.fail(p, "weights must not all be 0")
+	}
+	if total > 1<<32-1 {
+		v.fail(p, "weights must add up to at most %d", uint32(1<<32-1))
+	}
+}
+
+// EffectiveWeight is the weight with its default applied.
+func (w WeightedBackend) EffectiveWeight() uint32 {
+	if w.Weight == nil {
+		return 1
+	}
+	return *w.Weight
+}
+
+var redirectCodes = []int{301, 302, 303, 307, 308}
+
+func (v *validator) redirect(p string, r *Redirect) {
+	if !r.HTTPS && r.Host == "" && r.Port == 0 && r.Path == "" {
+		v.fail(p, "needs at least one of https, host, port and path; otherwise it redirects to itself")
+	}
+	if r.Host != "" && !isDNSName(r.Host) {
+		if _, err := netip.ParseAddr(r.Host); err != nil {
+			v.fail(p+".host", "%q must be a DNS name or IP address (use port for the port)", r.Host)
+		}
+	}
+	if r.Port > 65535 {
+		v.fail(p+".port", "must be from 1 to 65535, got %d", r.Port)
+	}
+	if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
+		v.fail(p+".path", "%q must start with \"/\"", r.Path)
+	}
+	if r.Code != 0 && !slices.Contains(redirectCodes, r.Code) {
+		v.fail(p+".code", "must be 301, 302, 303, 307 or 308, got %d", r.Code)
+	}
+}
+
+func (v *validator) rewrite(p string, r *Rewrite, m *Match) {
+	if r.Prefix != "" && r.Regex != nil {
+		v.fail(p, "has prefix and regex; give at most one")
+	}
+	if r.Prefix != "" {
+		if !strings.HasPrefix(r.Prefix, "/") {
+			v.fail(p+".prefix", "%q must start with \"/\"", r.Prefix)
+		}
+		if m != nil && m.Regex != "" {
+			v.fail(p+".prefix", "needs match.prefix or match.path, not match.regex; use rewrite.regex instead")
+		}
+	}
+	if r.Regex != nil {
+		if r.Regex.Pattern == "" {
+			v.fail(p+".regex.pattern", "is required")
+		} else {
+			v.regex(p+".regex.pattern", r.Regex.Pattern)
+		}
+	}
+	if r.Host != "" {
+		host := r.Host
+		if h, port, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+			v.port(p+".host", port, r.Host)
+		}
+		if !isDNSName(host) {
+			if _, err := netip.ParseAddr(host); err != nil {
+				v.fail(p+".host", "%q must be a DNS name or IP address, optionally with :port", r.Host)
+			}
+		}
+	}
+	if r.Prefix == "" && r.Regex == nil && r.Host == "" {
+		v.fail(p, "needs at least one of prefix, regex and host")
+	}
+}
+
+func (v *validator) headerOps(p string, ops *HeaderOps, request bool) {
+	// Envoy refuses to modify pseudo-headers, and Host only through rewrite.host, so catch both
+	// here rather than as a rejected xDS update.
+	check := func(path, name string) {
+		switch {
+		case strings.HasPrefix(name, ":"):
+			v.fail(path, "pseudo-headers cannot be changed")
+		case request && strings.EqualFold(name, "host"):
+			v.fail(path, "use rewrite.host to change the Host header")
+		}
+	}
+	v.headerNames(p+".set", ops.Set)
+	v.headerNames(p+".add", ops.Add)
+	for _, k := range sortedKeys(ops.Set) {
+		check(key(p+".set", k), k)
+	}
+	for _, k := range sortedKeys(ops.Add) {
+		check(key(p+".add", k), k)
+		for _, s := range sortedKeys(ops.Set) {
+			if strings.EqualFold(s, k) {
+				v.fail(key(p+".add", k), "is also in set; give a header in one of set and add")
+			}
+		}
+	}
+	for i, k := range ops.Remove {
+		rp := idx(p+".remove", i)
+		if !headerName.MatchString(k) {
+			v.fail(rp, "%q is not a valid header name", k)
+			continue
+		}
+		check(rp, k)
+	}
+}
+
+var protocols = []string{"http1", "http2", "auto"}
+
+func (v *validator) backend(p string, b *Backend) {
+	v.name(p+".name", b.Name)
+	if b.Protocol != "" && !slices.Contains(protocols, b.Protocol) {
+		v.fail(p+".protocol", "%q must be one of %s", b.Protocol, strings.Join(protocols, ", "))
+	}
+	if b.ConnectTimeout != nil && b.ConnectTimeout.Duration <= 0 {
+		v.fail(p+".connectTimeout", "must be positive, got %s", b.ConnectTimeout.Duration)
+	}
+	if len(b.Endpoints) == 0 {
+		v.fail(p+".endpoints", "at least one endpoint is required")
+	}
+	seen := map[string]int{}
+	for i, e := range b.Endpoints {
+		ep := idx(p+".endpoints", i)
+		if e.Address == "" {
+			v.fail(ep, "address is required")
+			continue
+		}
+		host, port, err := net.SplitHostPort(e.Address)
+		if err != nil {
+			v.fail(ep, "%q must be host:port, e.g. 10.0.0.1:8080 or api.internal:8080", e.Address)
+			continue
+		}
+		if _, err := netip.ParseAddr(host); err != nil && !isDNSName(host) {
+			v.fail(ep, "host %q must be an IP address or a DNS name", host)
+		}
+		v.port(ep, port, e.Address)
+		if j, dup := seen[strings.ToLower(e.Address)]; dup {
+			v.fail(ep, "%s is already endpoints[%d]", e.Address, j)
+		}
+		seen[strings.ToLower(e.Address)] = i
+	}
+	if t := b.TLS; t != nil {
+		tp := p + ".tls"
+		if t.SNI != "" && !isDNSName(t.SNI) {
+			v.fail(tp+".sni", "%q must be a DNS name", t.SNI)
+		}
+		if t.CA != "" && t.InsecureSkipVerify {
+			v.fail(tp+".insecureSkipVerify", "cannot be combined with ca")
+		}
+		if (t.Cert == "") != (t.Key == "") {
+			v.fail(tp, "cert and key must be given together")
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
