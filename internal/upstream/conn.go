@@ -1,0 +1,104 @@
+package upstream
+
+import (
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Conn is one upstream connection of an HTTP/1.1 pool. It is the raw transport (TCP, or
+// TLS over TCP): the router runs its HTTP/1.1 codec over it. Requests counts the requests
+// sent on it, including the current one.
+type Conn struct {
+	net.Conn
+	Requests int
+
+	pool   *Pool
+	out    bool      // handed out by Get and not yet Put; guarded by pool.mu
+	idleAt time.Time // when it was last Put; guarded by pool.mu while idle
+	closed atomic.Bool
+
+	// Idle liveness check state, see alive.
+	raw    syscall.RawConn
+	tls    *tls.Conn
+	peekFn func(fd uintptr) bool
+	peek   peekResult
+	buf    [1]byte
+}
+
+type peekResult uint8
+
+const (
+	peekOpen   peekResult = iota // nothing to read: the peer has not closed
+	peekClosed                   // EOF or a socket error
+	peekData                     // bytes are waiting
+)
+
+// Close returns the connection to its pool as not reusable, which closes it. It makes a
+// plain Close by a caller that forgets Put safe for the pool's accounting.
+func (c *Conn) Close() error {
+	c.pool.Put(c, false)
+	return nil
+}
+
+// destroy closes the connection and gives its slot back to the limits, once.
+func (c *Conn) destroy() {
+	if c.closed.Swap(true) {
+		return
+	}
+	c.Conn.Close()
+	c.pool.release()
+}
+
+func (c *Conn) initPeek(raw *net.TCPConn) {
+	c.tls, _ = c.Conn.(*tls.Conn)
+	if raw == nil {
+		return
+	}
+	rc, err := raw.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.raw = rc
+	c.peekFn = c.peekFD // bound once so the check does not allocate per Get
+}
+
+// alive reports whether an idle connection can carry another request. It peeks at the
+// socket without blocking: an idle HTTP/1.1 connection has nothing to read unless the peer
+// closed it (EOF) or is about to (an unsolicited response such as 408). This costs one
+// system call per reuse but needs no goroutine per idle connection, which keeps idle
+// connections cheap.
+func (c *Conn) alive() bool {
+	if c.raw == nil {
+		return true
+	}
+	if err := c.raw.Read(c.peekFn); err != nil {
+		return false
+	}
+	switch c.peek {
+	case peekOpen:
+		return true
+	case peekData:
+		// On TLS, readable bytes may be a post-handshake message (a TLS 1.3 session
+		// ticket) rather than data: let crypto/tls consume it.
+		return c.tls != nil && c.tlsAlive()
+	}
+	return false
+}
+
+// tlsAlive reads from the TLS connection with a short deadline. A timeout means only
+// handshake messages were pending; application data, an alert or EOF mean the connection
+// is unusable. crypto/tls treats a deadline timeout as temporary, so the connection stays
+// usable after one.
+func (c *Conn) tlsAlive() bool {
+	_ = c.tls.SetReadDeadline(time.Now().Add(time.Millisecond))
+	n, err := c.tls.Read(c.buf[:])
+	_ = c.tls.SetReadDeadline(time.Time{})
+	if n > 0 || err == nil {
+		return false
+	}
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
