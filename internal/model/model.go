@@ -14,11 +14,21 @@ type Bootstrap struct {
 	Admin     *Admin
 	Listeners []*Listener
 	Clusters  []*Cluster
+	// Node identifies this proxy to management servers and in /server_info.
+	Node Node
+}
+
+// Node is the bootstrap's node: the proxy's identity.
+type Node struct {
+	ID      string
+	Cluster string
 }
 
 // Admin is the admin API's listener.
 type Admin struct {
 	Address SocketAddress
+	// AccessLogPath is Envoy's admin.access_log_path; "" means no admin access log.
+	AccessLogPath string
 }
 
 // SocketAddress is an IP literal (or a DNS name, for clusters) and a port.
@@ -92,10 +102,31 @@ type UpstreamTLS struct {
 	ALPN   []string
 	// TrustedCAPEM verifies the server; nil means no verification (Envoy's behaviour when no
 	// validation context is given).
-	TrustedCAPEM       []byte
-	MatchSANs          []StringMatcher
+	TrustedCAPEM []byte
+	// MatchSANs is the deprecated match_subject_alt_names: each matcher may match a SAN of
+	// any type (DNS, URI, email, IP).
+	MatchSANs []StringMatcher
+	// MatchTypedSANs is match_typed_subject_alt_names; the peer passes when any matcher
+	// matches a SAN of its type.
+	MatchTypedSANs     []SANMatcher
 	ClientCert         *Certificate
 	AllowRenegotiation bool
+}
+
+// SANType is the kind of subject alternative name a SANMatcher looks at.
+type SANType uint8
+
+const (
+	SANDNS SANType = iota + 1
+	SANURI
+	SANEmail
+	SANIPAddress
+)
+
+// SANMatcher matches a certificate's subject alternative names of one type.
+type SANMatcher struct {
+	Type    SANType
+	Matcher StringMatcher
 }
 
 // CodecType selects the downstream HTTP codec.
@@ -174,8 +205,20 @@ type RouteConfig struct {
 	Name         string
 	VirtualHosts []*VirtualHost
 	Headers      HeaderMutation
-	Source       any // original resource, for /config_dump
+	// ValidateClusters asks that every cluster a route names exists when the table is loaded
+	// (Envoy's validate_clusters; true by default for a route_config inline in a static
+	// listener). Without it a missing cluster answers ClusterNotFoundCode at request time.
+	ValidateClusters bool
+	// MostSpecificHeaderMutationsWins reverses the order header mutations are applied in
+	// (route-config, virtual host, route instead of route, virtual host, route-config), so that
+	// the most specific level's overwrites win.
+	MostSpecificHeaderMutationsWins bool
+	Source                          any // original resource, for /config_dump
 }
+
+// DisabledFilter is a typed_per_filter_config value that turns the named filter off for a
+// virtual host or route (Envoy's FilterConfig with disabled: true).
+type DisabledFilter struct{}
 
 // HeaderMutation adds and removes request and response headers.
 type HeaderMutation struct {
@@ -422,4 +465,6 @@ type Endpoint struct {
 	Hostname string
 	// Unhealthy marks an endpoint reported unhealthy by its source (EDS health_status).
 	Unhealthy bool
+	// Degraded marks an endpoint reported DEGRADED: used only when too few healthy ones remain.
+	Degraded bool
 }
