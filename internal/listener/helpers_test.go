@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,3 +336,15 @@ func hasIPv6(t testing.TB) bool {
 func tlsCipherName(id uint16) string { return tls.CipherSuiteName(id) }
 
 type contextT = context.Context
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+func m2port(t testing.TB, addr string) uint32 {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return uint32(n)
+}
