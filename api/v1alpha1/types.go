@@ -171,7 +171,7 @@ type RegexRewrite struct {
 // Redirect answers a request with a redirect to a URL built from the request's, with the given
 // parts replaced.
 type Redirect struct {
-	// Switches the scheme to https (and the port to 443 unless port is given).
+	// Switches the scheme to https. A request to a non-default port keeps it unless port is given.
 	HTTPS bool `json:"https,omitempty"`
 	// Replaces the host.
 	Host string `json:"host,omitempty"`
@@ -237,6 +237,7 @@ type Endpoint struct {
 // BackendTLS makes connections to a backend use TLS.
 type BackendTLS struct {
 	// Server name sent in SNI, and the name the backend's certificate must be valid for.
+	// Default: the first endpoint's host, if it is a DNS name.
 	SNI string `json:"sni,omitempty"`
 	// PEM file of CA certificates that verify the backend; relative to the config file's directory.
 	CA string `json:"ca,omitempty"`
