@@ -3,6 +3,7 @@ package httpfilter
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/netip"
 	"time"
 
@@ -26,6 +27,10 @@ type Stream struct {
 
 	Downstream Downstream
 	Info       Info
+
+	// AllowWebSocket is the connection manager's upgrade_configs setting for websocket; a
+	// route may override it.
+	AllowWebSocket bool
 
 	// Ctx is cancelled when the downstream goes away or the stream times out.
 	Ctx context.Context
@@ -71,6 +76,10 @@ type Sink interface {
 	ClearRouteCache(s *Stream)
 	// ResponseStarted reports whether response headers have gone downstream.
 	ResponseStarted(s *Stream) bool
+	// Hijack hands over the downstream connection after an accepted upgrade (101), with any
+	// bytes already read from it. It ends the stream for the connection manager; ok is false
+	// when the codec cannot (HTTP/2).
+	Hijack(s *Stream) (c net.Conn, buffered []byte, ok bool)
 }
 
 // SetSink is called by the connection manager when it sets up a stream.
@@ -97,6 +106,9 @@ func (s *Stream) ClearRouteCache() { s.sink.ClearRouteCache(s) }
 // ResponseStarted reports whether response headers have been sent downstream (after which a
 // failure can only reset the stream).
 func (s *Stream) ResponseStarted() bool { return s.sink.ResponseStarted(s) }
+
+// Hijack takes over the downstream connection after a 101 response (see Sink.Hijack).
+func (s *Stream) Hijack() (net.Conn, []byte, bool) { return s.sink.Hijack(s) }
 
 // PerFilterConfig returns the most specific typed_per_filter_config for the named filter
 // (route, then virtual host), or nil.

@@ -1,0 +1,172 @@
+// Command nuncio is the Nuncio API gateway: one binary that serves traffic (run), checks a
+// configuration (validate), prints the Envoy form of a configuration (translate) and reports
+// its version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/all"
+	"github.com/nuncio-gw/nuncio/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `usage: nuncio <command> [flags]
+
+commands:
+  run        serve traffic (built-in default config when no -c is given)
+  validate   check a config file and exit
+  translate  print the Envoy bootstrap equivalent of a config file
+  version    print the version
+
+run 'nuncio <command> -h' for a command's flags
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
+	case "translate":
+		return translateCmd(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "nuncio", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "nuncio: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func runCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("c", "", "config file: a Nuncio simple config or an Envoy v3 bootstrap (YAML or JSON)")
+	adminAddr := fs.String("admin", "", "admin API address (default: the config's, else 127.0.0.1:9901)")
+	drain := fs.Duration("drain-time", 10*time.Second, "how long to drain connections on SIGTERM")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	watch := fs.Bool("watch", true, "reload the config file when it changes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "nuncio:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv := server.New(server.Options{
+		ConfigPath: *cfg, AdminAddress: *adminAddr, DrainTime: *drain, Logger: log,
+		LogLevel: *level, Version: versionString(), Watch: *watch,
+	})
+	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "nuncio:", err)
+		return 1
+	}
+	return 0
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("c", "", "config file (or give it as the argument)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	files := fs.Args()
+	if *cfg != "" {
+		files = append([]string{*cfg}, files...)
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: nuncio validate FILE...")
+		return 2
+	}
+	status := 0
+	for _, f := range files {
+		if _, _, err := server.Load(f, httpfilter.Default); err != nil {
+			fmt.Fprintln(stderr, err)
+			status = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: OK\n", f)
+	}
+	return status
+}
+
+func translateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("translate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	to := fs.String("to", "envoy", "output format (envoy)")
+	cfg := fs.String("c", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *to != "envoy" {
+		fmt.Fprintf(stderr, "nuncio translate: --to %q: only \"envoy\" is supported\n", *to)
+		return 2
+	}
+	path := *cfg
+	if path == "" && fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	if path == "" {
+		fmt.Fprintln(stderr, "usage: nuncio translate --to envoy -c FILE")
+		return 2
+	}
+	_, src, err := server.Load(path, httpfilter.Default)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	out, err := envoyconfig.MarshalYAML(src)
+	if err != nil {
+		fmt.Fprintln(stderr, "nuncio translate:", err)
+		return 1
+	}
+	stdout.Write(out)
+	return 0
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, errors.New("--log-level: want debug, info, warn or error")
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,89 @@
+// Package hcm is the HTTP connection manager (envoy.filters.network.http_connection_manager):
+// it runs the downstream codec (HTTP/1.1 or HTTP/2) on a connection, turns each request into a
+// codec-neutral httpfilter.Stream, sanitises it as Envoy does (hop-by-hop headers,
+// X-Forwarded-*, x-request-id, path normalisation, limits), selects the route and drives the
+// HTTP filter chain, whose last filter (the router) produces the response.
+package hcm
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/codec/http1"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/route"
+)
+
+// Config is one filter chain's compiled connection manager. It is immutable once built and
+// shared by every connection accepted on that chain.
+type Config struct {
+	model   *model.HTTPConnectionManager
+	routes  *route.Table
+	filters []filterEntry
+	limits  http1.Limits
+	server  string
+	log     *slog.Logger
+
+	// Health reports whether /healthcheck/fail is in force; nil means healthy. When failed,
+	// responses carry Connection: close (HTTP/1.1) so load balancers move away, as Envoy's
+	// draining does.
+	health func() bool
+}
+
+type filterEntry struct {
+	name string
+	cfg  httpfilter.Config
+}
+
+// Options carries process-wide collaborators.
+type Options struct {
+	Logger *slog.Logger
+	// HealthFailed, when set, reports whether the admin API has failed health checks.
+	HealthFailed func() bool
+}
+
+// DefaultServerName is the Server header sent when server_name is not configured.
+const DefaultServerName = "nuncio"
+
+// New compiles an HTTP connection manager. The route table must already be compiled against
+// the same cluster manager the router will use.
+func New(m *model.HTTPConnectionManager, routes *route.Table, opts Options) (*Config, error) {
+	if routes == nil {
+		return nil, fmt.Errorf("hcm %q: no route table", m.StatPrefix)
+	}
+	c := &Config{model: m, routes: routes, server: m.ServerName, log: opts.Logger, health: opts.HealthFailed}
+	if c.server == "" {
+		c.server = DefaultServerName
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.limits = http1.Limits{
+		MaxHeaderBytes: int(m.MaxRequestHeadersBytes),
+		MaxHeaders:     int(m.MaxHeadersCount),
+	}
+	if len(m.HTTPFilters) == 0 {
+		return nil, fmt.Errorf("hcm %q: http_filters: the router must be the last filter", m.StatPrefix)
+	}
+	for i, f := range m.HTTPFilters {
+		cfg, ok := f.Config.(httpfilter.Config)
+		if !ok {
+			return nil, fmt.Errorf("hcm %q: http_filters[%d] %q: not a compiled filter config (%T)", m.StatPrefix, i, f.Name, f.Config)
+		}
+		if f.Disabled {
+			// Route-level enabling of disabled filters arrives with per-route overrides; until
+			// then a disabled filter simply does not run.
+			continue
+		}
+		c.filters = append(c.filters, filterEntry{name: f.Name, cfg: cfg})
+	}
+	return c, nil
+}
+
+// Routes returns the route table in force for this manager.
+func (c *Config) Routes() *route.Table { return c.routes }
+
+// streamIdle returns the stream idle timeout, defaulting as Envoy does when unset.
+func (c *Config) streamIdle() time.Duration { return c.model.StreamIdleTimeout }

@@ -1,0 +1,421 @@
+package hcm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/codec/http1"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/listener"
+	"github.com/nuncio-gw/nuncio/internal/model"
+)
+
+// maxDiscardBody is how much of an unread request body is drained to keep a connection
+// alive after the response was produced early (a local reply); beyond it the connection is
+// closed instead, as Envoy does.
+const maxDiscardBody = 64 << 10
+
+// ServeConn implements listener.ChainHandler: it picks the codec and serves the connection
+// until it closes or drains.
+func (c *Config) ServeConn(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+	if info.ALPN == "h2" {
+		c.serveH2(ctx, nc, info)
+		return
+	}
+	if c.model.Codec == model.CodecHTTP2 {
+		c.serveH2(ctx, nc, info)
+		return
+	}
+	if c.model.Codec == model.CodecAuto && info.TLS == nil { // h2c with prior knowledge
+		pc, h2, err := sniffPreface(nc, c.idleTimeout())
+		if err != nil {
+			nc.Close()
+			return
+		}
+		if h2 {
+			c.serveH2(ctx, pc, info)
+			return
+		}
+		nc = pc
+	}
+	c.serveH1(ctx, nc, info)
+}
+
+func (c *Config) idleTimeout() time.Duration {
+	if c.model.IdleTimeout > 0 {
+		return c.model.IdleTimeout
+	}
+	return time.Hour
+}
+
+// h1conn is one downstream HTTP/1.1 connection.
+type h1conn struct {
+	cfg       *Config
+	nc        net.Conn
+	sc        *http1.ServerConn
+	info      listener.ConnInfo
+	rh        http1.RequestHead
+	keepAlive bool
+	closed    bool
+	hijacked  bool
+	framing   http1.Framing
+}
+
+func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+	hc := &h1conn{cfg: c, nc: nc, info: info, sc: http1.NewServerConn(nc, c.limits)}
+	defer func() {
+		if !hc.hijacked {
+			hc.sc.Release()
+			nc.Close()
+		}
+	}()
+	for !hc.closed {
+		if !hc.serveOne(ctx) {
+			return
+		}
+	}
+}
+
+func (hc *h1conn) draining() bool {
+	if hc.info.Draining != nil {
+		select {
+		case <-hc.info.Draining:
+			return true
+		default:
+		}
+	}
+	return hc.cfg.health != nil && hc.cfg.health()
+}
+
+// serveOne reads and answers one request; it reports whether the connection stays open.
+func (hc *h1conn) serveOne(ctx context.Context) bool {
+	cfg := hc.cfg
+	hc.nc.SetReadDeadline(time.Now().Add(cfg.idleTimeout()))
+	s := getStream(cfg, hc)
+	defer s.release()
+	s.Downstream = httpfilter.Downstream{
+		RemoteAddr: hc.info.RemoteAddr, DirectRemoteAddr: hc.info.RemoteAddr,
+		LocalAddr: hc.info.LocalAddr, TLS: hc.info.TLS, Secure: hc.info.TLS != nil,
+	}
+	err := hc.sc.ReadRequest(&s.Request, &hc.rh)
+	if err != nil {
+		var he *http1.Error
+		switch {
+		case errors.As(err, &he):
+			hc.keepAlive = false
+			s.Downstream.Protocol = "HTTP/1.1"
+			s.Info.ResponseFlags |= httpfilter.FlagDownstreamProtocolError
+			s.localReplyEarly(he.Status, he.Reason)
+		case errors.Is(err, os.ErrDeadlineExceeded) && hc.sc.Buffered() > 0:
+			// A request started but did not arrive in time.
+			hc.keepAlive = false
+			s.localReplyEarly(408, "request_header_timeout")
+		}
+		return false
+	}
+	if hc.rh.Minor == 0 {
+		s.Downstream.Protocol = "HTTP/1.0"
+	} else {
+		s.Downstream.Protocol = "HTTP/1.1"
+	}
+	hc.keepAlive = hc.rh.KeepAlive && !hc.draining()
+	s.headRequest = s.Request.Method == "HEAD"
+	if cfg.model.StreamIdleTimeout > 0 {
+		hc.nc.SetReadDeadline(time.Now().Add(cfg.model.StreamIdleTimeout))
+	} else {
+		hc.nc.SetReadDeadline(time.Time{})
+	}
+	if rerr := s.sanitizeRequest(); rerr.status != 0 {
+		hc.keepAlive = false
+		s.localReplyEarly(rerr.status, rerr.details)
+		return false
+	}
+	end := hc.rh.Framing.Kind == http1.FramingNone || (hc.rh.Framing.Kind == http1.FramingLength && hc.rh.Framing.Length == 0)
+	if hc.rh.Expect100 {
+		// As Envoy does by default: answer 100 Continue ourselves and do not forward Expect,
+		// so upstreams that do not implement it cannot stall the request.
+		s.Request.Del("expect")
+		if !end {
+			if err := hc.sc.WriteContinue(); err != nil {
+				return false
+			}
+		}
+	}
+	s.begin(ctx)
+	if cfg.model.RequestTimeout > 0 {
+		deadline := s.Info.Start.Add(cfg.model.RequestTimeout)
+		hc.nc.SetReadDeadline(deadline)
+	}
+	s.decodeHeaders(0, end)
+	discarded := 0
+	for !end {
+		chunk, last, err := hc.sc.ReadBody()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !s.respStarted {
+				s.SendLocalReply(&s.Stream, 408, "request timeout", httpfilter.FlagStreamIdleTimeout, "request_timeout")
+			} else {
+				s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+				if !s.respDone {
+					s.resetResponse("downstream_remote_disconnect")
+				}
+			}
+			hc.keepAlive = false
+			return false
+		}
+		end = last
+		if s.respDone {
+			// The response went out early; drain a small remainder to keep the connection.
+			if discarded += len(chunk); discarded > maxDiscardBody {
+				hc.keepAlive = false
+				break
+			}
+			continue
+		}
+		if end {
+			hc.sc.Trailers(&s.RequestTrailers)
+			if s.RequestTrailers.Len() > 0 {
+				s.decodeBody(chunk, false)
+				s.decodeTrailers()
+				break
+			}
+		}
+		s.decodeBody(chunk, end)
+	}
+	if !s.waitResponse(s.Ctx) {
+		hc.keepAlive = false
+	}
+	if hc.hijacked {
+		return false
+	}
+	return hc.keepAlive && !hc.closed
+}
+
+// localReplyEarly answers a request that never reached the filter chain.
+func (s *stream) localReplyEarly(code int, details string) {
+	s.Info.Start = time.Now()
+	s.Info.ResponseDetails = details
+	s.Response.Reset()
+	s.Response.Status = code
+	body := statusText(code)
+	s.Response.Add("content-type", "text/plain")
+	s.Response.Add("content-length", itoa(s.scratch[:0], len(body)))
+	s.finishResponseHeaders()
+	s.respStarted = true
+	if s.ds.writeHeaders(s, false) == nil {
+		s.ds.writeBody(s, s.bodyBytes(body), true)
+	}
+	s.complete()
+}
+
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Payload Too Large"
+	case 414:
+		return "URI Too Long"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
+
+// writeHeaders implements downstream. It decides the response framing from the headers as
+// Envoy's HTTP/1 codec does: a Content-Length is honoured, an ended response gets
+// "content-length: 0", anything else is chunked (or close-delimited for HTTP/1.0).
+func (hc *h1conn) writeHeaders(s *stream, end bool) error {
+	h := &s.Response
+	status := h.Status
+	noBody := status < 200 || status == 204 || status == 304
+	var f http1.Framing
+	switch {
+	case status == 101:
+		f = http1.Framing{Kind: http1.FramingNone}
+	case noBody:
+		h.Del("content-length")
+		f = http1.Framing{Kind: http1.FramingNone}
+	case h.Has("content-length"):
+		n, ok := parseContentLength(h.Value("content-length"))
+		if !ok {
+			// An unparseable upstream length must not reach the client as framing.
+			h.Del("content-length")
+			f = hc.streamingFraming()
+		} else {
+			f = http1.Framing{Kind: http1.FramingLength, Length: n}
+		}
+	case end:
+		if !s.headRequest {
+			h.Set("content-length", "0")
+		}
+		f = http1.Framing{Kind: http1.FramingLength}
+	default:
+		f = hc.streamingFraming()
+	}
+	if s.headRequest && f.Kind != http1.FramingNone {
+		// The headers describe the GET response; no body follows.
+		f = http1.Framing{Kind: http1.FramingNone}
+	}
+	if hc.draining() {
+		hc.keepAlive = false
+	}
+	hc.framing = f
+	if err := hc.sc.WriteResponseHead(h, f, hc.keepAlive); err != nil {
+		hc.closed = true
+		return err
+	}
+	// Defer the flush when a small body of known length follows at once: head and body then
+	// leave in one write.
+	if end || status == 101 || f.Kind != http1.FramingLength || f.Length > 16<<10 {
+		if err := hc.sc.Flush(); err != nil {
+			hc.closed = true
+			return err
+		}
+	}
+	return nil
+}
+
+func (hc *h1conn) streamingFraming() http1.Framing {
+	if hc.rh.Minor == 0 {
+		hc.keepAlive = false
+		return http1.Framing{Kind: http1.FramingUntilClose}
+	}
+	return http1.Framing{Kind: http1.FramingChunked}
+}
+
+func (hc *h1conn) writeBody(s *stream, chunk []byte, end bool) error {
+	if hc.framing.Kind == http1.FramingNone {
+		if end {
+			return hc.sc.Flush()
+		}
+		return nil
+	}
+	if len(chunk) > 0 {
+		if err := hc.sc.WriteBody(chunk); err != nil {
+			hc.closed = true
+			return err
+		}
+	}
+	if end {
+		if err := hc.sc.WriteEnd(nil); err != nil {
+			hc.closed = true
+			return err
+		}
+		if hc.framing.Kind == http1.FramingUntilClose {
+			hc.keepAlive = false
+		}
+	}
+	if err := hc.sc.Flush(); err != nil {
+		hc.closed = true
+		return err
+	}
+	return nil
+}
+
+func (hc *h1conn) writeTrailers(s *stream) error {
+	var err error
+	if hc.framing.Kind == http1.FramingChunked {
+		err = hc.sc.WriteEnd(&s.ResponseTrailers)
+	}
+	if err == nil {
+		err = hc.sc.Flush()
+	}
+	if err != nil {
+		hc.closed = true
+	}
+	return err
+}
+
+func (hc *h1conn) reset(*stream) {
+	hc.closed = true
+	hc.keepAlive = false
+	hc.nc.Close()
+}
+
+// hijack hands the raw connection to an upgrade tunnel.
+func (hc *h1conn) hijack() (net.Conn, []byte, bool) {
+	if hc.hijacked || hc.closed {
+		return nil, nil, false
+	}
+	hc.hijacked = true
+	conn, buffered := hc.sc.Hijack()
+	return conn, buffered, true
+}
+
+func parseContentLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+// h2Preface is the HTTP/2 client connection preface (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// sniffPreface reads just enough to tell an HTTP/2 prior-knowledge connection from
+// HTTP/1.1 and returns a conn that replays what was read.
+func sniffPreface(nc net.Conn, timeout time.Duration) (net.Conn, bool, error) {
+	nc.SetReadDeadline(time.Now().Add(timeout))
+	defer nc.SetReadDeadline(time.Time{})
+	buf := make([]byte, 0, len(h2Preface))
+	for len(buf) < len(h2Preface) {
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if !bytes.HasPrefix([]byte(h2Preface), buf) {
+			return &prefixConn{Conn: nc, prefix: buf}, false, nil
+		}
+		if err != nil {
+			if err == io.EOF && len(buf) == 0 {
+				return nil, false, err
+			}
+			if len(buf) < len(h2Preface) {
+				return nil, false, err
+			}
+		}
+	}
+	return &prefixConn{Conn: nc, prefix: buf}, true, nil
+}
+
+// prefixConn replays bytes that were read to sniff the protocol.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+// SyscallConn exposes the socket for readiness waits once the replayed bytes are consumed;
+// before that a wait on the socket could sleep while data is already at hand.
+func (p *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := p.Conn.(syscall.Conn)
+	if len(p.prefix) > 0 || !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}

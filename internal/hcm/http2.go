@@ -1,0 +1,201 @@
+package hcm
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/listener"
+)
+
+// serveH2 serves an HTTP/2 connection (h2 via ALPN, or h2c with prior knowledge). Framing,
+// flow control and HPACK come from golang.org/x/net/http2; each stream is adapted to the
+// same filter chain HTTP/1.1 uses.
+func (c *Config) serveH2(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+	h2o := c.model.HTTP2
+	srv := &http2.Server{
+		MaxConcurrentStreams:         h2o.MaxConcurrentStreams,
+		MaxUploadBufferPerStream:     int32(h2o.InitialStreamWindowSize),
+		MaxUploadBufferPerConnection: int32(h2o.InitialConnectionWindowSize),
+		IdleTimeout:                  c.idleTimeout(),
+		MaxDecoderHeaderTableSize:    4096,
+	}
+	if srv.MaxConcurrentStreams == 0 {
+		// Envoy's default is 2^31-1; a bound is kinder to memory and still generous.
+		srv.MaxConcurrentStreams = 1024
+	}
+	base := &http.Server{
+		MaxHeaderBytes:    int(c.model.MaxRequestHeadersBytes),
+		ReadHeaderTimeout: c.model.RequestHeadersTimeout,
+		ErrorLog:          nil,
+	}
+	if err := http2.ConfigureServer(base, srv); err != nil {
+		nc.Close()
+		return
+	}
+	if info.Draining != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-info.Draining:
+				// Sends GOAWAY and lets in-flight streams finish.
+				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				base.Shutdown(sctx)
+				cancel()
+			case <-stop:
+			}
+		}()
+	}
+	srv.ServeConn(nc, &http2.ServeConnOpts{
+		Context:    ctx,
+		BaseConfig: base,
+		Handler:    &h2handler{cfg: c, info: info},
+	})
+}
+
+type h2handler struct {
+	cfg  *Config
+	info listener.ConnInfo
+}
+
+// h2writer is the downstream side of one HTTP/2 stream.
+type h2writer struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	resetMu sync.Mutex
+	reset_  bool
+}
+
+var h2BodyPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cfg := h.cfg
+	hw := &h2writer{w: w, rc: http.NewResponseController(w)}
+	s := getStream(cfg, hw)
+	defer s.release()
+	s.Downstream = httpfilter.Downstream{
+		RemoteAddr: h.info.RemoteAddr, DirectRemoteAddr: h.info.RemoteAddr,
+		LocalAddr: h.info.LocalAddr, TLS: r.TLS, Secure: r.TLS != nil, Protocol: "HTTP/2",
+	}
+	q := &s.Request
+	q.Method = r.Method
+	q.Authority = r.Host
+	q.Path = r.RequestURI
+	if r.Method == "CONNECT" {
+		q.Path = ""
+	}
+	count := 0
+	for k, vs := range r.Header {
+		name := strings.ToLower(k)
+		for _, v := range vs {
+			q.Add(name, v)
+			count++
+		}
+	}
+	if cfg.model.MaxHeadersCount > 0 && count > int(cfg.model.MaxHeadersCount) {
+		s.localReplyEarly(431, "too_many_headers")
+		return
+	}
+	s.headRequest = r.Method == "HEAD"
+	if rerr := s.sanitizeRequest(); rerr.status != 0 {
+		s.localReplyEarly(rerr.status, rerr.details)
+		return
+	}
+	s.begin(r.Context())
+	end := r.Body == nil || r.Body == http.NoBody
+	s.decodeHeaders(0, end)
+	if !end {
+		buf := h2BodyPool.Get().(*[]byte)
+		for {
+			n, err := r.Body.Read(*buf)
+			if err == io.EOF {
+				if len(r.Trailer) > 0 {
+					if n > 0 {
+						s.decodeBody((*buf)[:n], false)
+					}
+					for k, vs := range r.Trailer {
+						for _, v := range vs {
+							s.RequestTrailers.Add(strings.ToLower(k), v)
+						}
+					}
+					s.decodeTrailers()
+				} else {
+					s.decodeBody((*buf)[:n], true)
+				}
+				break
+			}
+			if err != nil {
+				s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+				if !s.respDone {
+					s.resetResponse("downstream_remote_disconnect")
+				}
+				break
+			}
+			if n > 0 {
+				s.decodeBody((*buf)[:n], false)
+			}
+			if s.reqStopped || s.respDone {
+				break
+			}
+		}
+		h2BodyPool.Put(buf)
+	}
+	s.waitResponse(r.Context())
+	hw.resetMu.Lock()
+	reset := hw.reset_
+	hw.resetMu.Unlock()
+	if reset {
+		// Tells the HTTP/2 server to send RST_STREAM instead of ending the stream cleanly.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (hw *h2writer) writeHeaders(s *stream, end bool) error {
+	hdr := hw.w.Header()
+	for _, f := range s.Response.Fields() {
+		hdr[f.Name] = append(hdr[f.Name], f.Value)
+	}
+	status := s.Response.Status
+	if status == 0 {
+		status = 200
+	}
+	hw.w.WriteHeader(status)
+	if !end {
+		return hw.rc.Flush()
+	}
+	return nil
+}
+
+func (hw *h2writer) writeBody(s *stream, chunk []byte, end bool) error {
+	if len(chunk) > 0 {
+		if _, err := hw.w.Write(chunk); err != nil {
+			return err
+		}
+	}
+	if !end {
+		return hw.rc.Flush()
+	}
+	return nil
+}
+
+func (hw *h2writer) writeTrailers(s *stream) error {
+	hdr := hw.w.Header()
+	for _, f := range s.ResponseTrailers.Fields() {
+		hdr[http.TrailerPrefix+f.Name] = append(hdr[http.TrailerPrefix+f.Name], f.Value)
+	}
+	return nil
+}
+
+func (hw *h2writer) reset(*stream) {
+	hw.resetMu.Lock()
+	hw.reset_ = true
+	hw.resetMu.Unlock()
+}

@@ -1,0 +1,616 @@
+package hcm
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+)
+
+// downstream is what a codec offers the stream engine for sending the response.
+type downstream interface {
+	writeHeaders(s *stream, end bool) error
+	writeBody(s *stream, chunk []byte, end bool) error
+	writeTrailers(s *stream) error
+	// reset aborts the response after headers were sent (close for HTTP/1.1, RST_STREAM for
+	// HTTP/2), so the client cannot mistake a truncated body for a whole one.
+	reset(s *stream)
+}
+
+// stream is the connection manager's per-request state. It embeds the Stream filters see and
+// implements httpfilter.Sink for it. Streams are pooled: reset clears every field that a
+// request sets.
+type stream struct {
+	httpfilter.Stream
+
+	cfg     *Config
+	ds      downstream
+	filters []httpfilter.Filter
+
+	// Request-side iteration.
+	reqStopped  bool // a filter returned Stop: deliver nothing more
+	reqBufferAt int  // index of the filter that asked for the whole body, or -1
+	reqHeadsAt  int  // first filter whose OnRequestHeaders has not run yet (when buffering)
+	reqBuf      []byte
+
+	// Response-side iteration.
+	respStarted  bool
+	respDone     bool
+	respBufferAt int
+	respBuf      []byte
+	headRequest  bool
+
+	// done is signalled when the response is complete, for codecs that must wait for a
+	// response produced on another goroutine (a streaming upstream).
+	mu      sync.Mutex
+	doneCh  chan struct{}
+	waiting bool
+
+	cancel  context.CancelFunc
+	pathBuf []byte
+	idBuf   [36]byte
+	scratch []byte
+}
+
+var streamPool = sync.Pool{New: func() any {
+	s := &stream{doneCh: make(chan struct{}, 1)}
+	return s
+}}
+
+func getStream(cfg *Config, ds downstream) *stream {
+	s := streamPool.Get().(*stream)
+	s.cfg = cfg
+	s.ds = ds
+	s.reqBufferAt = -1
+	s.respBufferAt = -1
+	s.SetSink(s)
+	return s
+}
+
+// release runs OnStreamDone and returns the stream to the pool.
+func (s *stream) release() {
+	for _, f := range s.filters {
+		if d, ok := f.(httpfilter.StreamDoneFilter); ok {
+			d.OnStreamDone(&s.Stream)
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.Request.Reset()
+	s.RequestTrailers.Reset()
+	s.Response.Reset()
+	s.ResponseTrailers.Reset()
+	clear(s.filters)
+	*s = stream{
+		Stream: httpfilter.Stream{
+			Request: s.Request, RequestTrailers: s.RequestTrailers,
+			Response: s.Response, ResponseTrailers: s.ResponseTrailers,
+		},
+		filters: s.filters[:0], reqBuf: s.reqBuf[:0], respBuf: s.respBuf[:0],
+		doneCh: s.doneCh, pathBuf: s.pathBuf[:0], scratch: s.scratch[:0],
+	}
+	select { // a stale completion signal must not leak into the next request
+	case <-s.doneCh:
+	default:
+	}
+	streamPool.Put(s)
+}
+
+// begin creates the per-stream filters and selects the route. The request headers must be
+// complete and sanitised.
+func (s *stream) begin(ctx context.Context) {
+	s.Info.Start = time.Now()
+	s.Ctx, s.cancel = context.WithCancel(ctx)
+	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
+	for _, fe := range s.cfg.filters {
+		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))
+	}
+	s.selectRoute()
+}
+
+func (s *stream) selectRoute() {
+	s.VirtualHost, s.Route = s.cfg.routes.Select(&s.Request)
+	if s.Route != nil {
+		s.Info.RouteName = s.Route.Name
+	}
+}
+
+// decodeHeaders runs the request-headers phase from filter index from.
+func (s *stream) decodeHeaders(from int, end bool) {
+	for i := from; i < len(s.filters); i++ {
+		if s.reqStopped || s.respDone {
+			return
+		}
+		f, ok := s.filters[i].(httpfilter.RequestHeadersFilter)
+		if !ok {
+			continue
+		}
+		switch f.OnRequestHeaders(&s.Stream, &s.Request, end) {
+		case httpfilter.Stop:
+			s.reqStopped = true
+			return
+		case httpfilter.StopAndBuffer:
+			if !end {
+				s.reqBufferAt = i
+				s.reqHeadsAt = i + 1
+				return
+			}
+		}
+	}
+}
+
+// decodeBody delivers one request body chunk.
+func (s *stream) decodeBody(chunk []byte, end bool) {
+	s.Info.BytesReceived += int64(len(chunk))
+	if s.reqStopped || s.respDone {
+		return
+	}
+	if s.reqBufferAt >= 0 {
+		if len(s.reqBuf)+len(chunk) > s.bufferLimit() {
+			s.SendLocalReply(413, "payload too large", 0, "request_payload_too_large")
+			s.reqStopped = true
+			return
+		}
+		s.reqBuf = append(s.reqBuf, chunk...)
+		if !end {
+			return
+		}
+		s.flushRequestBuffer()
+		return
+	}
+	s.decodeBodyFrom(0, chunk, end)
+}
+
+// flushRequestBuffer delivers a completely buffered body: to the filters up to and including
+// the one that asked for it, then resumes the headers phase after it, then the rest.
+func (s *stream) flushRequestBuffer() {
+	at, heads := s.reqBufferAt, s.reqHeadsAt
+	s.reqBufferAt = -1
+	if heads > 0 {
+		// Headers stopped at filter heads-1: it and those before it get the body now.
+		if !s.decodeBodyRange(0, heads, s.reqBuf, true) {
+			return
+		}
+		s.reqHeadsAt = 0
+		s.decodeHeaders(heads, false)
+		if s.reqStopped || s.respDone || s.reqBufferAt >= 0 {
+			if s.reqBufferAt >= 0 { // a later filter wants to buffer too: it has it all already
+				s.reqBufferAt = -1
+				s.decodeBodyFrom(heads, s.reqBuf, true)
+			}
+			return
+		}
+		s.decodeBodyFrom(heads, s.reqBuf, true)
+		return
+	}
+	s.decodeBodyFrom(at, s.reqBuf, true)
+}
+
+func (s *stream) decodeBodyFrom(from int, chunk []byte, end bool) {
+	s.decodeBodyRange(from, len(s.filters), chunk, end)
+}
+
+// decodeBodyRange runs OnRequestBody for filters [from, to) and reports whether iteration
+// may continue past to.
+func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
+	for i := from; i < to; i++ {
+		if s.reqStopped || s.respDone {
+			return false
+		}
+		f, ok := s.filters[i].(httpfilter.RequestBodyFilter)
+		if !ok {
+			continue
+		}
+		switch f.OnRequestBody(&s.Stream, chunk, end) {
+		case httpfilter.Stop:
+			s.reqStopped = true
+			return false
+		case httpfilter.StopAndBuffer:
+			if !end {
+				s.reqBufferAt = i
+				s.reqBuf = append(s.reqBuf[:0], chunk...)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// decodeTrailers delivers request trailers, which end the request.
+func (s *stream) decodeTrailers() {
+	if s.reqStopped || s.respDone {
+		return
+	}
+	if s.reqBufferAt >= 0 {
+		// Trailers end the body: hand over what was buffered first, not marked as the end.
+		at := s.reqBufferAt
+		s.reqBufferAt = -1
+		if !s.decodeBodyRange(at, len(s.filters), s.reqBuf, false) {
+			return
+		}
+	}
+	for i := range s.filters {
+		if s.reqStopped || s.respDone {
+			return
+		}
+		if f, ok := s.filters[i].(httpfilter.RequestTrailersFilter); ok {
+			if f.OnRequestTrailers(&s.Stream, &s.RequestTrailers) == httpfilter.Stop {
+				s.reqStopped = true
+				return
+			}
+		}
+	}
+}
+
+func (s *stream) bufferLimit() int {
+	// Envoy bounds buffering by the listener's per-connection buffer limit; the model carries
+	// it on the listener, which the HCM does not see, so use Envoy's 1 MiB default here.
+	return 1 << 20
+}
+
+// EncodeHeaders implements httpfilter.Sink.
+func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
+	if s.respStarted || s.respDone {
+		return
+	}
+	s.finishResponseHeaders()
+	for i := len(s.filters) - 1; i >= 0; i-- {
+		f, ok := s.filters[i].(httpfilter.ResponseHeadersFilter)
+		if !ok {
+			continue
+		}
+		switch f.OnResponseHeaders(&s.Stream, &s.Response, end) {
+		case httpfilter.Stop:
+			return
+		case httpfilter.StopAndBuffer:
+			if !end {
+				s.respBufferAt = i
+				return
+			}
+		}
+		if s.respDone {
+			return // a filter replaced the response with a local reply
+		}
+	}
+	s.sendHeaders(end)
+}
+
+func (s *stream) sendHeaders(end bool) {
+	s.respStarted = true
+	if err := s.ds.writeHeaders(s, end); err != nil {
+		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+		s.complete()
+		return
+	}
+	if end {
+		s.complete()
+	}
+}
+
+// EncodeBody implements httpfilter.Sink.
+func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
+	if s.respDone {
+		return
+	}
+	if s.respBufferAt >= 0 {
+		if len(s.respBuf)+len(chunk) > s.bufferLimit() {
+			s.resetResponse("response_payload_too_large")
+			return
+		}
+		s.respBuf = append(s.respBuf, chunk...)
+		if !end {
+			return
+		}
+		at := s.respBufferAt
+		s.respBufferAt = -1
+		// The filter that stopped the headers now sees the whole body, then headers and body
+		// continue towards the codec.
+		if !s.encodeBodyRange(at, s.respBuf, true) {
+			return
+		}
+		for i := at - 1; i >= 0; i-- {
+			if f, ok := s.filters[i].(httpfilter.ResponseHeadersFilter); ok {
+				if f.OnResponseHeaders(&s.Stream, &s.Response, false) == httpfilter.Stop || s.respDone {
+					return
+				}
+			}
+		}
+		if !s.encodeBodyRange(at-1, s.respBuf, true) {
+			return
+		}
+		s.sendHeaders(false)
+		s.sendBody(s.respBuf, true)
+		return
+	}
+	if !s.encodeBodyRange(len(s.filters)-1, chunk, end) {
+		return
+	}
+	if !s.respStarted {
+		s.sendHeaders(false)
+	}
+	s.sendBody(chunk, end)
+}
+
+// encodeBodyRange runs OnResponseBody from filter index from down to 0.
+func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
+	for i := from; i >= 0; i-- {
+		f, ok := s.filters[i].(httpfilter.ResponseBodyFilter)
+		if !ok {
+			continue
+		}
+		switch f.OnResponseBody(&s.Stream, chunk, end) {
+		case httpfilter.Stop:
+			return false
+		case httpfilter.StopAndBuffer:
+			if !end {
+				s.respBufferAt = i
+				s.respBuf = append(s.respBuf[:0], chunk...)
+				return false
+			}
+		}
+		if s.respDone {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *stream) sendBody(chunk []byte, end bool) {
+	if s.respDone {
+		return
+	}
+	if s.headRequest {
+		chunk = nil // HEAD responses carry the headers of a GET but never a body
+	}
+	s.Info.BytesSent += int64(len(chunk))
+	if err := s.ds.writeBody(s, chunk, end); err != nil {
+		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+		s.complete()
+		return
+	}
+	if end {
+		s.complete()
+	}
+}
+
+// EncodeTrailers implements httpfilter.Sink.
+func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
+	if s.respDone {
+		return
+	}
+	if s.respBufferAt >= 0 {
+		at := s.respBufferAt
+		s.respBufferAt = -1
+		if !s.encodeBodyRange(at, s.respBuf, false) {
+			return
+		}
+		if !s.respStarted {
+			s.sendHeaders(false)
+		}
+		s.sendBody(s.respBuf, false)
+	}
+	for i := len(s.filters) - 1; i >= 0; i-- {
+		if f, ok := s.filters[i].(httpfilter.ResponseTrailersFilter); ok {
+			if f.OnResponseTrailers(&s.Stream, &s.ResponseTrailers) == httpfilter.Stop {
+				return
+			}
+		}
+	}
+	if !s.respStarted {
+		s.sendHeaders(false)
+	}
+	if err := s.ds.writeTrailers(s); err != nil {
+		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+	}
+	s.complete()
+}
+
+// SendLocalReply implements httpfilter.Sink: the proxy answers by itself. If the response
+// has already started, the only honest thing left is to reset the stream.
+func (s *stream) SendLocalReply(_ *httpfilter.Stream, code int, body string, flags httpfilter.ResponseFlags, details string) {
+	s.Info.ResponseFlags |= flags
+	if details != "" {
+		s.Info.ResponseDetails = details
+	}
+	if s.respDone {
+		return
+	}
+	if s.respStarted {
+		s.resetResponse(details)
+		return
+	}
+	s.respBufferAt = -1
+	s.Response.Reset()
+	s.ResponseTrailers.Reset()
+	s.Response.Status = code
+	if body != "" {
+		s.Response.Add("content-type", "text/plain")
+	}
+	s.Response.Add("content-length", itoa(s.scratch[:0], len(body)))
+	end := body == ""
+	s.EncodeHeaders(&s.Stream, end)
+	if !end && !s.respDone {
+		s.sendBody(s.bodyBytes(body), true)
+	}
+}
+
+// bodyBytes turns a local reply body into bytes without keeping a reference to the caller's
+// string beyond the write.
+func (s *stream) bodyBytes(body string) []byte {
+	s.scratch = append(s.scratch[:0], body...)
+	return s.scratch
+}
+
+// ResponseStarted implements httpfilter.Sink.
+func (s *stream) ResponseStarted(*httpfilter.Stream) bool { return s.respStarted }
+
+// ClearRouteCache implements httpfilter.Sink.
+func (s *stream) ClearRouteCache(*httpfilter.Stream) { s.selectRoute() }
+
+func (s *stream) resetResponse(details string) {
+	if details != "" {
+		s.Info.ResponseDetails = details
+	}
+	s.Info.ResponseFlags |= httpfilter.FlagLocalReset
+	s.ds.reset(s)
+	s.complete()
+}
+
+// complete marks the response finished and wakes a codec waiting for it.
+func (s *stream) complete() {
+	s.mu.Lock()
+	s.respDone = true
+	waiting := s.waiting
+	s.mu.Unlock()
+	if waiting {
+		s.doneCh <- struct{}{}
+	}
+}
+
+// waitResponse blocks until the response is complete or ctx ends.
+func (s *stream) waitResponse(ctx context.Context) bool {
+	s.mu.Lock()
+	if s.respDone {
+		s.mu.Unlock()
+		return true
+	}
+	s.waiting = true
+	s.mu.Unlock()
+	select {
+	case <-s.doneCh:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// finishResponseHeaders applies what the connection manager adds to every response.
+func (s *stream) finishResponseHeaders() {
+	h := &s.Response
+	upgrade := ""
+	if h.Status == 101 {
+		upgrade = h.Value("upgrade")
+	}
+	stripHopByHop(h, false)
+	if upgrade != "" {
+		h.Set("connection", "upgrade")
+		h.Set("upgrade", upgrade)
+	}
+	if !s.cfg.model.ServerHeaderPassThrough || !h.Has("server") {
+		h.Set("server", s.cfg.server)
+	}
+}
+
+// itoa formats n into buf without allocating a string for small common values.
+func itoa(buf []byte, n int) string {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return string(appendInt(buf, int64(n)))
+}
+
+var smallInts = func() [1024]string {
+	var a [1024]string
+	for i := range a {
+		a[i] = string(appendInt(nil, int64(i)))
+	}
+	return a
+}()
+
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+var _ httpfilter.Sink = (*stream)(nil)
+
+// headerValueHasToken reports whether a comma-separated header value list contains token
+// (case-insensitive), as Connection and Upgrade need.
+func headerValueHasToken(h *header.Map, name, token string) bool {
+	found := false
+	h.Values(name, func(v string) bool {
+		for len(v) > 0 {
+			var part string
+			if i := indexByte(v, ','); i >= 0 {
+				part, v = v[:i], v[i+1:]
+			} else {
+				part, v = v, ""
+			}
+			if equalFoldTrim(part, token) {
+				found = true
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func equalFoldTrim(s, token string) bool {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	if len(s) != len(token) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], token[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// hijacker is implemented by codecs that can give up their connection (HTTP/1.1).
+type hijacker interface {
+	hijack() (net.Conn, []byte, bool)
+}
+
+// Hijack implements httpfilter.Sink.
+func (s *stream) Hijack(*httpfilter.Stream) (net.Conn, []byte, bool) {
+	hj, ok := s.ds.(hijacker)
+	if !ok {
+		return nil, nil, false
+	}
+	c, buf, ok := hj.hijack()
+	if ok {
+		s.complete()
+	}
+	return c, buf, ok
+}

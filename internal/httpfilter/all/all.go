@@ -1,0 +1,7 @@
+// Package all links every built-in HTTP filter into the binary; each registers itself with
+// httpfilter.Default from its init function.
+package all
+
+import (
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+)

@@ -1,0 +1,535 @@
+package router
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/nuncio-gw/nuncio/internal/cluster"
+	"github.com/nuncio-gw/nuncio/internal/codec/http1"
+	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/upstream"
+)
+
+// Envoy's local reply bodies, kept verbatim because clients and dashboards match on them.
+const (
+	bodyNoHealthy     = "no healthy upstream"
+	bodyConnectFail   = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	bodyConnTerm      = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+	bodyTimeout       = "upstream request timeout"
+	bodyOverflow      = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+	bodyUpgradeFailed = "upgrade not allowed"
+)
+
+var filterPool = sync.Pool{New: func() any { return new(filter) }}
+
+// NewFilter implements httpfilter.Config.
+func (c *Config) NewFilter(s *httpfilter.Stream) httpfilter.Filter {
+	f := filterPool.Get().(*filter)
+	f.cfg = c
+	return f
+}
+
+// filter is the router's per-stream state: one upstream attempt.
+type filter struct {
+	cfg  *Config
+	fw   *route.Forward
+	host *cluster.Host
+	hm   *route.Mutation
+
+	// HTTP/1.1 upstream.
+	conn     *upstream.Conn
+	cc       *http1.ClientConn
+	reused   bool
+	framing  http1.Framing
+	deadline time.Time
+	rh       http1.ResponseHead
+
+	// HTTP/2 upstream.
+	h2 *h2Attempt
+
+	start   time.Time
+	pathBuf []byte
+	numBuf  [20]byte
+	failed  bool
+}
+
+// OnStreamDone implements httpfilter.StreamDoneFilter. The upstream connection goes back to
+// its pool only now, because the response headers the stream still holds alias the
+// connection's read buffer.
+func (f *filter) OnStreamDone(s *httpfilter.Stream) {
+	if f.conn != nil {
+		f.releaseConn(false)
+	}
+	if f.h2 != nil {
+		f.h2.close()
+	}
+	*f = filter{pathBuf: f.pathBuf[:0]}
+	filterPool.Put(f)
+}
+
+func (f *filter) releaseConn(reusable bool) {
+	if f.conn == nil {
+		return
+	}
+	if reusable {
+		f.conn.SetDeadline(time.Time{})
+	}
+	f.host.Pool().Put(f.conn, reusable)
+	f.conn, f.cc = nil, nil
+}
+
+// OnRequestHeaders implements httpfilter.RequestHeadersFilter.
+func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
+	e := s.Route
+	if e == nil {
+		s.SendLocalReply(404, "", httpfilter.FlagNoRoute, "route_not_found")
+		return httpfilter.Stop
+	}
+	switch e.Kind {
+	case route.ActionDirect:
+		f.directResponse(s, e)
+		return httpfilter.Stop
+	case route.ActionRedirect:
+		f.redirect(s, e)
+		return httpfilter.Stop
+	}
+	f.fw = e.Forward
+	ref, name, hm := f.fw.PickCluster(h, rand.Uint64())
+	f.hm = hm
+	s.Info.UpstreamCluster = name
+	var c *cluster.Cluster
+	if ref != nil {
+		c = ref.Load()
+	}
+	if c == nil {
+		code := f.fw.ClusterNotFoundCode
+		if code == 0 {
+			code = 503
+		}
+		s.SendLocalReply(code, "", httpfilter.FlagNoClusterFound, "cluster_not_found")
+		return httpfilter.Stop
+	}
+	upgrade := ""
+	if u, ok := h.Get("upgrade"); ok {
+		if !f.upgradeAllowed(s, u) {
+			s.SendLocalReply(403, bodyUpgradeFailed, 0, "upgrade_failed")
+			return httpfilter.Stop
+		}
+		upgrade = u
+	}
+	f.host = c.Pick(rand.Uint64())
+	if f.host == nil {
+		s.SendLocalReply(503, bodyNoHealthy, httpfilter.FlagNoHealthyUpstream, "no_healthy_upstream")
+		return httpfilter.Stop
+	}
+	s.Info.UpstreamHost = f.host.AddressString()
+
+	f.pathBuf = e.RewriteRequest(h, f.pathBuf[:0])
+	if f.fw.AutoHostRewrite && f.host.Hostname != "" {
+		h.Authority = f.host.Hostname
+	}
+	s.Route.ApplyRequestHeaders(h, f.hm, vars{s})
+	f.start = time.Now()
+	if f.fw.Timeout > 0 {
+		f.deadline = f.start.Add(f.fw.Timeout)
+	}
+
+	proto := c.Model.Protocol
+	if proto == model.UpstreamUseDownstream {
+		proto = model.UpstreamHTTP1
+		if s.Downstream.Protocol == "HTTP/2" {
+			proto = model.UpstreamHTTP2
+		}
+	}
+	if upgrade != "" {
+		return f.tunnel(s, h, upgrade)
+	}
+	if proto == model.UpstreamHTTP2 && f.host.H2Pool() != nil {
+		return f.h2Start(s, h, end)
+	}
+	return f.h1Start(s, h, end)
+}
+
+func (f *filter) upgradeAllowed(s *httpfilter.Stream, value string) bool {
+	if !strings.EqualFold(value, "websocket") {
+		return false
+	}
+	if f.fw != nil && f.fw.UpgradeWebSocket != nil {
+		return *f.fw.UpgradeWebSocket
+	}
+	return f.cfg.upgradeWebSocket(s)
+}
+
+// OnRequestBody implements httpfilter.RequestBodyFilter.
+func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) httpfilter.Status {
+	if f.failed {
+		return httpfilter.Stop
+	}
+	if f.h2 != nil {
+		return f.h2Body(s, chunk, end)
+	}
+	if f.cc == nil {
+		return httpfilter.Stop
+	}
+	if len(chunk) > 0 {
+		if err := f.cc.WriteBody(chunk); err != nil {
+			f.upstreamFailed(s, err, false)
+			return httpfilter.Stop
+		}
+	}
+	if !end {
+		return httpfilter.Continue
+	}
+	if err := f.cc.WriteEnd(nil); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	if err := f.cc.Flush(); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	f.h1Response(s)
+	return httpfilter.Stop
+}
+
+// OnRequestTrailers implements httpfilter.RequestTrailersFilter.
+func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilter.Status {
+	if f.failed {
+		return httpfilter.Stop
+	}
+	if f.h2 != nil {
+		f.h2.trailers(t)
+		return f.h2Body(s, nil, true)
+	}
+	if f.cc == nil {
+		return httpfilter.Stop
+	}
+	if err := f.cc.WriteEnd(t); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	if err := f.cc.Flush(); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	f.h1Response(s)
+	return httpfilter.Stop
+}
+
+// h1Start takes a connection and sends the request head (and, with no body, waits for the
+// response).
+func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
+	f.framing = http1.Framing{Kind: http1.FramingNone}
+	if !end {
+		if n, ok := contentLength(h); ok {
+			f.framing = http1.Framing{Kind: http1.FramingLength, Length: n}
+		} else {
+			f.framing = http1.Framing{Kind: http1.FramingChunked}
+		}
+	}
+	// A reused keep-alive connection may have been closed by the upstream just now; a request
+	// without a body can safely go again on a fresh connection, as Go's Transport and
+	// Envoy's reset retries do.
+	for attempt := 0; ; attempt++ {
+		if !f.connect(s) {
+			return httpfilter.Stop
+		}
+		err := f.cc.WriteRequestHead(h, f.framing)
+		if err == nil && end {
+			err = f.cc.Flush()
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 0 && f.reused && end {
+			f.releaseConn(false)
+			continue
+		}
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	if !end {
+		return httpfilter.Continue
+	}
+	f.h1Response(s)
+	return httpfilter.Stop
+}
+
+// connect gets a pooled or new connection, answering the stream itself on failure.
+func (f *filter) connect(s *httpfilter.Stream) bool {
+	conn, err := f.host.Pool().Get(s.Ctx)
+	if err != nil {
+		switch {
+		case errors.Is(err, upstream.ErrOverflow):
+			s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_cx_overflow")
+		default:
+			s.Info.UpstreamFailure = err.Error()
+			s.SendLocalReply(503, bodyConnectFail, httpfilter.FlagUpstreamConnectFailure, "upstream_reset_before_response_started{connection_failure}")
+		}
+		f.failed = true
+		return false
+	}
+	f.conn = conn
+	f.reused = conn.Requests > 0
+	conn.Requests++
+	cc, _ := conn.Codec.(*http1.ClientConn)
+	if cc == nil {
+		cc = http1.NewClientConn(conn.Conn, http1.Limits{})
+		conn.Codec = cc
+	}
+	f.cc = cc
+	if !f.deadline.IsZero() {
+		conn.SetDeadline(f.deadline)
+	} else {
+		conn.SetDeadline(time.Time{})
+	}
+	return true
+}
+
+// h1Response reads the upstream response and streams it downstream.
+func (f *filter) h1Response(s *httpfilter.Stream) {
+	if f.fw.IdleTimeout > 0 {
+		f.conn.SetReadDeadline(f.nextDeadline())
+	}
+	err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
+	if err != nil {
+		f.upstreamFailed(s, err, true)
+		return
+	}
+	s.Info.FirstUpstreamRx = time.Now()
+	end := f.rh.Framing.Kind == http1.FramingNone || (f.rh.Framing.Kind == http1.FramingLength && f.rh.Framing.Length == 0)
+	f.finishResponseHeaders(s)
+	s.EncodeHeaders(end)
+	for !end {
+		if f.fw.IdleTimeout > 0 {
+			f.conn.SetReadDeadline(f.nextDeadline())
+		}
+		chunk, last, err := f.cc.ReadBody()
+		if err != nil {
+			f.upstreamFailed(s, err, true)
+			return
+		}
+		end = last
+		if end {
+			f.cc.Trailers(&s.ResponseTrailers)
+			if s.ResponseTrailers.Len() > 0 {
+				s.EncodeBody(chunk, false)
+				s.EncodeTrailers()
+				break
+			}
+		}
+		s.EncodeBody(chunk, end)
+	}
+	reusable := f.rh.KeepAlive && f.cc.Reusable()
+	if !reusable {
+		f.releaseConn(false)
+	}
+	// A reusable connection is returned in OnStreamDone (see there).
+}
+
+func (f *filter) nextDeadline() time.Time {
+	d := time.Now().Add(f.fw.IdleTimeout)
+	if !f.deadline.IsZero() && f.deadline.Before(d) {
+		return f.deadline
+	}
+	return d
+}
+
+// finishResponseHeaders applies the route's response header mutations and the router's own
+// headers.
+func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
+	if !f.cfg.SuppressEnvoyHeaders && !f.start.IsZero() {
+		ms := time.Since(f.start).Milliseconds()
+		b := appendUint(f.numBuf[:0], uint64(ms))
+		s.Response.Set("x-envoy-upstream-service-time", unsafe.String(&f.numBuf[0], len(b)))
+	}
+	if s.Route != nil {
+		s.Route.ApplyResponseHeaders(&s.Response, f.hm, vars{s})
+	}
+}
+
+// upstreamFailed answers (or resets) after an upstream error, with Envoy's flags.
+func (f *filter) upstreamFailed(s *httpfilter.Stream, err error, reading bool) {
+	f.failed = true
+	f.releaseConn(false)
+	var ne net.Error
+	timeout := errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	if timeout {
+		s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
+		return
+	}
+	s.Info.UpstreamFailure = err.Error()
+	var pe *http1.Error
+	if errors.As(err, &pe) {
+		s.SendLocalReply(502, "upstream sent an invalid response", httpfilter.FlagUpstreamProtocolError, "upstream_reset_before_response_started{protocol_error}")
+		return
+	}
+	s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagUpstreamConnectionTermination, "upstream_reset_before_response_started{connection_termination}")
+}
+
+// directResponse answers with the route's direct_response.
+func (f *filter) directResponse(s *httpfilter.Stream, e *route.Entry) {
+	status, body := e.Direct()
+	s.Response.Reset()
+	s.Response.Status = status
+	if len(body) > 0 {
+		s.Response.Add("content-type", "text/plain")
+	}
+	b := appendUint(f.numBuf[:0], uint64(len(body)))
+	s.Response.Add("content-length", unsafe.String(&f.numBuf[0], len(b)))
+	s.Route.ApplyResponseHeaders(&s.Response, nil, vars{s})
+	s.Info.ResponseDetails = "direct_response"
+	if len(body) == 0 {
+		s.EncodeHeaders(true)
+		return
+	}
+	s.EncodeHeaders(false)
+	s.EncodeBody(body, true)
+}
+
+// redirect answers with the route's redirect.
+func (f *filter) redirect(s *httpfilter.Stream, e *route.Entry) {
+	code, location := e.Redirect(&s.Request, s.Downstream.Secure, f.pathBuf[:0])
+	s.Response.Reset()
+	s.Response.Status = code
+	s.Response.Add("location", location)
+	s.Response.Add("content-length", "0")
+	s.Route.ApplyResponseHeaders(&s.Response, nil, vars{s})
+	s.Info.ResponseDetails = "direct_response"
+	s.EncodeHeaders(true)
+}
+
+// tunnel forwards an accepted Upgrade (WebSocket) over HTTP/1.1 and, when the upstream
+// answers 101, splices the two connections until either side closes.
+func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) httpfilter.Status {
+	h.Set("connection", "upgrade")
+	h.Set("upgrade", upgrade)
+	if !f.connect(s) {
+		return httpfilter.Stop
+	}
+	f.conn.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want
+	if err := f.cc.WriteRequestHead(h, http1.Framing{Kind: http1.FramingNone}); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	if err := f.cc.Flush(); err != nil {
+		f.upstreamFailed(s, err, false)
+		return httpfilter.Stop
+	}
+	if !f.deadline.IsZero() {
+		f.conn.SetReadDeadline(f.deadline)
+	}
+	if err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method); err != nil {
+		f.upstreamFailed(s, err, true)
+		return httpfilter.Stop
+	}
+	f.conn.SetDeadline(time.Time{})
+	if s.Response.Status != 101 {
+		// The upstream refused the upgrade: relay its answer as a normal response.
+		end := f.rh.Framing.Kind == http1.FramingNone || (f.rh.Framing.Kind == http1.FramingLength && f.rh.Framing.Length == 0)
+		f.finishResponseHeaders(s)
+		s.EncodeHeaders(end)
+		for !end {
+			chunk, last, err := f.cc.ReadBody()
+			if err != nil {
+				f.upstreamFailed(s, err, true)
+				return httpfilter.Stop
+			}
+			end = last
+			s.EncodeBody(chunk, end)
+		}
+		f.releaseConn(false)
+		return httpfilter.Stop
+	}
+	f.finishResponseHeaders(s)
+	s.Response.Set("connection", "upgrade")
+	s.Response.Set("upgrade", upgrade)
+	s.EncodeHeaders(false)
+	down, downBuf, ok := s.Hijack()
+	if !ok {
+		f.releaseConn(false)
+		return httpfilter.Stop
+	}
+	up, upBuf := f.cc.Hijack()
+	f.conn.Codec = nil
+	f.host.Pool().Put(f.conn, false) // account the connection as gone; the tunnel owns up now
+	f.conn, f.cc = nil, nil
+	splice(down, downBuf, up, upBuf)
+	return httpfilter.Stop
+}
+
+// splice copies both ways until both directions are done, then closes both connections.
+func splice(a net.Conn, aBuf []byte, b net.Conn, bBuf []byte) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if len(aBuf) > 0 {
+			b.Write(aBuf)
+		}
+		io.Copy(b, a)
+		closeWrite(b)
+	}()
+	if len(bBuf) > 0 {
+		a.Write(bBuf)
+	}
+	io.Copy(a, b)
+	closeWrite(a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+func contentLength(h *header.Map) (int64, bool) {
+	v, ok := h.Get("content-length")
+	if !ok || v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+func appendUint(b []byte, n uint64) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+var (
+	_ httpfilter.RequestHeadersFilter  = (*filter)(nil)
+	_ httpfilter.RequestBodyFilter     = (*filter)(nil)
+	_ httpfilter.RequestTrailersFilter = (*filter)(nil)
+	_ httpfilter.StreamDoneFilter      = (*filter)(nil)
+)

@@ -1,0 +1,302 @@
+// Package server runs the data plane in one process: it loads the configuration, applies it
+// to the cluster and listener managers as one unit (keeping the last good configuration when a
+// new one fails), reloads it when the file changes or on SIGHUP, serves the admin API and
+// drains gracefully on shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
+	"github.com/nuncio-gw/nuncio/internal/admin"
+	"github.com/nuncio-gw/nuncio/internal/bootstrap"
+	"github.com/nuncio-gw/nuncio/internal/cluster"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/listener"
+	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/snapshot"
+	"github.com/nuncio-gw/nuncio/internal/xds/decode"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ConfigPath is the simple or Envoy config file; empty serves the built-in default.
+	ConfigPath string
+	// AdminAddress overrides the config's admin address.
+	AdminAddress string
+	// DrainTime bounds the graceful drain on shutdown.
+	DrainTime time.Duration
+	Logger    *slog.Logger
+	LogLevel  string
+	// Registry resolves HTTP filter type URLs; httpfilter.Default when nil.
+	Registry *httpfilter.Registry
+	Version  string
+	// Watch reloads the config file when it changes.
+	Watch bool
+}
+
+// Server is a running data plane.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	reg       *httpfilter.Registry
+	clusters  *cluster.Manager
+	listeners *listener.Manager
+	store     snapshot.Store
+	admin     *admin.Server
+	started   time.Time
+	state     atomic.Uint32 // admin.State
+
+	applyMu  sync.Mutex
+	rejected atomic.Pointer[Rejection]
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// Rejection records the last configuration update that was refused.
+type Rejection struct {
+	At     time.Time
+	Reason string
+}
+
+// New returns a server that is not yet running.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = httpfilter.Default
+	}
+	if opts.DrainTime == 0 {
+		opts.DrainTime = 10 * time.Second
+	}
+	s := &Server{
+		opts: opts, log: opts.Logger, reg: opts.Registry, started: time.Now(),
+		quit: make(chan struct{}),
+	}
+	s.clusters = cluster.NewManager(cluster.Options{Logger: opts.Logger})
+	s.listeners = listener.NewManager(listener.Options{Logger: opts.Logger, DrainTime: opts.DrainTime})
+	return s
+}
+
+// Load reads and decodes a config file (or the built-in default when path is empty).
+func Load(path string, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3.Bootstrap, error) {
+	if path == "" {
+		src := bootstrap.Default()
+		b, err := decode.Bootstrap(src, reg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("built-in config: %w", err)
+		}
+		return b, src, nil
+	}
+	return bootstrap.Load(path, reg)
+}
+
+// Run loads the configuration, starts serving and blocks until ctx is cancelled (SIGTERM)
+// or the admin API asks to quit; then it drains and returns. A first configuration that does
+// not load is an error: there is nothing good to keep.
+func (s *Server) Run(ctx context.Context) error {
+	s.state.Store(uint32(admin.StateInitializing))
+	b, src, err := Load(s.opts.ConfigPath, s.reg)
+	if err != nil {
+		return err
+	}
+	if err := s.Apply(b, src); err != nil {
+		s.clusters.Close()
+		s.listeners.Close()
+		return err
+	}
+	adminAddr := s.opts.AdminAddress
+	if adminAddr == "" && b.Admin != nil {
+		adminAddr = joinHostPort(b.Admin.Address)
+	}
+	s.admin, err = admin.New(admin.Options{
+		Address: adminAddr, Source: s, Logger: s.log, Version: s.opts.Version,
+		Quit: func() { s.quitOnce.Do(func() { close(s.quit) }) },
+	})
+	if err == nil {
+		err = s.admin.Start()
+	}
+	if err != nil {
+		s.listeners.Close()
+		s.clusters.Close()
+		return fmt.Errorf("admin: %w", err)
+	}
+	s.state.Store(uint32(admin.StateLive))
+	s.log.Info("nuncio serving", "listeners", s.listenerSummary(), "admin", s.admin.Addr().String())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var changes <-chan struct{}
+	if s.opts.Watch && s.opts.ConfigPath != "" {
+		w, err := watchFile(s.opts.ConfigPath, s.log)
+		if err != nil {
+			s.log.Warn("config file is not watched; reload with SIGHUP", "error", err)
+		} else {
+			defer w.Close()
+			changes = w.Changes()
+		}
+	}
+
+	for {
+		select {
+		case <-hup:
+			s.Reload()
+		case <-changes:
+			s.Reload()
+		case <-ctx.Done():
+			return s.shutdown()
+		case <-s.quit:
+			return s.shutdown()
+		}
+	}
+}
+
+// Reload re-reads the config file and applies it; on failure the running config stays.
+func (s *Server) Reload() error {
+	if s.opts.ConfigPath == "" {
+		return nil
+	}
+	b, src, err := Load(s.opts.ConfigPath, s.reg)
+	if err == nil {
+		err = s.Apply(b, src)
+	}
+	if err != nil {
+		s.rejected.Store(&Rejection{At: time.Now(), Reason: err.Error()})
+		s.log.Error("config rejected; previous config stays in force", "error", err)
+		return err
+	}
+	s.log.Info("config applied", "version", s.store.Load().Version, "listeners", s.listenerSummary())
+	return nil
+}
+
+// Apply compiles b and puts it in force as one unit: when any part fails, whatever was
+// already changed is rolled back and the previous configuration keeps serving.
+func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	snap, err := snapshot.Build(b, src, snapshot.Options{
+		Clusters: s.clusters, Logger: s.log, HealthFailed: s.healthFailed,
+	})
+	if err != nil {
+		return err
+	}
+	prev := s.store.Load()
+	if err := s.clusters.Apply(b.Clusters); err != nil {
+		return err
+	}
+	if err := s.listeners.Apply(snap.Listeners); err != nil {
+		if prev != nil {
+			if rerr := s.clusters.Apply(prev.Model.Clusters); rerr != nil {
+				s.log.Error("restoring clusters after a failed update", "error", rerr)
+			}
+		}
+		return err
+	}
+	s.store.Swap(snap)
+	return nil
+}
+
+func (s *Server) healthFailed() bool { return s.admin != nil && s.admin.HealthFailed() }
+
+// shutdown stops accepting, drains connections within DrainTime and stops everything.
+func (s *Server) shutdown() error {
+	s.state.Store(uint32(admin.StateDraining))
+	s.log.Info("draining", "drain_time", s.opts.DrainTime.String())
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTime)
+	s.listeners.Drain(ctx)
+	cancel()
+	s.listeners.Close()
+	s.clusters.Close()
+	if s.admin != nil {
+		s.admin.Close()
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// Snapshot returns the configuration in force.
+func (s *Server) Snapshot() *snapshot.Snapshot { return s.store.Load() }
+
+// LastRejection returns the last refused update, or nil.
+func (s *Server) LastRejection() *Rejection { return s.rejected.Load() }
+
+// ListenerStatus reports the bound listeners.
+func (s *Server) ListenerStatus() []listener.Status { return s.listeners.Listeners() }
+
+func (s *Server) listenerSummary() []string {
+	var out []string
+	for _, l := range s.listeners.Listeners() {
+		out = append(out, l.Name+"="+l.Address.String())
+	}
+	return out
+}
+
+// ServerInfo implements admin.Source.
+func (s *Server) ServerInfo() admin.ServerInfo {
+	return admin.ServerInfo{
+		Version:            s.opts.Version,
+		State:              admin.State(s.state.Load()),
+		UptimeCurrentEpoch: time.Since(s.started),
+		CommandLineOptions: admin.CommandLineOptions{
+			ConfigPath: s.opts.ConfigPath, LogLevel: s.opts.LogLevel,
+			Concurrency: uint32(runtime.GOMAXPROCS(0)), DrainTime: s.opts.DrainTime, Mode: "Serve",
+		},
+	}
+}
+
+// Listeners implements admin.Source.
+func (s *Server) Listeners() []admin.ListenerStatus {
+	var out []admin.ListenerStatus
+	for _, l := range s.listeners.Listeners() {
+		out = append(out, admin.ListenerStatus{
+			Name: l.Name, Address: l.Address.String(), ActiveConnections: uint64(l.ActiveConnections),
+		})
+	}
+	return out
+}
+
+// Clusters implements admin.Source.
+func (s *Server) Clusters() []admin.ClusterStatus {
+	var out []admin.ClusterStatus
+	for _, c := range s.clusters.Clusters() {
+		cs := admin.ClusterStatus{Name: c.Name}
+		for _, h := range c.Hosts() {
+			st := h.Pool().Stats()
+			cs.Hosts = append(cs.Hosts, admin.HostStatus{
+				Address: h.AddressString(), Weight: h.Weight,
+				ActiveRequests:    uint64(h.ActiveRequests()),
+				ActiveConnections: uint64(st.Active + st.Idle),
+				TotalConnections:  st.Connects,
+			})
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// ErrNoConfig is returned by ConfigDump before the first configuration is applied.
+var ErrNoConfig = errors.New("no configuration applied yet")
+
+func joinHostPort(a model.SocketAddress) string {
+	host := a.Host
+	for i := 0; i < len(host); i++ {
+		if host[i] == ':' {
+			host = "[" + host + "]"
+			break
+		}
+	}
+	return fmt.Sprintf("%s:%d", host, a.Port)
+}
