@@ -190,7 +190,9 @@ func mustCompile(t testing.TB, l *model.Listener, h func(*model.FilterChain) (Ch
 	return cc
 }
 
-func loopback(port uint32) model.SocketAddress { return model.SocketAddress{Host: "127.0.0.1", Port: port} }
+func loopback(port uint32) model.SocketAddress {
+	return model.SocketAddress{Host: "127.0.0.1", Port: port}
+}
 
 func newTestManager(t testing.TB, opts Options) *Manager {
 	t.Helper()
@@ -331,7 +333,6 @@ func hasIPv6(t testing.TB) bool {
 	ln.Close()
 	return true
 }
-
 
 func tlsCipherName(id uint16) string { return tls.CipherSuiteName(id) }
 
