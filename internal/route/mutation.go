@@ -250,7 +250,7 @@ func parseFormat(s string) (*format, error) {
 			s = s[1:]
 			continue
 		}
-		j := strings.IndexByte(s, '%')
+		j := operatorLen(s)
 		if j < 0 {
 			return nil, errors.New("unterminated % operator")
 		}
@@ -265,6 +265,28 @@ func parseFormat(s string) (*format, error) {
 	}
 	flush()
 	return f, nil
+}
+
+// operatorLen returns the length of the operator at the start of s (after its opening '%'),
+// up to its closing '%', or -1. Like Envoy's, the grammar is NAME, an optional (ARG) that may
+// itself hold '%' (START_TIME formats do), and an optional :LENGTH.
+func operatorLen(s string) int {
+	i := 0
+	for i < len(s) && ('A' <= s[i] && s[i] <= 'Z' || '0' <= s[i] && s[i] <= '9' || s[i] == '_') {
+		i++
+	}
+	if i < len(s) && s[i] == '(' {
+		k := strings.IndexByte(s[i:], ')')
+		if k < 0 {
+			return -1
+		}
+		i += k + 1
+	}
+	k := strings.IndexByte(s[i:], '%')
+	if k < 0 {
+		return -1
+	}
+	return i + k
 }
 
 func parseOperator(op string) (formatPart, error) {
