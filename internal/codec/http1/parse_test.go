@@ -168,8 +168,10 @@ func TestParseRequestHead(t *testing.T) {
 			if got := fieldsString(&h); got != tc.wantFields {
 				t.Errorf("fields:\n%s\nwant:\n%s", got, tc.wantFields)
 			}
-			if rh != tc.wantHead {
-				t.Errorf("head = %+v, want %+v", rh, tc.wantHead)
+			want := tc.wantHead
+			want.HeaderBytes = len(tc.raw)
+			if rh != want {
+				t.Errorf("head = %+v, want %+v", rh, want)
 			}
 		})
 	}
