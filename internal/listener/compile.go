@@ -135,7 +135,11 @@ func chainName(fc *model.FilterChain) string {
 	return fc.Name
 }
 
-// serverTLSConfig builds a filter chain's TLS termination config.
+// serverTLSConfig builds a filter chain's TLS termination config. Each chain gets its own
+// tls.Config and so its own session ticket keys: a ticket issued on one chain cannot resume a
+// session on another chain with different client-certificate requirements (crypto/tls does not
+// re-verify the client certificate on resumption). The price is that tickets do not survive a
+// config update; clients then do a full handshake.
 func serverTLSConfig(fc *model.FilterChain) (*tls.Config, error) {
 	t := fc.TLS
 	if len(t.Certificates) == 0 {

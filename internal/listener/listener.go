@@ -20,6 +20,8 @@ import (
 // ChainHandler serves connections that selected one filter chain (the HTTP connection manager
 // implements it).
 //
+// c is a *tls.Conn when the chain terminated TLS; otherwise the accepted connection, possibly
+// wrapped to replay bytes the listener peeked at (such a wrapper has NetConn and CloseWrite).
 // ServeConn owns c until it returns; the listener then closes c, so a handler need not. ctx is
 // cancelled when the connection is force-closed at the end of a drain. A handler must watch
 // info.Draining: once it is closed the handler should finish in-flight work, tell the peer
