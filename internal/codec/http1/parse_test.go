@@ -40,7 +40,7 @@ func TestParseRequestHead(t *testing.T) {
 			name:       "HTTP/1.0 without Host closes",
 			raw:        "GET / HTTP/1.0\r\n\r\n",
 			wantMethod: "GET", wantPath: "/",
-			wantHead:   RequestHead{Major: 1, Minor: 0},
+			wantHead: RequestHead{Major: 1, Minor: 0},
 		},
 		{
 			name:       "HTTP/1.0 keep-alive",
