@@ -136,7 +136,7 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 		s.localReplyEarly(rerr.status, rerr.details)
 		return false
 	}
-	end := hc.rh.Framing.Kind == http1.FramingNone || (hc.rh.Framing.Kind == http1.FramingLength && hc.rh.Framing.Length == 0)
+	end := hc.rh.Framing.Kind == http1.None || (hc.rh.Framing.Kind == http1.Length && hc.rh.Framing.Length == 0)
 	if hc.rh.Expect100 {
 		// As Envoy does by default: answer 100 Continue ourselves and do not forward Expect,
 		// so upstreams that do not implement it cannot stall the request.
@@ -243,10 +243,10 @@ func (hc *h1conn) writeHeaders(s *stream, end bool) error {
 	var f http1.Framing
 	switch {
 	case status == 101:
-		f = http1.Framing{Kind: http1.FramingNone}
+		f = http1.Framing{Kind: http1.None}
 	case noBody:
 		h.Del("content-length")
-		f = http1.Framing{Kind: http1.FramingNone}
+		f = http1.Framing{Kind: http1.None}
 	case h.Has("content-length"):
 		n, ok := parseContentLength(h.Value("content-length"))
 		if !ok {
@@ -254,19 +254,19 @@ func (hc *h1conn) writeHeaders(s *stream, end bool) error {
 			h.Del("content-length")
 			f = hc.streamingFraming()
 		} else {
-			f = http1.Framing{Kind: http1.FramingLength, Length: n}
+			f = http1.Framing{Kind: http1.Length, Length: n}
 		}
 	case end:
 		if !s.headRequest {
 			h.Set("content-length", "0")
 		}
-		f = http1.Framing{Kind: http1.FramingLength}
+		f = http1.Framing{Kind: http1.Length}
 	default:
 		f = hc.streamingFraming()
 	}
-	if s.headRequest && f.Kind != http1.FramingNone {
+	if s.headRequest && f.Kind != http1.None {
 		// The headers describe the GET response; no body follows.
-		f = http1.Framing{Kind: http1.FramingNone}
+		f = http1.Framing{Kind: http1.None}
 	}
 	if hc.draining() {
 		hc.keepAlive = false
@@ -278,7 +278,7 @@ func (hc *h1conn) writeHeaders(s *stream, end bool) error {
 	}
 	// Defer the flush when a small body of known length follows at once: head and body then
 	// leave in one write.
-	if end || status == 101 || f.Kind != http1.FramingLength || f.Length > 16<<10 {
+	if end || status == 101 || f.Kind != http1.Length || f.Length > 16<<10 {
 		if err := hc.sc.Flush(); err != nil {
 			hc.closed = true
 			return err
@@ -290,13 +290,13 @@ func (hc *h1conn) writeHeaders(s *stream, end bool) error {
 func (hc *h1conn) streamingFraming() http1.Framing {
 	if hc.rh.Minor == 0 {
 		hc.keepAlive = false
-		return http1.Framing{Kind: http1.FramingUntilClose}
+		return http1.Framing{Kind: http1.UntilClose}
 	}
-	return http1.Framing{Kind: http1.FramingChunked}
+	return http1.Framing{Kind: http1.Chunked}
 }
 
 func (hc *h1conn) writeBody(s *stream, chunk []byte, end bool) error {
-	if hc.framing.Kind == http1.FramingNone {
+	if hc.framing.Kind == http1.None {
 		if end {
 			return hc.sc.Flush()
 		}
@@ -313,7 +313,7 @@ func (hc *h1conn) writeBody(s *stream, chunk []byte, end bool) error {
 			hc.closed = true
 			return err
 		}
-		if hc.framing.Kind == http1.FramingUntilClose {
+		if hc.framing.Kind == http1.UntilClose {
 			hc.keepAlive = false
 		}
 	}
@@ -326,7 +326,7 @@ func (hc *h1conn) writeBody(s *stream, chunk []byte, end bool) error {
 
 func (hc *h1conn) writeTrailers(s *stream) error {
 	var err error
-	if hc.framing.Kind == http1.FramingChunked {
+	if hc.framing.Kind == http1.Chunked {
 		err = hc.sc.WriteEnd(&s.ResponseTrailers)
 	}
 	if err == nil {

@@ -79,24 +79,32 @@ var hopByHop = [...]string{"connection", "keep-alive", "proxy-connection", "tran
 // kept when it says only "trailers", which gRPC needs end to end.
 func stripHopByHop(h *header.Map, request bool) {
 	if h.Has("connection") {
+		// Collect first: deleting while Values iterates would skip fields.
+		var named [16]string
+		n := 0
 		h.Values("connection", func(v string) bool {
-			for len(v) > 0 {
+			for len(v) > 0 && n < len(named) {
 				var tok string
 				if i := indexByte(v, ','); i >= 0 {
 					tok, v = v[:i], v[i+1:]
 				} else {
 					tok, v = v, ""
 				}
-				tok = trimOWS(tok)
-				if tok != "" && !equalFoldTrim(tok, "connection") {
-					h.DelIf(func(f header.Field) bool { return equalFoldTrim(f.Name, tok) && !equalFoldTrim(f.Name, "te") })
+				if tok = trimOWS(tok); tok != "" {
+					named[n] = tok
+					n++
 				}
 			}
-			return true
+			return n < len(named)
 		})
+		for _, tok := range named[:n] {
+			if !equalFoldTrim(tok, "te") {
+				h.Del(tok)
+			}
+		}
 	}
-	for _, n := range hopByHop {
-		h.Del(n)
+	for _, name := range hopByHop {
+		h.Del(name)
 	}
 	if te, ok := h.Get("te"); ok && (!request || !equalFoldTrim(te, "trailers") || h.Count("te") > 1) {
 		h.Del("te")

@@ -151,7 +151,7 @@ func (s *stream) decodeBody(chunk []byte, end bool) {
 	}
 	if s.reqBufferAt >= 0 {
 		if len(s.reqBuf)+len(chunk) > s.bufferLimit() {
-			s.SendLocalReply(413, "payload too large", 0, "request_payload_too_large")
+			s.SendLocalReply(&s.Stream, 413, "payload too large", 0, "request_payload_too_large")
 			s.reqStopped = true
 			return
 		}

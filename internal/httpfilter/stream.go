@@ -26,7 +26,7 @@ type Stream struct {
 	Route       *route.Entry
 
 	Downstream Downstream
-	Info       Info
+	Info       StreamInfo
 
 	// AllowWebSocket is the connection manager's upgrade_configs setting for websocket; a
 	// route may override it.
@@ -50,8 +50,8 @@ type Downstream struct {
 	Secure           bool                 // TLS to us (drives x-forwarded-proto)
 }
 
-// Info is what access logs and stats read about a finished stream.
-type Info struct {
+// StreamInfo is what access logs and stats read about a finished stream.
+type StreamInfo struct {
 	Start            time.Time
 	ResponseFlags    ResponseFlags
 	ResponseDetails  string

@@ -229,12 +229,12 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 // h1Start takes a connection and sends the request head (and, with no body, waits for the
 // response).
 func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	f.framing = http1.Framing{Kind: http1.FramingNone}
+	f.framing = http1.Framing{Kind: http1.None}
 	if !end {
 		if n, ok := contentLength(h); ok {
-			f.framing = http1.Framing{Kind: http1.FramingLength, Length: n}
+			f.framing = http1.Framing{Kind: http1.Length, Length: n}
 		} else {
-			f.framing = http1.Framing{Kind: http1.FramingChunked}
+			f.framing = http1.Framing{Kind: http1.Chunked}
 		}
 	}
 	// A reused keep-alive connection may have been closed by the upstream just now; a request
@@ -307,7 +307,7 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 		return
 	}
 	s.Info.FirstUpstreamRx = time.Now()
-	end := f.rh.Framing.Kind == http1.FramingNone || (f.rh.Framing.Kind == http1.FramingLength && f.rh.Framing.Length == 0)
+	end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
 	f.finishResponseHeaders(s)
 	s.EncodeHeaders(end)
 	for !end {
@@ -418,7 +418,7 @@ func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) htt
 		return httpfilter.Stop
 	}
 	f.conn.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want
-	if err := f.cc.WriteRequestHead(h, http1.Framing{Kind: http1.FramingNone}); err != nil {
+	if err := f.cc.WriteRequestHead(h, http1.Framing{Kind: http1.None}); err != nil {
 		f.upstreamFailed(s, err, false)
 		return httpfilter.Stop
 	}
@@ -436,7 +436,7 @@ func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) htt
 	f.conn.SetDeadline(time.Time{})
 	if s.Response.Status != 101 {
 		// The upstream refused the upgrade: relay its answer as a normal response.
-		end := f.rh.Framing.Kind == http1.FramingNone || (f.rh.Framing.Kind == http1.FramingLength && f.rh.Framing.Length == 0)
+		end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
 		f.finishResponseHeaders(s)
 		s.EncodeHeaders(end)
 		for !end {
