@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/nuncio-gw/nuncio/internal/model"
 )
 
 // Manager runs the listeners of the current config.
@@ -89,7 +87,7 @@ func (m *Manager) Apply(ls []*Compiled) error {
 	for _, cc := range ls {
 		name := cc.Model.Name
 		old := m.active[name]
-		if old != nil && old.addr == cc.Model.Address {
+		if old != nil && old.addr == cc.addr {
 			old.cur.Store(cc)
 			continue
 		}
@@ -210,7 +208,7 @@ func (m *Manager) start(cc *Compiled) (*listener, error) {
 	l := &listener{
 		m:        m,
 		name:     cc.Model.Name,
-		addr:     cc.Model.Address,
+		addr:     cc.addr,
 		ln:       ln,
 		ctx:      ctx,
 		cancel:   cancel,
@@ -231,7 +229,7 @@ func (m *Manager) start(cc *Compiled) (*listener, error) {
 type listener struct {
 	m      *Manager
 	name   string
-	addr   model.SocketAddress // as configured, to tell an address change from a swap
+	addr   netip.AddrPort // as configured (normalised), to tell an address change from a swap
 	ln     net.Listener
 	bound  netip.AddrPort
 	cur    atomic.Pointer[Compiled]
