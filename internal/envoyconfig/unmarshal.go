@@ -65,10 +65,10 @@ func Unmarshal(data []byte, m protoreflect.ProtoMessage) error {
 	return errors.New(stripJSONPosition(err.Error()))
 }
 
-var jsonPosition = regexp.MustCompile(`\s*\(line \d+:\d+\)`)
+var jsonPosition = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
 
 func stripJSONPosition(s string) string {
-	return strings.TrimPrefix(jsonPosition.ReplaceAllString(s, ""), "proto: ")
+	return jsonPosition.ReplaceAllString(s, "")
 }
 
 // problem is the first field locate could not map onto the schema.
@@ -91,9 +91,15 @@ func locate(js []byte, md protoreflect.MessageDescriptor) *problem {
 }
 
 func walkMessage(v any, md protoreflect.MessageDescriptor, path string, keys []string) *problem {
+	if want, ok := wrapperKinds[md.FullName()]; ok {
+		return checkScalar(v, want, path, keys)
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil // well-known types with scalar JSON forms, or a type error protojson reports
+		if md.FullName().Parent() == "google.protobuf" || v == nil {
+			return nil // well-known types with scalar JSON forms (Duration, Value, …)
+		}
+		return &problem{path: path, keys: keys, msg: fmt.Sprintf("want an object (%s), got %s", md.Name(), jsonKind(v))}
 	}
 	if md.FullName() == "google.protobuf.Any" {
 		t, _ := obj["@type"].(string)
@@ -174,6 +180,10 @@ func walkValue(v any, fd protoreflect.FieldDescriptor, path string, keys []strin
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return walkMessage(v, fd.Message(), path, keys)
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		return checkScalar(v, "string", path, keys)
+	case protoreflect.BoolKind:
+		return checkScalar(v, "bool", path, keys)
 	case protoreflect.EnumKind:
 		s, ok := v.(string)
 		if !ok || fd.Enum().FullName() == "google.protobuf.NullValue" {
@@ -190,6 +200,45 @@ func walkValue(v any, fd protoreflect.FieldDescriptor, path string, keys []strin
 		}
 	}
 	return nil
+}
+
+// wrapperKinds are the JSON kinds of the wrapper types, which Envoy uses for optional scalars.
+var wrapperKinds = map[protoreflect.FullName]string{
+	"google.protobuf.BoolValue":   "bool",
+	"google.protobuf.StringValue": "string",
+	"google.protobuf.BytesValue":  "string",
+}
+
+// checkScalar catches the common YAML surprise of a scalar of the wrong kind (y, no and on are
+// booleans in YAML 1.1; 1.0 is a number), which protojson reports without a location.
+func checkScalar(v any, want, path string, keys []string) *problem {
+	got := jsonKind(v)
+	if got == want || got == "null" {
+		return nil
+	}
+	msg := fmt.Sprintf("want a %s, got %s %v", want, got, v)
+	if want == "string" {
+		msg += " (quote the value)"
+	}
+	return &problem{path: path, keys: keys, msg: msg}
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case string:
+		return "string"
+	case json.Number:
+		return "number"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // isWellKnownJSON reports types whose JSON form is not an object of their fields, so an Any of

@@ -287,6 +287,9 @@ func filterConfig(p path, a *anypb.Any, reg *httpfilter.Registry) (string, proto
 		if typeURL == "" {
 			return "", nil, p.field("type_url").errorf("required")
 		}
+		if st == nil {
+			st = &structpb.Struct{} // a TypedStruct without value is the empty config
+		}
 	}
 	if _, ok := lookup(reg, typeURL); !ok {
 		return typeURL, nil, errUnknownFilter
