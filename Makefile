@@ -1,0 +1,87 @@
+# The front door: `make test` is what CI runs (through .ci/run) and what a developer runs before
+# pushing. Every target takes PKGS (package patterns, default ./...) so that one package can be
+# checked alone: make test PKGS=./internal/admin/...
+#
+# Time budget for `make test` on the 2-core machines everyone (CI included) has: the whole suite
+# stays under 25 minutes, well inside CI's 90, so that a slow test is noticed long before it
+# blocks a landing. .ci/run prints the total and warns past 25 minutes. Roughly:
+#   deps        about 1 minute once per machine (building staticcheck), then nothing
+#   lint        2-3 minutes cold (type-checking go-control-plane), seconds with a warm cache
+#   unit        the bulk: -race roughly doubles CPU time, and with 2 cores that is felt, so
+#               -race runs on every package except the whole-binary suites (NORACE), which are
+#               slow by nature and exercise code whose own tests already ran under -race
+#   fuzz-short  FUZZTIME_SHORT (10s) per Fuzz function, plus its compile: about 15 s each, so
+#               20 fuzz functions cost 5 minutes; past that, shorten it here
+# A package whose tests take more than a minute or two should say why, or move its slow part
+# behind testing.Short() or into test/e2e.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+# The phases of `make test` must run in order: lint before tests, fuzzing last.
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+GO ?= go
+PKGS ?= ./...
+# Extended regular expression over import paths of the packages tested without -race.
+NORACE ?= /test/(e2e|conformance)(/|$$)
+TEST_TIMEOUT ?= 10m
+FUZZTIME ?= 5m
+FUZZTIME_SHORT ?= 10s
+# Passed to tools/test-deps.sh: --peers also installs the real servers and load generators
+# (nginx, haproxy, caddy, wrk, nghttp2-client, redis-server) that e2e and bench tests drive.
+TEST_DEPS_FLAGS ?=
+# Tests run with -update by `make testdata`; every test of the packages using the golden helper
+# by default, since only golden comparisons look at the flag.
+GOLDEN_RUN ?= .
+
+GOBIN_DIR = $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+STATICCHECK ?= $(GOBIN_DIR)/staticcheck
+
+.PHONY: build test deps lint unit fuzz fuzz-short testdata gen clean
+
+## build: compile the nuncio binary into bin/
+build:
+	$(GO) build -o bin/nuncio ./cmd/nuncio
+
+## test: install missing test tools, lint, run the tests (-race on most), then fuzz briefly
+test: deps lint unit fuzz-short
+
+## deps: install what the tests need when it is missing (see TEST_DEPS_FLAGS)
+deps:
+	./tools/test-deps.sh $(TEST_DEPS_FLAGS)
+
+## lint: gofmt, go vet and staticcheck (configured in staticcheck.conf)
+lint: deps
+	./tools/gofmt-check.sh $(PKGS)
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+## unit: go test, with -race except for the packages matching NORACE
+unit:
+	NORACE='$(NORACE)' TEST_TIMEOUT='$(TEST_TIMEOUT)' ./tools/gotest.sh $(PKGS)
+
+## fuzz-short: run every Fuzz function for FUZZTIME_SHORT
+fuzz-short:
+	./tools/fuzz.sh $(FUZZTIME_SHORT) $(PKGS)
+
+## fuzz: run every Fuzz function for FUZZTIME (make fuzz FUZZTIME=30m PKGS=./internal/codec/...)
+fuzz:
+	./tools/fuzz.sh $(FUZZTIME) $(PKGS)
+
+## testdata: regenerate golden files (tests run with -update) and delete orphaned ones
+testdata:
+	GOLDEN_RUN='$(GOLDEN_RUN)' ./tools/testdata.sh $(PKGS)
+
+## gen: run go generate
+gen:
+	$(GO) generate $(PKGS)
+
+## clean: remove build output
+clean:
+	rm -rf bin/
+
+## help: list the targets
+.PHONY: help
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing, so that a fresh machine (CI's included) needs
+# nothing but Go to run `make test`. Safe to run again: it only acts on what is missing.
+#
+# usage: tools/test-deps.sh [--peers]
+#   --peers  also install the real peers that end-to-end tests and benchmarks run against, from
+#            Debian's packages: nginx haproxy caddy wrk nghttp2-client redis-server
+set -euo pipefail
+
+# The newest staticcheck that resolves from the module proxy when this was last bumped; find a
+# newer one with: go list -m -versions honnef.co/go/tools
+STATICCHECK_VERSION=v0.8.2
+PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
+
+usage() { sed -n '5,7s/^# \{0,1\}//p' "$0"; }
+
+peers=false
+for arg in "$@"; do
+	case $arg in
+	--peers) peers=true ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+
+gobin=$(go env GOBIN)
+if [[ -z $gobin ]]; then
+	gopath=$(go env GOPATH)
+	gobin=${gopath%%:*}/bin
+fi
+# staticcheck must be built with (at least) the Go that builds the module, and a version made for
+# an older Go fails to load the packages: check the version, not just the presence.
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSION#v})"; then
+	echo "test-deps: installing staticcheck $STATICCHECK_VERSION"
+	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+$peers || exit 0
+
+missing=()
+for p in "${PEERS[@]}"; do
+	if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
+		missing+=("$p")
+	fi
+done
+((${#missing[@]})) || exit 0
+
+sudo=()
+if ((EUID != 0)); then
+	command -v sudo >/dev/null || { echo "test-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	sudo=(sudo)
+fi
+# Tests start their own servers on loopback ports; keep the packages' postinst scripts from
+# starting system-wide ones that would hold :80 and :6379. 101 is "action forbidden" to
+# invoke-rc.d; an existing policy is left alone.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+	"${sudo[@]}" chmod 755 "$policy"
+	trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
+echo "test-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
