@@ -84,16 +84,19 @@ func (rd *reader) startMessage() {
 // readHead reads until parse accepts a head at rd.r, and returns its length.
 func (rd *reader) readHead(parse func([]byte) (int, error)) (int, error) {
 	scanned := 0 // bytes after rd.r known to hold no LF
+	sawLF := false
 	for {
 		if n := rd.w - rd.r; n > scanned {
-			// Parse only once a line is complete (or too long to ever be), so a peer
-			// dribbling bytes costs one parse per line, not per byte.
-			if bytes.IndexByte(rd.buf[rd.r+scanned:rd.w], '\n') >= 0 || n > rd.lim.MaxRequestLine {
+			// Parse only once a line is complete, or the head has grown past a limit, so a
+			// peer dribbling bytes costs one parse per line, not per byte.
+			lf := bytes.IndexByte(rd.buf[rd.r+scanned:rd.w], '\n') >= 0
+			if lf || (!sawLF && n > rd.lim.MaxRequestLine) || n > rd.lim.MaxHeaderBytes {
 				hn, err := parse(rd.buf[rd.r:rd.w])
 				if err != ErrNeedMore {
 					return hn, err
 				}
 			}
+			sawLF = sawLF || lf
 			scanned = n
 		}
 		if err := rd.fill(); err != nil {
