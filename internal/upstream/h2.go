@@ -75,42 +75,38 @@ func (p *Pool) RoundTripH2(req *http.Request) (*http.Response, error) {
 
 // h2Get returns a connection with a stream reserved on it.
 func (p *Pool) h2Get(ctx context.Context) (*http.ClientConn, error) {
-	reused := true
-	for {
-		if cc, err := p.h2Reserve(); cc != nil || err != nil {
-			if cc != nil && reused {
-				p.reuses.Add(1)
-			}
-			return cc, err
+	if cc, err := p.h2Reserve(); cc != nil || err != nil {
+		if cc != nil {
+			p.reuses.Add(1)
 		}
-		select {
-		case p.h2.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrConnectFailed, ctx.Err())
-		}
-		// Another request may have dialed while this one waited.
-		if cc, err := p.h2Reserve(); cc != nil || err != nil {
-			<-p.h2.sem
-			if cc != nil {
-				p.reuses.Add(1)
-			}
-			return cc, err
-		}
-		cc, err := p.h2Dial(ctx)
-		<-p.h2.sem
-		if err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			cc.Close()
-			return nil, ErrPoolClosed
-		}
-		p.h2.conns = append(p.h2.conns, cc)
-		p.mu.Unlock()
-		reused = false
+		return cc, err
 	}
+	select {
+	case p.h2.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrConnectFailed, ctx.Err())
+	}
+	defer func() { <-p.h2.sem }()
+	// Another request may have dialed while this one waited.
+	if cc, err := p.h2Reserve(); cc != nil || err != nil {
+		if cc != nil {
+			p.reuses.Add(1)
+		}
+		return cc, err
+	}
+	cc, err := p.h2Dial(ctx) // returns with a stream reserved
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		cc.Close()
+		return nil, ErrPoolClosed
+	}
+	p.h2.conns = append(p.h2.conns, cc)
+	p.mu.Unlock()
+	return cc, nil
 }
 
 // h2Reserve reserves a stream on an open connection, newest first, dropping dead ones.
