@@ -10,8 +10,9 @@
 #   unit        the bulk: -race roughly doubles CPU time, and with 2 cores that is felt, so
 #               -race runs on every package except the whole-binary suites (NORACE), which are
 #               slow by nature and exercise code whose own tests already ran under -race
-#   fuzz-short  FUZZTIME_SHORT (10s) per Fuzz function, plus its compile: about 15 s each, so
-#               20 fuzz functions cost 5 minutes; past that, shorten it here
+#   fuzz-short  FUZZTIME_SHORT (10s) per Fuzz function plus a second or two to start it, and
+#               about half a minute once for the coverage-instrumented build: 20 fuzz functions
+#               cost 4-5 minutes; past that, shorten FUZZTIME_SHORT
 # A package whose tests take more than a minute or two should say why, or move its slow part
 # behind testing.Short() or into test/e2e.
 
