@@ -78,6 +78,23 @@ func BenchmarkSelect(b *testing.B) {
 
 // BenchmarkSelectMiss measures a request that no route of the 1,000 matches: the index must
 // rule them out without testing each.
+// BenchmarkSelectScan is BenchmarkSelect for 1,000 routes with the path index turned off: the
+// baseline the index is measured against.
+func BenchmarkSelectScan(b *testing.B) {
+	tbl := bigTable(b, 1000)
+	tbl.vhosts[1].index = pathIndex{}
+	reqs := lastRequests(1000)
+	for _, kind := range []string{"prefix", "exact", "regex", "header"} {
+		h := reqs[kind]
+		b.Run(fmt.Sprintf("routes=1000/%s", kind), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tbl.Select(h)
+			}
+		})
+	}
+}
+
 func BenchmarkSelectMiss(b *testing.B) {
 	for _, n := range []int{1, 1000} {
 		tbl := bigTable(b, n)

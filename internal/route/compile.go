@@ -82,7 +82,6 @@ func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.Virtua
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] %q: %w", i, mr.Name, err)
 		}
-		e.index = i
 		vh.routes = append(vh.routes, e)
 	}
 	vh.index = buildPathIndex(vh.routes)

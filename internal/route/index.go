@@ -131,7 +131,13 @@ func (x *pathIndex) first(routes []*Entry, path string, h *header.Map) int {
 }
 
 func (n *pnode) child(c byte) *pnode {
-	// Nodes have few children; a linear scan of the byte slice beats a binary search there.
+	if len(n.first) > 8 {
+		if i, ok := slices.BinarySearch(n.first, c); ok {
+			return n.children[i]
+		}
+		return nil
+	}
+	// Most nodes have few children, where a linear scan beats a binary search.
 	for i, f := range n.first {
 		if f == c {
 			return n.children[i]

@@ -27,6 +27,10 @@ func compileRouteMatch(m *model.RouteMatch) (routeMatch, error) {
 	rm := routeMatch{kind: m.PathKind, path: m.Path, fold: m.CaseInsensitive}
 	switch m.PathKind {
 	case model.PathPrefix, model.PathExact, model.PathSeparatedPrefix:
+		if m.PathKind == model.PathSeparatedPrefix &&
+			(m.Path == "" || m.Path[len(m.Path)-1] == '/' || strings.ContainsAny(m.Path, "?#")) {
+			return rm, fmt.Errorf("match.path_separated_prefix %q: must not be empty, end with '/' or hold '?' or '#'", m.Path)
+		}
 		rm.literal = lowerASCII(m.Path)
 	case model.PathRegex:
 		re, err := compileFull(m.Path)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
@@ -311,7 +312,7 @@ func TestIndexAgreesWithScan(t *testing.T) {
 				m.PathKind = model.PathExact
 			case 3:
 				m.PathKind = model.PathSeparatedPrefix
-				m.Path = strings.TrimSuffix(p, "/")
+				m.Path = strings.TrimRight(p, "/")
 				if m.Path == "" {
 					m.Path = "/a"
 				}
@@ -357,6 +358,30 @@ func regexpQuote(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// TestConcurrentSelect lets the race detector confirm that matching shares no mutable state.
+func TestConcurrentSelect(t *testing.T) {
+	tbl := bigTable(t, 200)
+	reqs := lastRequests(200)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				for kind, h := range reqs {
+					// Each goroutine reads its own copy: header maps are per stream.
+					c := h.Clone()
+					if _, e := tbl.Select(c); e == nil {
+						t.Errorf("%s: no match", kind)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestRegexLiteralPrefix(t *testing.T) {

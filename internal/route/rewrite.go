@@ -94,8 +94,12 @@ func (rw *pathRewrite) appendPath(dst []byte, p string, matched int) []byte {
 // h.Path is set to a string that aliases it: buf must stay untouched while h is in use. The
 // possibly grown buf is returned. With buf large enough, a prefix rewrite allocates nothing; a
 // regex rewrite allocates its match positions. Call it after Select and before the request
-// headers are sent; it leaves h unchanged when the route rewrites nothing.
+// headers are sent; it leaves h unchanged when the route rewrites nothing or does not forward.
 func (e *Entry) RewriteRequest(h *header.Map, buf []byte) []byte {
+	if e.Kind != ActionForward {
+		// A redirect's rewrites shape its Location, not the request.
+		return buf
+	}
 	rw := &e.rewrite
 	if rw.host != "" {
 		h.Authority = rw.host

@@ -70,7 +70,6 @@ type Entry struct {
 	perFilter map[string]any
 
 	vhost   *VirtualHost
-	index   int // position in the virtual host's route list
 	match   routeMatch
 	rewrite pathRewrite
 	// mutations are the route, virtual host and route-config header mutations in the order
