@@ -90,11 +90,14 @@ type response struct {
 	body   string
 }
 
-func do(t *testing.T, s *Server, method, path string) response {
+func do(t *testing.T, s *Server, method, path string, header ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.Addr().String()+path, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -431,6 +434,37 @@ func TestQuitClosingTheServer(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
 		t.Error("server still accepts connections after Close")
+	}
+}
+
+func TestCrossOrigin(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		header   []string
+		wantCode int
+	}{
+		{name: "no browser headers", method: "POST", path: "/healthcheck/fail", wantCode: 200},
+		{name: "from the index page", method: "POST", path: "/healthcheck/ok", header: []string{"Sec-Fetch-Site", "same-origin"}, wantCode: 200},
+		{name: "typed by the user", method: "POST", path: "/healthcheck/ok", header: []string{"Sec-Fetch-Site", "none"}, wantCode: 200},
+		{name: "from another site", method: "POST", path: "/quitquitquit", header: []string{"Sec-Fetch-Site", "cross-site"}, wantCode: 403},
+		{name: "from another origin, older browser", method: "POST", path: "/healthcheck/fail", header: []string{"Origin", "http://evil.example"}, wantCode: 403},
+		{name: "reads are not affected", method: "GET", path: "/ready", header: []string{"Sec-Fetch-Site", "cross-site"}, wantCode: 200},
+	}
+	quit := make(chan struct{}, 1)
+	s := start(t, Options{Source: newTestSource(), Quit: func() { quit <- struct{}{} }})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := do(t, s, tc.method, tc.path, tc.header...); r.code != tc.wantCode {
+				t.Errorf("%s %s = %d %q, want %d", tc.method, tc.path, r.code, r.body, tc.wantCode)
+			}
+		})
+	}
+	select {
+	case <-quit:
+		t.Error("a cross-site request quit the server")
+	case <-time.After(50 * time.Millisecond):
 	}
 }
 

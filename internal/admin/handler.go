@@ -32,6 +32,9 @@ var endpoints = []endpoint{
 	{path: "/server_info", help: "print server version/status information", serve: (*Server).serveServerInfo},
 }
 
+// crossOrigin has no trusted origins: the admin page posts to its own origin.
+var crossOrigin = http.NewCrossOriginProtection()
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", s.serveIndex)
@@ -56,6 +59,15 @@ func (s *Server) guard(ep endpoint) http.Handler {
 			w.Header().Set("Allow", "GET, HEAD")
 			textError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed, GET required.", r.Method))
 			return
+		case ep.mutates:
+			// POST alone does not stop a web page the operator happens to visit from submitting
+			// a form to 127.0.0.1:9901/quitquitquit; the browser's Sec-Fetch-Site and Origin
+			// headers do. Clients that send neither (curl, probes, scripts) pass.
+			if err := crossOrigin.Check(r); err != nil {
+				s.log.Warn("cross-origin request to a mutating admin path refused", "path", ep.path, "remote", r.RemoteAddr)
+				textError(w, http.StatusForbidden, err.Error())
+				return
+			}
 		}
 		ep.serve(s, w, r)
 	})
