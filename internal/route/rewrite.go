@@ -224,6 +224,9 @@ func (e *Entry) Redirect(h *header.Map, secure bool, buf []byte) (code int, loca
 		port = rd.port
 	}
 
+	if overlaps(buf, h.Path) || overlaps(buf, h.Authority) {
+		buf = nil // writing the location must not overwrite what it is built from
+	}
 	b := buf[:0]
 	b = append(b, scheme...)
 	b = append(b, "://"...)

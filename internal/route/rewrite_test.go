@@ -99,6 +99,24 @@ func TestRewriteRequestTwiceSameBuffer(t *testing.T) {
 	_ = buf
 }
 
+func TestRedirectAfterRewriteSameBuffer(t *testing.T) {
+	tbl := mustCompile(t, oneHost(
+		&model.Route{Name: "redir", Match: prefix("/v2/old"), Redirect: &model.RedirectAction{PrefixRewrite: "/v2/new"}},
+		&model.Route{Name: "fwd", Match: prefix("/"), Route: &model.RouteAction{Cluster: "c", PrefixRewrite: "/v2/"}},
+	))
+	h := request("h", "/old/x")
+	_, e := tbl.Select(h)
+	buf := e.RewriteRequest(h, make([]byte, 0, 64))
+	// The rewritten path now routes to the redirect; its Location reuses the same buffer.
+	_, e = tbl.Select(h)
+	if e.Name != "redir" {
+		t.Fatalf("route = %s", e.Name)
+	}
+	if _, loc := e.Redirect(h, false, buf); loc != "http://h/v2/new/x" {
+		t.Fatalf("location = %q", loc)
+	}
+}
+
 func TestRedirect(t *testing.T) {
 	tests := []struct {
 		name      string
