@@ -157,3 +157,12 @@ func BenchmarkApplyRequest(b *testing.B) {
 		m.ApplyRequest(h, nil)
 	}
 }
+
+// BenchmarkCompile measures building a 1,000-route table (a quarter of them regexes), the cost
+// an RDS update pays.
+func BenchmarkCompile(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		bigTable(b, 1000)
+	}
+}

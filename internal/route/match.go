@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
@@ -383,9 +384,10 @@ func queryParam(query, name string) (string, bool) {
 	return "", false
 }
 
-// compileFull compiles an RE2 pattern for a full match, as Envoy's safe_regex requires.
+// compileFull compiles an RE2 pattern for a full match, as Envoy's safe_regex requires. The
+// pattern is parsed alone first: wrapped unchecked, "a)|(b" would compile into something else.
 func compileFull(pattern string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(pattern); err != nil {
+	if _, err := syntax.Parse(pattern, syntax.Perl); err != nil {
 		return nil, err
 	}
 	return regexp.Compile(`^(?:` + pattern + `)$`)

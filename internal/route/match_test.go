@@ -415,6 +415,8 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{name: "bad regex", rc: oneHost(directRoute("r1", model.RouteMatch{PathKind: model.PathRegex, Path: "(["})),
 			want: `virtual_hosts[0] "vh": routes[0] "r1": match.safe_regex`},
+		{name: "regex escaping its anchors", rc: oneHost(directRoute("r1", model.RouteMatch{PathKind: model.PathRegex, Path: "/a)|(/b"})),
+			want: "unexpected )"},
 		{name: "bad template", rc: oneHost(directRoute("r1", model.RouteMatch{PathKind: model.PathTemplate, Path: "/a/{x"})),
 			want: `routes[0] "r1": match.path_match_policy`},
 		{name: "template glob after text glob", rc: oneHost(directRoute("r1", model.RouteMatch{PathKind: model.PathTemplate, Path: "/**/*"})),
