@@ -356,15 +356,11 @@ func (v *validator) match(p string, m *Match) {
 	var paths []string
 	if m.Prefix != "" {
 		paths = append(paths, "prefix")
-		if !strings.HasPrefix(m.Prefix, "/") {
-			v.fail(p+".prefix", "%q must start with \"/\"", m.Prefix)
-		}
+		v.path(p+".prefix", m.Prefix)
 	}
 	if m.Path != "" {
 		paths = append(paths, "path")
-		if !strings.HasPrefix(m.Path, "/") {
-			v.fail(p+".path", "%q must start with \"/\"", m.Path)
-		}
+		v.path(p+".path", m.Path)
 	}
 	if m.Regex != "" {
 		paths = append(paths, "regex")
@@ -374,6 +370,7 @@ func (v *validator) match(p string, m *Match) {
 		v.fail(p, "has %s; give at most one of prefix, path and regex", strings.Join(paths, " and "))
 	}
 	v.headerNames(p+".headers", m.Headers)
+	v.headerValues(p+".headers", m.Headers)
 	for _, k := range sortedKeys(m.Query) {
 		if k == "" {
 			v.fail(p+".query", "parameter names must not be empty")
@@ -389,6 +386,28 @@ func (v *validator) match(p string, m *Match) {
 			v.fail(mp, "%s is listed twice", meth)
 		}
 		seen[meth] = true
+	}
+}
+
+// path checks a URL path as routes match and write it: absolute, and without spaces or control
+// characters, which no valid request path contains.
+func (v *validator) path(p, s string) {
+	if !strings.HasPrefix(s, "/") {
+		v.fail(p, "%q must start with \"/\"", s)
+		return
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 {
+		v.fail(p, "%q must not contain spaces or control characters (escape them as %%20 and the like)", s)
+	}
+}
+
+// headerValues rejects values that cannot be sent in a header: CR and LF would split it, and
+// NUL is refused by every HTTP implementation.
+func (v *validator) headerValues(p string, m map[string]string) {
+	for _, k := range sortedKeys(m) {
+		if strings.ContainsAny(m[k], "\r\n\x00") {
+			v.fail(key(p, k), "value must not contain line breaks or NUL")
+		}
 	}
 }
 
@@ -465,8 +484,8 @@ func (v *validator) redirect(p string, r *Redirect) {
 	if r.Port > 65535 {
 		v.fail(p+".port", "must be from 1 to 65535, got %d", r.Port)
 	}
-	if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
-		v.fail(p+".path", "%q must start with \"/\"", r.Path)
+	if r.Path != "" {
+		v.path(p+".path", r.Path)
 	}
 	if r.Code != 0 && !slices.Contains(redirectCodes, r.Code) {
 		v.fail(p+".code", "must be 301, 302, 303, 307 or 308, got %d", r.Code)
@@ -478,9 +497,7 @@ func (v *validator) rewrite(p string, r *Rewrite, m *Match) {
 		v.fail(p, "has prefix and regex; give at most one")
 	}
 	if r.Prefix != "" {
-		if !strings.HasPrefix(r.Prefix, "/") {
-			v.fail(p+".prefix", "%q must start with \"/\"", r.Prefix)
-		}
+		v.path(p+".prefix", r.Prefix)
 		if m != nil && m.Regex != "" {
 			v.fail(p+".prefix", "needs match.prefix or match.path, not match.regex; use rewrite.regex instead")
 		}
@@ -522,6 +539,8 @@ func (v *validator) headerOps(p string, ops *HeaderOps, request bool) {
 	}
 	v.headerNames(p+".set", ops.Set)
 	v.headerNames(p+".add", ops.Add)
+	v.headerValues(p+".set", ops.Set)
+	v.headerValues(p+".add", ops.Add)
 	for _, k := range sortedKeys(ops.Set) {
 		check(key(p+".set", k), k)
 	}
