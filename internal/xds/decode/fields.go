@@ -229,18 +229,19 @@ func dataSource(p path, ds *corev3.DataSource) (data []byte, file string, err er
 		if s.Filename == "" {
 			return nil, "", fp.errorf("empty")
 		}
-		f, err := os.Open(s.Filename)
-		if err != nil {
-			return nil, "", fp.errorf("%v", err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
+		// Stat before opening: opening a FIFO or some devices blocks.
+		st, err := os.Stat(s.Filename)
 		if err != nil {
 			return nil, "", fp.errorf("%v", err)
 		}
 		if !st.Mode().IsRegular() {
 			return nil, "", fp.errorf("%s is not a regular file", s.Filename)
 		}
+		f, err := os.Open(s.Filename)
+		if err != nil {
+			return nil, "", fp.errorf("%v", err)
+		}
+		defer f.Close()
 		b, err := io.ReadAll(io.LimitReader(f, maxDataSourceBytes+1))
 		if err != nil {
 			return nil, "", fp.errorf("%v", err)
