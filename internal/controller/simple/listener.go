@@ -52,7 +52,6 @@ func (t *translator) listener(l *v1alpha1.Listener) *listenerv3.Listener {
 	// Each certificate with hosts gets a chain matching its SNI names. The certificate without
 	// hosts, or else the first, is the default chain, so that clients sending no or unknown SNI
 	// still get a certificate rather than a closed connection.
-	defaultCert := 0
 	for i, c := range l.TLS.Certificates {
 		chain := &listenerv3.FilterChain{
 			Name:            l.Name + "-tls-" + strconv.Itoa(i),
@@ -60,7 +59,6 @@ func (t *translator) listener(l *v1alpha1.Listener) *listenerv3.Listener {
 			TransportSocket: t.downstreamTLS(l, c),
 		}
 		if len(c.Hosts) == 0 {
-			defaultCert = i
 			out.DefaultFilterChain = chain
 			continue
 		}
@@ -72,7 +70,7 @@ func (t *translator) listener(l *v1alpha1.Listener) *listenerv3.Listener {
 		out.FilterChains = append(out.FilterChains, chain)
 	}
 	if out.DefaultFilterChain == nil {
-		c := l.TLS.Certificates[defaultCert]
+		c := l.TLS.Certificates[0]
 		out.DefaultFilterChain = &listenerv3.FilterChain{
 			Name:            l.Name + "-tls-default",
 			Filters:         cloneFilters(filters),
