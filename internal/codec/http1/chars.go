@@ -1,6 +1,9 @@
 package http1
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // Byte classes from RFC 9110 §5.6.2 (tchar) and §5.5 (field-vchar), and RFC 3986 for hosts.
 var (
@@ -99,4 +102,37 @@ func allToken(b []byte) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+const (
+	lo8  = 0x0101010101010101
+	hi8  = 0x8080808080808080
+	del8 = 0x7f7f7f7f7f7f7f7f
+	ctl8 = 0x2020202020202020
+)
+
+// validFieldValue reports whether every byte of v is field-vchar, SP, HTAB or obs-text. Values
+// are most of a head's bytes, so it tests eight at a time and looks closer only at a word that
+// holds a byte below 0x20 or a DEL (a tab, or an actual error).
+func validFieldValue(v []byte) bool {
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		below := (x - ctl8) & ^x & hi8 // a byte < 0x20 (bytes >= 0x80 never match)
+		y := x ^ del8
+		del := (y - lo8) & ^y & hi8 // a byte == 0x7f
+		if below|del != 0 {
+			for _, c := range v[i : i+8] {
+				if !isFieldValue[c] {
+					return false
+				}
+			}
+		}
+	}
+	for _, c := range v[i:] {
+		if !isFieldValue[c] {
+			return false
+		}
+	}
+	return true
 }

@@ -307,13 +307,11 @@ func parseFields(buf []byte, p int, h *header.Map, fi *fieldInfo, lim Limits, tr
 		for len(v) > 0 && isOWS(v[len(v)-1]) {
 			v = v[:len(v)-1]
 		}
-		for _, c := range v {
-			if !isFieldValue[c] {
-				if c == '\r' {
-					return 0, errBareCR
-				}
-				return 0, errFieldValue
+		if !validFieldValue(v) {
+			if bytes.IndexByte(v, '\r') >= 0 {
+				return 0, errBareCR
 			}
+			return 0, errFieldValue
 		}
 		if trailer {
 			if forbiddenTrailer(name) {

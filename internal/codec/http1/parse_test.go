@@ -286,3 +286,19 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestValidFieldValue compares the word-at-a-time check with the byte table for every byte in
+// every position of a word, and across the word/tail boundary.
+func TestValidFieldValue(t *testing.T) {
+	for _, size := range []int{1, 7, 8, 9, 16, 19} {
+		for pos := range size {
+			for c := range 256 {
+				v := []byte(strings.Repeat("a", size))
+				v[pos] = byte(c)
+				if got, want := validFieldValue(v), isFieldValue[c]; got != want {
+					t.Fatalf("size %d, byte %#x at %d: got %v, want %v", size, c, pos, got, want)
+				}
+			}
+		}
+	}
+}
