@@ -103,6 +103,9 @@ type UpstreamTLS struct {
 	// TrustedCAPEM verifies the server; nil means no verification (Envoy's behaviour when no
 	// validation context is given).
 	TrustedCAPEM []byte
+	// SystemRoots verifies the server against the operating system's trust store
+	// (validation_context.system_root_certs) instead of TrustedCAPEM.
+	SystemRoots bool
 	// MatchSANs is the deprecated match_subject_alt_names: each matcher may match a SAN of
 	// any type (DNS, URI, email, IP).
 	MatchSANs []StringMatcher
@@ -178,6 +181,9 @@ type HTTPConnectionManager struct {
 	MergeSlashes              bool
 	// UpgradeWebSocket enables the websocket upgrade (upgrade_configs).
 	UpgradeWebSocket bool
+	// StripAnyHostPort removes any port from the Host header before virtual host matching
+	// (strip_any_host_port), so "example.com:8080" matches the domain "example.com".
+	StripAnyHostPort bool
 
 	HTTP2 HTTP2Options
 }

@@ -25,9 +25,10 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
-// The router package is being wired to the runtime and does not build on its own yet, so the
-// tests register stand-ins for its type URL and for a non-terminal filter with per-route
-// overrides (CORS's types, which only need to resolve).
+// The golden files show compiled filter configs, so the tests register stand-ins whose config
+// shape is fixed here rather than follow the real filters' internals: one for the router's type
+// URL and one non-terminal filter with per-route overrides (on CORS's types, which only need to
+// resolve). internal/bootstrap's tests run the real router through httpfilter.Default.
 const (
 	routerTypeURL     = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 	corsTypeURL       = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"

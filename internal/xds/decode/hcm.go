@@ -43,7 +43,7 @@ var (
 		"server_header_transformation", "request_timeout", "request_headers_timeout",
 		"stream_idle_timeout", "common_http_protocol_options", "max_request_headers_kb",
 		"generate_request_id", "preserve_external_request_id", "normalize_path", "merge_slashes",
-		"upgrade_configs", "http2_protocol_options", "drain_timeout", "access_log")
+		"upgrade_configs", "http2_protocol_options", "drain_timeout", "access_log", "strip_any_host_port")
 	_ = reject(&hcmv3.HttpConnectionManager{}, "rds", "requires xDS (not supported in static config yet)")
 	_ = reject(&hcmv3.HttpConnectionManager{}, "access_log", "not supported yet")
 	_ = allow(&hcmv3.HttpFilter{}, "name", "typed_config", "is_optional", "disabled")
@@ -65,6 +65,7 @@ func hcm(p path, m *hcmv3.HttpConnectionManager, reg *httpfilter.Registry) (*mod
 		PreserveExternalRequestID: m.GetPreserveExternalRequestId(),
 		NormalizePath:             m.GetNormalizePath().GetValue(),
 		MergeSlashes:              m.GetMergeSlashes(),
+		StripAnyHostPort:          m.GetStripAnyHostPort(),
 		GenerateRequestID:         true,
 		MaxRequestHeadersBytes:    defaultMaxHeadersKB * 1024,
 		MaxHeadersCount:           defaultMaxHeadersCount,

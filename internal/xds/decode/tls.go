@@ -20,7 +20,9 @@ var (
 	_ = allow(&tlsv3.CommonTlsContext{}, "tls_params", "tls_certificates", "validation_context", "alpn_protocols")
 	_ = allow(&tlsv3.TlsParameters{}, "tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites")
 	_ = allow(&tlsv3.TlsCertificate{}, "certificate_chain", "private_key")
-	_ = allow(&tlsv3.CertificateValidationContext{}, "trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names")
+	_ = allow(&tlsv3.CertificateValidationContext{}, "trusted_ca", "system_root_certs",
+		"match_typed_subject_alt_names", "match_subject_alt_names")
+	_ = allow(&tlsv3.CertificateValidationContext_SystemRootCerts{})
 	_ = allow(&tlsv3.SubjectAltNameMatcher{}, "san_type", "matcher")
 )
 
@@ -46,6 +48,9 @@ func downstreamTLS(p path, c *tlsv3.DownstreamTlsContext) (*model.DownstreamTLS,
 		vp := cp.field("validation_context")
 		if len(vc.GetMatchTypedSubjectAltNames()) > 0 || len(vc.GetMatchSubjectAltNames()) > 0 {
 			return nil, vp.errorf("subject alt name matching of client certificates not supported yet")
+		}
+		if vc.GetSystemRootCerts() != nil {
+			return nil, vp.field("system_root_certs").errorf("not supported for client certificates")
 		}
 		if out.ClientCAPEM, err = trustedCA(vp, vc); err != nil {
 			return nil, err
@@ -86,6 +91,12 @@ func upstreamTLS(p path, c *tlsv3.UpstreamTlsContext) (*model.UpstreamTLS, error
 		if out.TrustedCAPEM, err = trustedCA(vp, vc); err != nil {
 			return nil, err
 		}
+		if vc.GetSystemRootCerts() != nil {
+			if out.TrustedCAPEM != nil {
+				return nil, vp.field("system_root_certs").errorf("cannot be combined with trusted_ca")
+			}
+			out.SystemRoots = true
+		}
 		for i, m := range vc.GetMatchSubjectAltNames() {
 			sm, err := stringMatcher(vp.field("match_subject_alt_names").index(i), m)
 			if err != nil {
@@ -105,8 +116,8 @@ func upstreamTLS(p path, c *tlsv3.UpstreamTlsContext) (*model.UpstreamTLS, error
 			}
 			out.MatchTypedSANs = append(out.MatchTypedSANs, model.SANMatcher{Type: t, Matcher: sm})
 		}
-		if (len(out.MatchSANs) > 0 || len(out.MatchTypedSANs) > 0) && out.TrustedCAPEM == nil {
-			return nil, vp.field("trusted_ca").errorf("required when matching subject alt names")
+		if (len(out.MatchSANs) > 0 || len(out.MatchTypedSANs) > 0) && out.TrustedCAPEM == nil && !out.SystemRoots {
+			return nil, vp.field("trusted_ca").errorf("required (or system_root_certs) when matching subject alt names")
 		}
 	}
 	return out, nil

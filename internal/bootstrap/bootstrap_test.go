@@ -1,0 +1,185 @@
+package bootstrap_test
+
+//go:generate sh -c "cd ../../examples/envoy/certs && go run gen.go"
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nuncio-gw/nuncio/internal/bootstrap"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+	"github.com/nuncio-gw/nuncio/internal/xds/decode"
+)
+
+// TestExamples loads every Envoy example; their file paths are relative to the repository
+// root, as Envoy resolves them against its working directory.
+func TestExamples(t *testing.T) {
+	t.Chdir("../..")
+	files, err := filepath.Glob("examples/envoy/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"basic.yaml", "redirects.yaml", "tls.yaml", "websocket.yaml"}
+	for _, w := range want {
+		found := false
+		for _, f := range files {
+			found = found || filepath.Base(f) == w
+		}
+		if !found {
+			t.Errorf("examples/envoy/%s missing", w)
+		}
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			m, src, err := bootstrap.Load(f, httpfilter.Default)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src == nil || len(m.Listeners) == 0 {
+				t.Fatalf("no listeners decoded")
+			}
+		})
+	}
+}
+
+func TestDefault(t *testing.T) {
+	m, err := decode.Bootstrap(bootstrap.Default(), httpfilter.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Admin == nil || m.Admin.Address.Host != "127.0.0.1" || m.Admin.Address.Port != 9901 {
+		t.Errorf("admin = %+v, want 127.0.0.1:9901", m.Admin)
+	}
+	if len(m.Listeners) != 1 {
+		t.Fatalf("%d listeners, want 1", len(m.Listeners))
+	}
+	l := m.Listeners[0]
+	if l.Address.Host != "0.0.0.0" || l.Address.Port != 8080 {
+		t.Errorf("listener address = %+v, want 0.0.0.0:8080", l.Address)
+	}
+	vh := l.FilterChains[0].HCM.RouteConfig.VirtualHosts[0]
+	if len(vh.Domains) != 1 || vh.Domains[0] != "*" {
+		t.Errorf("domains = %v, want [*]", vh.Domains)
+	}
+	r := vh.Routes[0]
+	if r.Match.Path != "/" || r.DirectResponse == nil || r.DirectResponse.Status != 200 {
+		t.Fatalf("route = %+v, want prefix / answering 200", r)
+	}
+	if body := string(r.DirectResponse.Body); !strings.Contains(body, bootstrap.DefaultAdminURL) || !strings.Contains(body, "<html") {
+		t.Errorf("welcome page does not link the admin API:\n%s", body)
+	}
+	if bootstrap.Default() == bootstrap.Default() {
+		t.Errorf("Default returns a shared value; callers may modify it")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name       string
+		content    string // written to dir/<file>
+		file       string
+		wantErr    string // prefix of the error after "<path>: "
+		wantListen string // host:port of the first listener
+	}{
+		{
+			name: "envoy bootstrap",
+			file: "envoy.yaml",
+			content: `static_resources:
+  clusters:
+  - name: a
+    load_assignment:
+      cluster_name: a
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}}]}]
+`,
+		},
+		{
+			name:    "envoy bootstrap as JSON",
+			file:    "envoy.json",
+			content: `{"static_resources": {"clusters": [{"name": "a"}]}}`,
+		},
+		{
+			name: "simple format",
+			file: "nuncio.yaml",
+			content: `apiVersion: nuncio.dev/v1alpha1
+kind: Config
+listeners:
+- name: web
+  address: 0.0.0.0:8080
+  routes:
+  - backend: api
+backends:
+- name: api
+  endpoints: ["10.0.0.1:8080"]
+`,
+			wantListen: "0.0.0.0:8080",
+		},
+		{
+			name: "error carries the path",
+			file: "nuncio.yaml",
+			content: `static_resources:
+  clusters:
+  - name: a
+    lb_policy: MAGLEV
+`,
+			wantErr: "static_resources.clusters[0].lb_policy: MAGLEV not supported",
+		},
+		{
+			name:    "unknown apiVersion",
+			file:    "nuncio.yaml",
+			content: "apiVersion: nuncio.dev/v2\nkind: Config\n",
+			wantErr: `apiVersion: "nuncio.dev/v2" not supported`,
+		},
+		{
+			name:    "syntax error",
+			file:    "broken.yaml",
+			content: "static_resources: [\n",
+			wantErr: "yaml: line 1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), tc.file)
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, src, err := bootstrap.Load(path, httpfilter.Default)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("loaded, want error %q", tc.wantErr)
+				}
+				if want := path + ": " + tc.wantErr; !strings.HasPrefix(err.Error(), want) {
+					t.Fatalf("error %q, want prefix %q", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m == nil || src == nil {
+				t.Fatal("nil result")
+			}
+			if tc.wantListen != "" {
+				if len(m.Listeners) == 0 {
+					t.Fatal("no listeners")
+				}
+				a := m.Listeners[0].Address
+				if got := net.JoinHostPort(a.Host, strconv.Itoa(int(a.Port))); got != tc.wantListen {
+					t.Errorf("listener on %s, want %s", got, tc.wantListen)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "absent.yaml")
+	_, _, err := bootstrap.Load(path, httpfilter.Default)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error %v does not name %s", err, path)
+	}
+}
