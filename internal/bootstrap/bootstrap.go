@@ -3,7 +3,9 @@
 package bootstrap
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +29,11 @@ const SimpleAPIVersion = "nuncio.dev/v1alpha1"
 func Load(path string, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3.Bootstrap, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err // already names the path
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path goes in front, like every other error
+		}
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	b, err := parse(path, data)
 	if err != nil {

@@ -179,7 +179,7 @@ backends:
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "absent.yaml")
 	_, _, err := bootstrap.Load(path, httpfilter.Default)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("error %v does not name %s", err, path)
+	if want := path + ": no such file or directory"; err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }
