@@ -14,6 +14,9 @@ import (
 type Conn struct {
 	net.Conn
 	Requests int
+	// Codec is the protocol state the user layers over the connection (the router's
+	// HTTP/1.1 client codec), kept with it so reuse costs no allocation.
+	Codec any
 
 	pool   *Pool
 	out    bool      // handed out by Get and not yet Put; guarded by pool.mu
@@ -101,4 +104,36 @@ func (c *Conn) tlsAlive() bool {
 	}
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// Detach takes c out of its pool for good, for a tunnel (an accepted Upgrade) that owns the
+// connection from now on. The connection still counts against the pool's limits until the
+// returned conn is closed, so a circuit breaker sees tunnels too.
+func (c *Conn) Detach() net.Conn {
+	p := c.pool
+	p.mu.Lock()
+	if c.out {
+		c.out = false
+		p.active--
+	}
+	p.mu.Unlock()
+	return detached{Conn: c.Conn, c: c}
+}
+
+type detached struct {
+	net.Conn
+	c *Conn
+}
+
+func (d detached) Close() error {
+	d.c.destroy()
+	return nil
+}
+
+// CloseWrite half-closes a TCP (or TLS) connection so a tunnel can pass on an EOF.
+func (d detached) CloseWrite() error {
+	if cw, ok := d.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return d.Conn.Close()
 }

@@ -174,6 +174,9 @@ func (p *Pool) SetAddr(addr string) {
 // Protocol is the pool's protocol.
 func (p *Pool) Protocol() Protocol { return p.opts.Protocol }
 
+// TLS reports whether the pool originates TLS.
+func (p *Pool) TLS() bool { return p.opts.TLS != nil }
+
 // Get returns a connection for one HTTP/1.1 request: the most recently returned idle one
 // that is still open, else a new one. The caller must hand it back with Put (or Close it).
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
