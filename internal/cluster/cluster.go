@@ -52,12 +52,15 @@ type Host struct {
 	// Address is "ip:port" (or "name:port" for a STATIC endpoint given by name).
 	Address string
 	// Addr is the parsed address when it is an IP literal.
-	Addr     netip.AddrPort
-	Weight   uint32
+	Addr   netip.AddrPort
+	Weight uint32 // at least 1
+	// Hostname is the endpoint's hostname (for auto_host_rewrite), or the DNS name it
+	// was resolved from.
 	Hostname string
 	Priority uint32
 	Locality Locality
-	Healthy  bool
+	// Healthy is false for endpoints their source (EDS) reported unhealthy; Pick skips them.
+	Healthy bool
 
 	// Pool carries requests in the cluster's protocol. For clusters using the downstream
 	// protocol it is the HTTP/1.1 pool and H2 the HTTP/2 one; otherwise H2 is nil.

@@ -225,7 +225,9 @@ func lookup(ctx context.Context, r Resolver, network, name string) ([]netip.Addr
 	return out, nil
 }
 
-// runDNS refreshes the cluster's resolution every rate until ctx is canceled.
+// runDNS refreshes the cluster's resolution every rate until ctx is canceled. The rate is
+// dns_refresh_rate: net.Resolver does not expose record TTLs, so respect_dns_ttl has no
+// effect.
 func (c *Cluster) runDNS(ctx context.Context, rate, timeout time.Duration) {
 	defer close(c.done)
 	t := time.NewTimer(rate)

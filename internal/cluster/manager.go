@@ -79,9 +79,10 @@ func (m *Manager) refLocked(name string) *Ref {
 }
 
 // Apply makes cs the complete set of clusters (CDS state of the world). A cluster whose
-// model is unchanged (ignoring Source) is kept as it is, with its pools and DNS state; new
-// and changed ones are built; removed and replaced ones are unpublished and drained. If any
-// cluster fails to build, nothing changes and the error names it.
+// model is unchanged (ignoring Source) is kept as it is, with its pools, DNS state and the
+// Model it was built from; new and changed ones are built (new DNS clusters resolved first, within
+// DNSWarmTimeout); removed and replaced ones are unpublished and drained. If any cluster
+// fails to build, nothing changes and the error names it.
 func (m *Manager) Apply(cs []*model.Cluster) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
