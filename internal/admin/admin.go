@@ -12,6 +12,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,14 +120,24 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Close stops the server and closes its connections without waiting for requests in flight:
-// admin requests are short and their callers retry. It returns once the serving goroutine has
-// exited. Closing a server that was never started does nothing.
+// closeGrace is how long Close lets answers in flight finish. Admin answers take milliseconds;
+// the bound only keeps a stuck client from delaying the process's exit.
+const closeGrace = time.Second
+
+// Close stops the server: it stops accepting, lets the answers in flight (such as the "OK" to
+// the /quitquitquit that may have caused the Close) finish for up to a second, then closes every
+// connection. It returns once the serving goroutine has exited. Closing a server that was never
+// started does nothing.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	done := s.done
 	s.mu.Unlock()
-	err := s.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.http.Close()
+	}
 	if done != nil {
 		<-done
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -89,6 +90,9 @@ const (
 
 func text(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Type", contentText)
+	// A known length lets a flushed answer be complete on the wire before the handler returns,
+	// which /quitquitquit relies on.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(body))
 }
