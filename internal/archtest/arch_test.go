@@ -183,6 +183,9 @@ func run(t *testing.T, dir string, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	// In a go.work, go list -m would list every module of the workspace; the rules are this
+	// module's.
+	cmd.Env = append(os.Environ(), "GOWORK=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
