@@ -36,7 +36,7 @@ func newTestSource() *testSource {
 		info: ServerInfo{
 			Version:            "1.2.3",
 			State:              StateLive,
-			UptimeCurrentEpoch: 90 * time.Second,
+			UptimeCurrentEpoch: 90*time.Second + 400*time.Millisecond,
 			CommandLineOptions: CommandLineOptions{
 				ConfigPath:  "/etc/nuncio/nuncio.yaml",
 				LogLevel:    "info",

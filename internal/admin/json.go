@@ -50,8 +50,9 @@ func (s *Server) serverInfoJSON(info ServerInfo) serverInfoJSON {
 			DrainTime:   durationJSON(info.CommandLineOptions.DrainTime),
 			Mode:        mode,
 		},
-		UptimeCurrentEpoch: durationJSON(info.UptimeCurrentEpoch),
-		UptimeAllEpochs:    durationJSON(all),
+		// Envoy reports uptime in whole seconds.
+		UptimeCurrentEpoch: durationJSON(info.UptimeCurrentEpoch.Truncate(time.Second)),
+		UptimeAllEpochs:    durationJSON(all.Truncate(time.Second)),
 	}
 }
 
