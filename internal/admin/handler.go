@@ -21,7 +21,7 @@ type endpoint struct {
 	serve   func(s *Server, w http.ResponseWriter, r *http.Request)
 }
 
-// endpoints are listed in the order of Envoy's admin help text.
+// endpoints are in alphabetical order, as Envoy lists its own.
 var endpoints = []endpoint{
 	{path: "/clusters", help: "upstream cluster status; format=json for JSON", serve: (*Server).serveClusters},
 	{path: "/config_dump", help: "dump the current configuration as JSON", serve: (*Server).serveConfigDump},
@@ -46,7 +46,8 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// guard enforces the endpoint's method and sets the headers every admin answer carries.
+// guard enforces the endpoint's method, refuses cross-site browser requests to mutating
+// endpoints, and sets the headers every admin answer carries.
 func (s *Server) guard(ep endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		commonHeaders(w)
