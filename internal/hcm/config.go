@@ -20,7 +20,7 @@ import (
 // shared by every connection accepted on that chain.
 type Config struct {
 	model   *model.HTTPConnectionManager
-	routes  *route.Table
+	routes  *route.Slot
 	filters []filterEntry
 	limits  http1.Limits
 	server  string
@@ -47,10 +47,10 @@ type Options struct {
 // DefaultServerName is the Server header sent when server_name is not configured.
 const DefaultServerName = "nuncio"
 
-// New compiles an HTTP connection manager. The route table must already be compiled against
-// the same cluster manager the router will use.
-func New(m *model.HTTPConnectionManager, routes *route.Table, opts Options) (*Config, error) {
-	if routes == nil {
+// New compiles an HTTP connection manager. Streams read their route table from routes, which
+// must hold a table compiled against the cluster manager the router uses.
+func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Config, error) {
+	if routes == nil || routes.Load() == nil {
 		return nil, fmt.Errorf("hcm %q: no route table", m.StatPrefix)
 	}
 	c := &Config{model: m, routes: routes, server: m.ServerName, log: opts.Logger, health: opts.HealthFailed}
@@ -83,7 +83,7 @@ func New(m *model.HTTPConnectionManager, routes *route.Table, opts Options) (*Co
 }
 
 // Routes returns the route table in force for this manager.
-func (c *Config) Routes() *route.Table { return c.routes }
+func (c *Config) Routes() *route.Table { return c.routes.Load() }
 
 // streamIdle returns the stream idle timeout, defaulting as Envoy does when unset.
 func (c *Config) streamIdle() time.Duration { return c.model.StreamIdleTimeout }

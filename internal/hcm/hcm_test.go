@@ -162,7 +162,9 @@ func testHCM(t *testing.T, m *model.HTTPConnectionManager, tlsConf *tls.Config) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := New(m, rt, Options{})
+	slot := new(route.Slot)
+	slot.Store(rt)
+	cfg, err := New(m, slot, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
@@ -157,7 +156,11 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 	for !end {
 		chunk, last, err := hc.sc.ReadBody()
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !s.respStarted {
+			var he *http1.Error
+			if errors.As(err, &he) && !s.respStarted {
+				s.Info.ResponseFlags |= httpfilter.FlagDownstreamProtocolError
+				s.SendLocalReply(&s.Stream, he.Status, statusText(he.Status), 0, "bad_request_body")
+			} else if errors.Is(err, os.ErrDeadlineExceeded) && !s.respStarted {
 				s.SendLocalReply(&s.Stream, 408, "request timeout", httpfilter.FlagStreamIdleTimeout, "request_timeout")
 			} else {
 				s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
@@ -399,16 +402,6 @@ func sniffPreface(nc net.Conn, timeout time.Duration) (net.Conn, bool, error) {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
-}
-
-// SyscallConn exposes the socket for readiness waits once the replayed bytes are consumed;
-// before that a wait on the socket could sleep while data is already at hand.
-func (p *prefixConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := p.Conn.(syscall.Conn)
-	if len(p.prefix) > 0 || !ok {
-		return nil, errors.ErrUnsupported
-	}
-	return sc.SyscallConn()
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {

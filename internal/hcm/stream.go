@@ -8,6 +8,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/route"
 )
 
 // downstream is what a codec offers the stream engine for sending the response.
@@ -27,6 +28,7 @@ type stream struct {
 	httpfilter.Stream
 
 	cfg     *Config
+	table   *route.Table // loaded once at the stream's start
 	ds      downstream
 	filters []httpfilter.Filter
 
@@ -106,6 +108,7 @@ func (s *stream) begin(ctx context.Context) {
 	s.Info.Start = time.Now()
 	s.Ctx, s.cancel = context.WithCancel(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
+	s.table = s.cfg.routes.Load()
 	for _, fe := range s.cfg.filters {
 		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))
 	}
@@ -113,7 +116,7 @@ func (s *stream) begin(ctx context.Context) {
 }
 
 func (s *stream) selectRoute() {
-	s.VirtualHost, s.Route = s.cfg.routes.Select(&s.Request)
+	s.VirtualHost, s.Route = s.table.Select(&s.Request)
 	if s.Route != nil {
 		s.Info.RouteName = s.Route.Name
 	}

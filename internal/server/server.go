@@ -54,6 +54,7 @@ type Server struct {
 	clusters  *cluster.Manager
 	listeners *listener.Manager
 	store     snapshot.Store
+	routes    *snapshot.RouteSlots
 	admin     *admin.Server
 	started   time.Time
 	state     atomic.Uint32 // admin.State
@@ -83,7 +84,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry, started: time.Now(),
-		quit: make(chan struct{}),
+		quit: make(chan struct{}), routes: snapshot.NewRouteSlots(),
 	}
 	s.clusters = cluster.NewManager(cluster.Options{Logger: opts.Logger})
 	s.listeners = listener.NewManager(listener.Options{Logger: opts.Logger, DrainTime: opts.DrainTime})
@@ -188,7 +189,7 @@ func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	snap, err := snapshot.Build(b, src, snapshot.Options{
-		Clusters: s.clusters, Logger: s.log, HealthFailed: s.healthFailed,
+		Clusters: s.clusters, Logger: s.log, HealthFailed: s.healthFailed, Routes: s.routes,
 	})
 	if err != nil {
 		return err
@@ -197,7 +198,9 @@ func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 	if err := s.clusters.Apply(b.Clusters); err != nil {
 		return err
 	}
+	rollback := snap.Commit()
 	if err := s.listeners.Apply(snap.Listeners); err != nil {
+		rollback()
 		if prev != nil {
 			if rerr := s.clusters.Apply(prev.Model.Clusters); rerr != nil {
 				s.log.Error("restoring clusters after a failed update", "error", rerr)
@@ -274,9 +277,13 @@ func (s *Server) Clusters() []admin.ClusterStatus {
 	for _, c := range s.clusters.Clusters() {
 		cs := admin.ClusterStatus{Name: c.Name}
 		for _, h := range c.Hosts() {
-			st := h.Pool().Stats()
+			st := h.Pool.Stats()
+			var health admin.HealthFlags
+			if !h.Healthy {
+				health |= admin.FailedEDSHealth
+			}
 			cs.Hosts = append(cs.Hosts, admin.HostStatus{
-				Address: h.AddressString(), Weight: h.Weight,
+				Address: h.Address, Weight: h.Weight, Health: health,
 				ActiveRequests:    uint64(h.ActiveRequests()),
 				ActiveConnections: uint64(st.Active + st.Idle),
 				TotalConnections:  st.Connects,

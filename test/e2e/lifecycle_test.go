@@ -322,13 +322,18 @@ func TestAdminAPI(t *testing.T) {
 
 // TestValidateExamples checks that every shipped example is a valid config.
 func TestValidateExamples(t *testing.T) {
+	// Run from the repository root, as the README does: Envoy resolves relative file names
+	// against the working directory.
 	files, _ := filepath.Glob("../../examples/*/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no examples found")
 	}
 	for _, f := range files {
+		f = strings.TrimPrefix(f, "../../")
 		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
-			out, err := exec.Command(binPath, "validate", f).CombinedOutput()
+			cmd := exec.Command(binPath, "validate", f)
+			cmd.Dir = "../.."
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("nuncio validate %s: %v\n%s", f, err, out)
 			}

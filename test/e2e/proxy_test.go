@@ -137,7 +137,7 @@ func TestRouting(t *testing.T) {
 		{name: "virtual host wildcard", path: "/x", header: map[string]string{"Host": "v1.api.example.com:8080"}, wantStatus: 200, wantUpstream: "b"},
 		{name: "direct response", path: "/direct", wantStatus: 200, wantBody: "hello", wantHeader: map[string]string{"X-Config": "c"}},
 		{name: "prefix redirect", path: "/old/page?q=1", wantStatus: 308, wantHeader: map[string]string{"Location": "http://127.0.0.1:PORT/new/page?q=1"}},
-		{name: "https redirect", path: "/secure/x", wantStatus: 301, wantHeader: map[string]string{"Location": "https://127.0.0.1/secure/x"}},
+		{name: "https redirect", path: "/secure/x", wantStatus: 301, wantHeader: map[string]string{"Location": "https://127.0.0.1:PORT/secure/x"}},
 		{name: "prefix rewrite", path: "/rewrite/a/b?z=9", wantStatus: 200, wantUpstream: "a", wantPath: "/a/b?z=9"},
 		{name: "regex match", path: "/regex/42", wantStatus: 200, wantUpstream: "b"},
 		{name: "regex no match falls through", path: "/regex/4x", wantStatus: 200, wantUpstream: "a"},

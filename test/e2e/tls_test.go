@@ -181,7 +181,16 @@ static_resources:
 // startWebSocketEcho runs a WebSocket server that echoes every message.
 func startWebSocketEcho(t *testing.T) *httptest.Server {
 	s := httptest.NewServer(websocket.Handler(func(c *websocket.Conn) {
-		io.Copy(c, c)
+		// Message by message: io.Copy would re-frame large messages.
+		for {
+			var msg string
+			if err := websocket.Message.Receive(c, &msg); err != nil {
+				return
+			}
+			if err := websocket.Message.Send(c, msg); err != nil {
+				return
+			}
+		}
 	}))
 	t.Cleanup(s.Close)
 	return s

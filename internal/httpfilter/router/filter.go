@@ -15,7 +15,6 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
-	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
@@ -44,12 +43,14 @@ type filter struct {
 	cfg  *Config
 	fw   *route.Forward
 	host *cluster.Host
+	pool *upstream.Pool
 	hm   *route.Mutation
 
 	// HTTP/1.1 upstream.
 	conn     *upstream.Conn
 	cc       *http1.ClientConn
 	reused   bool
+	reusable bool // the exchange finished cleanly and the connection may carry another
 	framing  http1.Framing
 	deadline time.Time
 	rh       http1.ResponseHead
@@ -68,10 +69,13 @@ type filter struct {
 // connection's read buffer.
 func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	if f.conn != nil {
-		f.releaseConn(false)
+		f.releaseConn(f.reusable)
 	}
 	if f.h2 != nil {
 		f.h2.close()
+	}
+	if f.host != nil {
+		f.host.End()
 	}
 	*f = filter{pathBuf: f.pathBuf[:0]}
 	filterPool.Put(f)
@@ -84,7 +88,7 @@ func (f *filter) releaseConn(reusable bool) {
 	if reusable {
 		f.conn.SetDeadline(time.Time{})
 	}
-	f.host.Pool().Put(f.conn, reusable)
+	f.pool.Put(f.conn, reusable)
 	f.conn, f.cc = nil, nil
 }
 
@@ -132,29 +136,31 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		s.SendLocalReply(503, bodyNoHealthy, httpfilter.FlagNoHealthyUpstream, "no_healthy_upstream")
 		return httpfilter.Stop
 	}
-	s.Info.UpstreamHost = f.host.AddressString()
+	f.host.Begin()
+	s.Info.UpstreamHost = f.host.Address
 
+	// Envoy applies the configured header mutations before rewriting path and host, so
+	// %REQ(:authority)% and friends see what the client sent.
+	s.Route.ApplyRequestHeaders(h, f.hm, vars{s})
 	f.pathBuf = e.RewriteRequest(h, f.pathBuf[:0])
 	if f.fw.AutoHostRewrite && f.host.Hostname != "" {
 		h.Authority = f.host.Hostname
 	}
-	s.Route.ApplyRequestHeaders(h, f.hm, vars{s})
 	f.start = time.Now()
 	if f.fw.Timeout > 0 {
 		f.deadline = f.start.Add(f.fw.Timeout)
 	}
 
-	proto := c.Model.Protocol
-	if proto == model.UpstreamUseDownstream {
-		proto = model.UpstreamHTTP1
-		if s.Downstream.Protocol == "HTTP/2" {
-			proto = model.UpstreamHTTP2
-		}
-	}
+	f.pool = f.host.PoolFor(s.Downstream.Protocol == "HTTP/2")
 	if upgrade != "" {
+		f.pool = f.host.Pool
+		if f.pool.Protocol() != upstream.HTTP1 {
+			s.SendLocalReply(403, bodyUpgradeFailed, 0, "upgrade_failed")
+			return httpfilter.Stop
+		}
 		return f.tunnel(s, h, upgrade)
 	}
-	if proto == model.UpstreamHTTP2 && f.host.H2Pool() != nil {
+	if f.pool.Protocol() == upstream.HTTP2 {
 		return f.h2Start(s, h, end)
 	}
 	return f.h1Start(s, h, end)
@@ -267,7 +273,7 @@ func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 
 // connect gets a pooled or new connection, answering the stream itself on failure.
 func (f *filter) connect(s *httpfilter.Stream) bool {
-	conn, err := f.host.Pool().Get(s.Ctx)
+	conn, err := f.pool.Get(s.Ctx)
 	if err != nil {
 		switch {
 		case errors.Is(err, upstream.ErrOverflow):
@@ -280,8 +286,7 @@ func (f *filter) connect(s *httpfilter.Stream) bool {
 		return false
 	}
 	f.conn = conn
-	f.reused = conn.Requests > 0
-	conn.Requests++
+	f.reused = conn.Requests > 1
 	cc, _ := conn.Codec.(*http1.ClientConn)
 	if cc == nil {
 		cc = http1.NewClientConn(conn.Conn, http1.Limits{})
@@ -330,8 +335,8 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 		}
 		s.EncodeBody(chunk, end)
 	}
-	reusable := f.rh.KeepAlive && f.cc.Reusable()
-	if !reusable {
+	f.reusable = f.rh.KeepAlive && f.cc.Reusable()
+	if !f.reusable {
 		f.releaseConn(false)
 	}
 	// A reusable connection is returned in OnStreamDone (see there).
@@ -460,9 +465,9 @@ func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) htt
 		f.releaseConn(false)
 		return httpfilter.Stop
 	}
-	up, upBuf := f.cc.Hijack()
+	_, upBuf := f.cc.Hijack()
 	f.conn.Codec = nil
-	f.host.Pool().Put(f.conn, false) // account the connection as gone; the tunnel owns up now
+	up := f.conn.Detach()
 	f.conn, f.cc = nil, nil
 	splice(down, downBuf, up, upBuf)
 	return httpfilter.Stop

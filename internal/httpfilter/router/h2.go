@@ -59,7 +59,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 	a := &h2Attempt{cancel: cancel, done: make(chan struct{})}
 	f.h2 = a
 	scheme := "http"
-	if f.host.TLS() {
+	if f.pool.TLS() {
 		scheme = "https"
 	}
 	req := &http.Request{
@@ -92,7 +92,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 		a.trailer = req.Trailer
 	}
 	req = req.WithContext(ctx)
-	pool := f.host.H2Pool()
+	pool := f.pool
 	if end {
 		resp, err := pool.RoundTripH2(req)
 		f.h2Response(s, resp, err)
