@@ -583,3 +583,46 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 	})
 }
+
+// TestDrainClosesIdleConnections checks that a keep-alive connection waiting for its next
+// request is closed as soon as the listener drains, not when the drain time runs out.
+func TestDrainClosesIdleConnections(t *testing.T) {
+	rt, err := route.Compile(&model.RouteConfig{Name: "r", VirtualHosts: []*model.VirtualHost{{
+		Name: "all", Domains: []string{"*"},
+		Routes: []*model.Route{{Match: model.RouteMatch{Path: "/"}, Route: &model.RouteAction{Cluster: "none"}}},
+	}}}, cluster.NewRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := new(route.Slot)
+	slot.Store(rt)
+	m := defaultHCM()
+	m.HTTPFilters = []model.HTTPFilter{{Name: "echo", Config: echoConfig{}}}
+	cfg, err := New(m, slot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := net.Pipe()
+	defer client.Close()
+	drainCtx, drain := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		cfg.ServeConn(context.Background(), server, listener.ConnInfo{DrainContext: drainCtx})
+		server.Close()
+		close(done)
+	}()
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(client)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	drain()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle connection still open after the drain started")
+	}
+}

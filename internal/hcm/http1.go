@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
@@ -64,10 +65,29 @@ type h1conn struct {
 	closed    bool
 	hijacked  bool
 	framing   http1.Framing
+
+	// idle is set while waiting for the next request and drained once the listener drains:
+	// set in opposite orders by the two sides, so a connection can't slip into waiting
+	// after the drain looked at it.
+	idle    atomic.Bool
+	drained atomic.Bool
+}
+
+// onDrain wakes a connection that waits for its next request, so it closes now rather than
+// when the drain time runs out; a busy one closes after its response.
+func (hc *h1conn) onDrain() {
+	hc.drained.Store(true)
+	if hc.idle.Load() {
+		hc.nc.SetReadDeadline(time.Now())
+	}
 }
 
 func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
 	hc := &h1conn{cfg: c, nc: nc, info: info, sc: http1.NewServerConn(nc, c.limits)}
+	if info.DrainContext != nil {
+		stop := context.AfterFunc(info.DrainContext, hc.onDrain)
+		defer stop()
+	}
 	defer func() {
 		if !hc.hijacked {
 			hc.sc.Release()
@@ -82,6 +102,9 @@ func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInf
 }
 
 func (hc *h1conn) draining() bool {
+	if hc.drained.Load() {
+		return true
+	}
 	if hc.info.Draining != nil {
 		select {
 		case <-hc.info.Draining:
@@ -102,8 +125,16 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 		RemoteAddr: hc.info.RemoteAddr, DirectRemoteAddr: hc.info.RemoteAddr,
 		LocalAddr: hc.info.LocalAddr, TLS: hc.info.TLS, Secure: hc.info.TLS != nil,
 	}
+	hc.idle.Store(true)
+	if hc.drained.Load() {
+		return false
+	}
 	err := hc.sc.ReadRequest(&s.Request, &hc.rh)
+	hc.idle.Store(false)
 	if err != nil {
+		if hc.drained.Load() && hc.sc.Buffered() == 0 {
+			return false
+		}
 		var he *http1.Error
 		switch {
 		case errors.As(err, &he):

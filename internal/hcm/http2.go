@@ -40,19 +40,14 @@ func (c *Config) serveH2(ctx context.Context, nc net.Conn, info listener.ConnInf
 		nc.Close()
 		return
 	}
-	if info.Draining != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			select {
-			case <-info.Draining:
-				// Sends GOAWAY and lets in-flight streams finish.
-				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				base.Shutdown(sctx)
-				cancel()
-			case <-stop:
-			}
-		}()
+	if info.DrainContext != nil {
+		// GOAWAY, then in-flight streams finish; the context only delivers the signal.
+		stop := context.AfterFunc(info.DrainContext, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			base.Shutdown(sctx)
+			cancel()
+		})
+		defer stop()
 	}
 	srv.ServeConn(nc, &http2.ServeConnOpts{
 		Context:    ctx,

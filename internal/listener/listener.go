@@ -47,6 +47,9 @@ type ConnInfo struct {
 	// Draining is closed when the listener starts draining. It is shared by all connections of
 	// the listener, so it costs nothing per connection.
 	Draining <-chan struct{}
+	// DrainContext is cancelled when Draining is closed; context.AfterFunc on it lets a
+	// handler react to the drain without a goroutine per connection.
+	DrainContext context.Context
 }
 
 // Options configure a Manager.

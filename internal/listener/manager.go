@@ -215,6 +215,7 @@ func (m *Manager) start(cc *Compiled) (*listener, error) {
 		draining: make(chan struct{}),
 		empty:    make(chan struct{}),
 	}
+	l.drainCtx, l.drainCancel = context.WithCancel(context.Background())
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.bound = ta.AddrPort()
 	}
@@ -237,7 +238,11 @@ type listener struct {
 	cancel context.CancelFunc
 
 	draining chan struct{} // closed when accepting stops
-	stopOnce sync.Once
+	// drainCtx is cancelled together with draining, for handlers that react with
+	// context.AfterFunc instead of a goroutine per connection.
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
+	stopOnce    sync.Once
 
 	mu         sync.Mutex
 	conns      *conn // intrusive list: no per-connection map entry
@@ -273,6 +278,9 @@ func (l *listener) stop() {
 	l.stopOnce.Do(func() {
 		l.ln.Close()
 		close(l.draining)
+		if l.drainCancel != nil {
+			l.drainCancel()
+		}
 		l.mu.Lock()
 		l.isDraining = true
 		for c := l.conns; c != nil; c = c.next {
@@ -422,6 +430,7 @@ func (l *listener) setup(c *conn, cc *Compiled) (net.Conn, ConnInfo, *chain) {
 		RemoteAddr:        addrPort(c.Conn.RemoteAddr()),
 		TransportProtocol: TransportRaw,
 		Draining:          l.draining,
+		DrainContext:      l.drainCtx,
 	}
 	c.port = info.LocalAddr.Port()
 
