@@ -25,6 +25,7 @@ type Config struct {
 	limits  http1.Limits
 	server  string
 	log     *slog.Logger
+	bufLim  int
 
 	// Health reports whether /healthcheck/fail is in force; nil means healthy. When failed,
 	// responses carry Connection: close (HTTP/1.1) so load balancers move away, as Envoy's
@@ -42,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// HealthFailed, when set, reports whether the admin API has failed health checks.
 	HealthFailed func() bool
+	// BufferLimit bounds how much of a body filters may buffer (the listener's
+	// per_connection_buffer_limit_bytes); 0 means Envoy's default of 1 MiB.
+	BufferLimit uint32
 }
 
 // DefaultServerName is the Server header sent when server_name is not configured.
@@ -59,6 +63,10 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 	}
 	if c.log == nil {
 		c.log = slog.Default()
+	}
+	c.bufLim = int(opts.BufferLimit)
+	if c.bufLim == 0 {
+		c.bufLim = 1 << 20
 	}
 	c.limits = http1.Limits{
 		MaxHeaderBytes: int(m.MaxRequestHeadersBytes),

@@ -626,3 +626,48 @@ func TestDrainClosesIdleConnections(t *testing.T) {
 		t.Fatal("idle connection still open after the drain started")
 	}
 }
+
+func TestBufferLimit(t *testing.T) {
+	m := defaultHCM()
+	rt, err := route.Compile(&model.RouteConfig{Name: "r", VirtualHosts: []*model.VirtualHost{{
+		Name: "all", Domains: []string{"*"},
+		Routes: []*model.Route{{Match: model.RouteMatch{Path: "/"}, Route: &model.RouteAction{Cluster: "none"}}},
+	}}}, cluster.NewRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := new(route.Slot)
+	slot.Store(rt)
+	m.HTTPFilters = []model.HTTPFilter{{Name: "buffer", Config: bufferFilter{}}, {Name: "echo", Config: echoConfig{}}}
+	cfg, err := New(m, slot, Options{BufferLimit: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		size       int
+		wantStatus int
+	}{
+		{name: "under the limit", size: 1000, wantStatus: 200},
+		{name: "over the limit", size: 2000, wantStatus: 413},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			go func() {
+				cfg.ServeConn(context.Background(), server, listener.ConnInfo{})
+				server.Close()
+			}()
+			client.SetDeadline(time.Now().Add(10 * time.Second))
+			go io.WriteString(client, fmt.Sprintf("POST /a HTTP/1.1\r\nHost: h\r\nX-Buffer: 1\r\nContent-Length: %d\r\n\r\n%s", tc.size, strings.Repeat("x", tc.size)))
+			resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+		})
+	}
+}

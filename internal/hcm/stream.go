@@ -249,11 +249,7 @@ func (s *stream) decodeTrailers() {
 	}
 }
 
-func (s *stream) bufferLimit() int {
-	// Envoy bounds buffering by the listener's per-connection buffer limit; the model carries
-	// it on the listener, which the HCM does not see, so use Envoy's 1 MiB default here.
-	return 1 << 20
-}
+func (s *stream) bufferLimit() int { return s.cfg.bufLim }
 
 // EncodeHeaders implements httpfilter.Sink.
 func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {

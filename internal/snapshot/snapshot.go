@@ -80,7 +80,9 @@ func Build(b *model.Bootstrap, source any, opts Options) (*Snapshot, error) {
 			} else {
 				snap.routes = append(snap.routes, pendingRoute{slot: slot, table: rt})
 			}
-			return hcm.New(fc.HCM, slot, hcm.Options{Logger: opts.Logger, HealthFailed: opts.HealthFailed})
+			return hcm.New(fc.HCM, slot, hcm.Options{
+				Logger: opts.Logger, HealthFailed: opts.HealthFailed, BufferLimit: l.BufferLimitBytes,
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("listeners[%d] %q: %w", i, l.Name, err)
