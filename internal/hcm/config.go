@@ -8,7 +8,6 @@ package hcm
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
@@ -92,6 +91,3 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 
 // Routes returns the route table in force for this manager.
 func (c *Config) Routes() *route.Table { return c.routes.Load() }
-
-// streamIdle returns the stream idle timeout, defaulting as Envoy does when unset.
-func (c *Config) streamIdle() time.Duration { return c.model.StreamIdleTimeout }
