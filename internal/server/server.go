@@ -56,6 +56,9 @@ type Server struct {
 	store     snapshot.Store
 	routes    *snapshot.RouteSlots
 	admin     *admin.Server
+	// adminLive is admin once it serves; request goroutines read it to learn whether health
+	// checks were failed, so it must not be the plain field Run assigns.
+	adminLive atomic.Pointer[admin.Server]
 	started   time.Time
 	state     atomic.Uint32 // admin.State
 
@@ -134,6 +137,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.clusters.Close()
 		return fmt.Errorf("admin: %w", err)
 	}
+	s.adminLive.Store(s.admin)
 	s.state.Store(uint32(admin.StateLive))
 	s.log.Info("nuncio serving", "listeners", s.listenerSummary(), "admin", s.admin.Addr().String())
 
@@ -212,7 +216,10 @@ func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 	return nil
 }
 
-func (s *Server) healthFailed() bool { return s.admin != nil && s.admin.HealthFailed() }
+func (s *Server) healthFailed() bool {
+	a := s.adminLive.Load()
+	return a != nil && a.HealthFailed()
+}
 
 // shutdown stops accepting, drains connections within DrainTime and stops everything.
 func (s *Server) shutdown() error {
