@@ -152,7 +152,9 @@ func (wr *writer) framing(f Framing) {
 		wr.writeString("transfer-encoding: chunked\r\n")
 	}
 	wr.kind, wr.remain = f.Kind, f.Length
-	wr.inBody = true
+	// A message framed as None has no body to end: were it marked in a body, a client
+	// connection that sent a bodiless request would never count as reusable.
+	wr.inBody = f.Kind != None
 }
 
 func (wr *writer) body(b []byte) error {
