@@ -281,8 +281,7 @@ func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
 func (s *stream) sendHeaders(end bool) {
 	s.respStarted = true
 	if err := s.ds.writeHeaders(s, end); err != nil {
-		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
-		s.complete()
+		s.downstreamFailed()
 		return
 	}
 	if end {
@@ -367,8 +366,7 @@ func (s *stream) sendBody(chunk []byte, end bool) {
 	}
 	s.Info.BytesSent += int64(len(chunk))
 	if err := s.ds.writeBody(s, chunk, end); err != nil {
-		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
-		s.complete()
+		s.downstreamFailed()
 		return
 	}
 	if end {
@@ -403,7 +401,19 @@ func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
 		s.sendHeaders(false)
 	}
 	if err := s.ds.writeTrailers(s); err != nil {
-		s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+		s.downstreamFailed()
+		return
+	}
+	s.complete()
+}
+
+// downstreamFailed ends a stream whose client can no longer be written to. Cancelling the
+// stream's context tells the router to stop relaying: it would otherwise keep reading an
+// upstream response nobody receives, to its end, which for an event stream is never.
+func (s *stream) downstreamFailed() {
+	s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+	if s.cancel != nil {
+		s.cancel()
 	}
 	s.complete()
 }
@@ -456,6 +466,9 @@ func (s *stream) resetResponse(details string) {
 	}
 	s.Info.ResponseFlags |= httpfilter.FlagLocalReset
 	s.ds.reset(s)
+	if s.cancel != nil {
+		s.cancel() // nothing more can reach the client; see downstreamFailed
+	}
 	s.complete()
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -307,6 +308,25 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 		f.conn.SetReadDeadline(f.nextDeadline())
 	}
 	err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
+	if err != nil && f.replayable(s, err) {
+		// The upstream closed the kept-alive connection as the request arrived, without
+		// answering: it never handled the request, so send it once more on a fresh
+		// connection, as Go's Transport does for idempotent requests.
+		f.releaseConn(false)
+		if !f.connect(s) {
+			return
+		}
+		err = f.cc.WriteRequestHead(&s.Request, f.framing)
+		if err == nil {
+			err = f.cc.Flush()
+		}
+		if err == nil {
+			if f.fw.IdleTimeout > 0 {
+				f.conn.SetReadDeadline(f.nextDeadline())
+			}
+			err = f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
+		}
+	}
 	if err != nil {
 		f.upstreamFailed(s, err, true)
 		return
@@ -316,6 +336,13 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 	f.finishResponseHeaders(s)
 	s.EncodeHeaders(end)
 	for !end {
+		if s.Ctx.Err() != nil {
+			// The client is gone (or the stream was reset): stop reading a response nobody
+			// receives; the connection is mid-body, so it cannot be reused.
+			f.failed = true
+			f.releaseConn(false)
+			return
+		}
 		if f.fw.IdleTimeout > 0 {
 			f.conn.SetReadDeadline(f.nextDeadline())
 		}
@@ -340,6 +367,21 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 		f.releaseConn(false)
 	}
 	// A reusable connection is returned in OnStreamDone (see there).
+}
+
+// replayable reports whether a request that failed with err before any response byte may
+// be sent again: only a bodiless idempotent request on a reused connection whose peer
+// closed it.
+func (f *filter) replayable(s *httpfilter.Stream, err error) bool {
+	if !f.reused || f.framing.Kind != http1.None {
+		return false
+	}
+	switch s.Request.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+	default:
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func (f *filter) nextDeadline() time.Time {

@@ -1,0 +1,429 @@
+package router_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	"golang.org/x/net/http2"
+
+	"github.com/nuncio-gw/nuncio/internal/cluster"
+	"github.com/nuncio-gw/nuncio/internal/hcm"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+	"github.com/nuncio-gw/nuncio/internal/listener"
+	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/route"
+)
+
+var discardLog = log.New(io.Discard, "", 0)
+
+// testTimeout bounds every wait in these tests, so a hang fails instead of stalling.
+const testTimeout = 10 * time.Second
+
+// checkGoroutines fails the test if goroutines it started outlive it. It must be called
+// first, so its cleanup runs after every other one.
+func checkGoroutines(t testing.TB) {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(testTimeout)
+		n := runtime.NumGoroutine()
+		for n > base && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			n = runtime.NumGoroutine()
+		}
+		if n > base {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("%d goroutines leaked (baseline %d):\n%s", n-base, base, buf)
+		}
+	})
+}
+
+// recorder is a filter placed before the router that keeps each finished stream's info,
+// keyed by the request's x-test-id, so tests can check response flags.
+type recorder struct {
+	mu    sync.Mutex
+	infos map[string]httpfilter.StreamInfo
+	ch    chan struct{} // signalled on every record
+}
+
+func newRecorder() *recorder {
+	return &recorder{infos: map[string]httpfilter.StreamInfo{}, ch: make(chan struct{}, 1)}
+}
+
+type recordFilter struct{ r *recorder }
+
+func (r *recorder) NewFilter(*httpfilter.Stream) httpfilter.Filter { return recordFilter{r} }
+
+func (f recordFilter) OnStreamDone(s *httpfilter.Stream) {
+	id := s.Request.Value("x-test-id")
+	if id == "" {
+		return
+	}
+	f.r.mu.Lock()
+	f.r.infos[strings.Clone(id)] = s.Info
+	f.r.mu.Unlock()
+	select {
+	case f.r.ch <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the info of the stream tagged id, waiting for it to finish.
+func (r *recorder) wait(t testing.TB, id string) httpfilter.StreamInfo {
+	t.Helper()
+	deadline := time.NewTimer(testTimeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		info, ok := r.infos[id]
+		r.mu.Unlock()
+		if ok {
+			return info
+		}
+		select {
+		case <-r.ch:
+		case <-deadline.C:
+			t.Fatalf("stream %q never finished", id)
+		}
+	}
+}
+
+// proxy is the system under test: a cluster manager, a route table compiled against it, and
+// a connection manager with the real router filter served on a loopback listener.
+type proxy struct {
+	addr     string
+	clusters *cluster.Manager
+	rec      *recorder
+	hcm      *model.HTTPConnectionManager
+}
+
+// proxyOptions describe a proxy. Zero fields take the defaults below.
+type proxyOptions struct {
+	clusters []*model.Cluster
+	routes   []*model.Route // in the single "*" virtual host
+	router   *routerv3.Router
+	// hcm adjusts the connection manager's model before it is compiled.
+	hcm func(*model.HTTPConnectionManager)
+}
+
+func newProxy(t testing.TB, o proxyOptions) *proxy {
+	t.Helper()
+	cm := cluster.NewManager(cluster.Options{})
+	t.Cleanup(cm.Close)
+	if err := cm.Apply(o.clusters); err != nil {
+		t.Fatal(err)
+	}
+	rc := &model.RouteConfig{Name: "test", VirtualHosts: []*model.VirtualHost{{
+		Name: "all", Domains: []string{"*"}, Routes: o.routes,
+	}}}
+	rt, err := route.Compile(rc, cm.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := new(route.Slot)
+	slot.Store(rt)
+	rcfg := o.router
+	if rcfg == nil {
+		rcfg = &routerv3.Router{}
+	}
+	routerCfg, err := router.Factory{}.NewConfig(rcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	m := &model.HTTPConnectionManager{
+		StatPrefix: "test", RouteConfig: rc, GenerateRequestID: true,
+		MaxRequestHeadersBytes: 60 << 10, MaxHeadersCount: 100,
+		HTTPFilters: []model.HTTPFilter{
+			{Name: "recorder", Config: rec},
+			{Name: router.Name, TypeURL: router.TypeURL, Config: routerCfg},
+		},
+	}
+	if o.hcm != nil {
+		o.hcm(m)
+	}
+	cfg, err := hcm.New(m, slot, hcm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				info := listener.ConnInfo{
+					RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
+					LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
+				}
+				cfg.ServeConn(ctx, c, info)
+				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		// Keep-alive connections wait for their next request; closing them ends their
+		// goroutines now rather than at the idle timeout.
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return &proxy{addr: ln.Addr().String(), clusters: cm, rec: rec, hcm: m}
+}
+
+// host returns the only host of the named cluster.
+func (p *proxy) host(t testing.TB, name string) *cluster.Host {
+	t.Helper()
+	c := p.clusters.Ref(name).Load()
+	if c == nil || len(c.Hosts()) != 1 {
+		t.Fatalf("cluster %q: want exactly one host", name)
+	}
+	return c.Hosts()[0]
+}
+
+// staticCluster is a STATIC cluster with one endpoint per address ("ip:port").
+func staticCluster(t testing.TB, name string, addrs ...string) *model.Cluster {
+	t.Helper()
+	c := &model.Cluster{Name: name, Type: model.ClusterStatic, ConnectTimeout: 2 * time.Second}
+	var eps []model.Endpoint
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(port)
+		eps = append(eps, model.Endpoint{Address: model.SocketAddress{Host: host, Port: uint32(n)}, Weight: 1})
+	}
+	if len(eps) > 0 {
+		c.Localities = []model.LocalityEndpoints{{Endpoints: eps}}
+	}
+	return c
+}
+
+// prefixRoute forwards requests under prefix with action a.
+func prefixRoute(prefix string, a *model.RouteAction) *model.Route {
+	return &model.Route{Name: prefix, Match: model.RouteMatch{PathKind: model.PathPrefix, Path: prefix}, Route: a}
+}
+
+// serveHTTP runs h on a loopback HTTP/1.1 server until the test ends.
+func serveHTTP(t testing.TB, h http.Handler) string {
+	t.Helper()
+	return serve(t, &http.Server{Handler: h}, nil)
+}
+
+// serveH2C runs h on a loopback server speaking HTTP/2 with prior knowledge (and
+// HTTP/1.1) until the test ends.
+func serveH2C(t testing.TB, h http.Handler) string {
+	t.Helper()
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	return serve(t, &http.Server{Handler: h, Protocols: &protos}, nil)
+}
+
+func serve(t testing.TB, srv *http.Server, tlsConf *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	srv.ErrorLog = discardLog
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// rawUpstream accepts connections and hands each to fn, for upstreams that must misbehave
+// in ways net/http will not. fn owns the connection and must return within testTimeout.
+func rawUpstream(t testing.TB, fn func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.SetDeadline(time.Now().Add(testTimeout))
+				fn(c)
+				c.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// readRequestHead reads one request head from br, returning false at EOF or on error.
+func readRequestHead(br *bufio.Reader) (*http.Request, bool) {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, false
+	}
+	return req, true
+}
+
+// h1Client is an HTTP/1.1 client for the proxy; its connections close with the test.
+func h1Client(t testing.TB) *http.Client {
+	t.Helper()
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: testTimeout}
+}
+
+// h2cClient is an HTTP/2 prior-knowledge client for the proxy.
+func h2cClient(t testing.TB) *http.Client {
+	t.Helper()
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, n, a string, _ *tls.Config) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, n, a)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: testTimeout}
+}
+
+// get sends a GET tagged with id and returns status, body and headers.
+func get(t testing.TB, c *http.Client, url, id string, hdr ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-test-id", id)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: body: %v", url, err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// testCA is a certificate authority and a server certificate it issued for the given names,
+// all generated in memory.
+type testCA struct {
+	certPEM []byte
+	server  tls.Certificate
+}
+
+func newTestCA(t testing.TB, dnsNames ...string) testCA {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "router test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dnsNames[0]},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: dnsNames,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testCA{
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		server:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+	}
+}
