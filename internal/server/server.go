@@ -112,6 +112,21 @@ func Load(path string, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3
 // not load is an error: there is nothing good to keep.
 func (s *Server) Run(ctx context.Context) error {
 	s.state.Store(uint32(admin.StateInitializing))
+	// SIGHUP and the watch are set up before the first read, so a change saved (or a
+	// SIGHUP sent) while the config loads is not missed, and SIGHUP never kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var changes <-chan struct{}
+	if s.opts.Watch && s.opts.ConfigPath != "" {
+		w, err := watchFile(s.opts.ConfigPath, s.log)
+		if err != nil {
+			s.log.Warn("config file is not watched; reload with SIGHUP", "error", err)
+		} else {
+			defer w.Close()
+			changes = w.Changes()
+		}
+	}
 	b, src, err := Load(s.opts.ConfigPath, s.reg)
 	if err != nil {
 		return err
@@ -140,20 +155,6 @@ func (s *Server) Run(ctx context.Context) error {
 	s.adminLive.Store(s.admin)
 	s.state.Store(uint32(admin.StateLive))
 	s.log.Info("nuncio serving", "listeners", s.listenerSummary(), "admin", s.admin.Addr().String())
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	var changes <-chan struct{}
-	if s.opts.Watch && s.opts.ConfigPath != "" {
-		w, err := watchFile(s.opts.ConfigPath, s.log)
-		if err != nil {
-			s.log.Warn("config file is not watched; reload with SIGHUP", "error", err)
-		} else {
-			defer w.Close()
-			changes = w.Changes()
-		}
-	}
 
 	for {
 		select {
@@ -203,17 +204,72 @@ func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 		return err
 	}
 	rollback := snap.Commit()
-	if err := s.listeners.Apply(snap.Listeners); err != nil {
+	if err := s.applyListeners(prev, snap); err != nil {
 		rollback()
+		var clusters []*model.Cluster
 		if prev != nil {
-			if rerr := s.clusters.Apply(prev.Model.Clusters); rerr != nil {
-				s.log.Error("restoring clusters after a failed update", "error", rerr)
-			}
+			clusters = prev.Model.Clusters
+		}
+		if rerr := s.clusters.Apply(clusters); rerr != nil {
+			s.log.Error("restoring clusters after a failed update", "error", rerr)
 		}
 		return err
 	}
 	s.store.Swap(snap)
 	return nil
+}
+
+// applyListeners puts next's listeners in force. The listener manager applies a set in one
+// pass and stops the listeners it does not name before binding new ones, so a bind failure
+// part way would leave removed listeners stopped and new ones running. Hence two steps: first
+// the new set is bound while the listeners the update removes keep running; only then are
+// those removed. A new listener on the port of a removed one must wait for that one to release
+// it, so it binds in the second step. When either step fails, the previous set is applied
+// again; a listener on port 0 that had to be re-bound then gets a new port.
+func (s *Server) applyListeners(prev, next *snapshot.Snapshot) error {
+	var old []*listener.Compiled
+	if prev != nil {
+		old = prev.Listeners
+	}
+	kept := make(map[string]bool, len(next.Listeners))
+	for _, cc := range next.Listeners {
+		kept[cc.Model.Name] = true
+	}
+	oldByName := make(map[string]*listener.Compiled, len(old))
+	freed := map[uint32]bool{} // ports of removed listeners
+	var stage []*listener.Compiled
+	for _, cc := range old {
+		oldByName[cc.Model.Name] = cc
+		if !kept[cc.Model.Name] {
+			stage = append(stage, cc)
+			if p := cc.Model.Address.Port; p != 0 {
+				freed[p] = true
+			}
+		}
+	}
+	twoSteps := len(stage) > 0
+	for _, cc := range next.Listeners {
+		if freed[cc.Model.Address.Port] {
+			if o := oldByName[cc.Model.Name]; o != nil {
+				stage = append(stage, o)
+			}
+			continue
+		}
+		stage = append(stage, cc)
+	}
+	if !twoSteps {
+		stage = next.Listeners
+	}
+	err := s.listeners.Apply(stage)
+	if err == nil && twoSteps {
+		err = s.listeners.Apply(next.Listeners)
+	}
+	if err != nil {
+		if rerr := s.listeners.Apply(old); rerr != nil {
+			s.log.Error("restoring listeners after a failed update", "error", rerr)
+		}
+	}
+	return err
 }
 
 func (s *Server) healthFailed() bool {
