@@ -195,7 +195,7 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 				s.SendLocalReply(&s.Stream, 408, "request timeout", httpfilter.FlagStreamIdleTimeout, "request_timeout")
 			} else {
 				s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
-				if !s.respDone {
+				if !s.respDone.Load() {
 					s.resetResponse("downstream_remote_disconnect")
 				}
 			}
@@ -203,7 +203,7 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 			return false
 		}
 		end = last
-		if s.respDone {
+		if s.respDone.Load() {
 			// The response went out early; drain a small remainder to keep the connection.
 			if discarded += len(chunk); discarded > maxDiscardBody {
 				hc.keepAlive = false

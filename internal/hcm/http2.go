@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -65,15 +66,27 @@ type h2handler struct {
 type h2writer struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	body    io.Closer
+	ended   atomic.Bool // the response is complete or reset
 	resetMu sync.Mutex
 	reset_  bool
+}
+
+// finish records that the response is over and unblocks a pending read of the request body:
+// an HTTP/2 stream may end its response while the client still sends (a gRPC server that
+// fails a bidirectional call), and the response's end (trailers, END_STREAM) goes out only
+// when the handler returns.
+func (hw *h2writer) finish() {
+	if !hw.ended.Swap(true) {
+		hw.body.Close()
+	}
 }
 
 var h2BodyPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := h.cfg
-	hw := &h2writer{w: w, rc: http.NewResponseController(w)}
+	hw := &h2writer{w: w, rc: http.NewResponseController(w), body: r.Body}
 	s := getStream(cfg, hw)
 	defer s.release()
 	s.Downstream = httpfilter.Downstream{
@@ -128,8 +141,11 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			if err != nil {
+				if hw.ended.Load() {
+					break // finish closed the body: the response is already complete
+				}
 				s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
-				if !s.respDone {
+				if !s.respDone.Load() {
 					s.resetResponse("downstream_remote_disconnect")
 				}
 				break
@@ -137,7 +153,7 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if n > 0 {
 				s.decodeBody((*buf)[:n], false)
 			}
-			if s.reqStopped || s.respDone {
+			if s.reqStopped || s.respDone.Load() {
 				break
 			}
 		}
@@ -166,6 +182,7 @@ func (hw *h2writer) writeHeaders(s *stream, end bool) error {
 	if !end {
 		return hw.rc.Flush()
 	}
+	hw.finish()
 	return nil
 }
 
@@ -178,6 +195,7 @@ func (hw *h2writer) writeBody(s *stream, chunk []byte, end bool) error {
 	if !end {
 		return hw.rc.Flush()
 	}
+	hw.finish()
 	return nil
 }
 
@@ -186,6 +204,7 @@ func (hw *h2writer) writeTrailers(s *stream) error {
 	for _, f := range s.ResponseTrailers.Fields() {
 		hdr[http.TrailerPrefix+f.Name] = append(hdr[http.TrailerPrefix+f.Name], f.Value)
 	}
+	hw.finish()
 	return nil
 }
 
@@ -193,4 +212,5 @@ func (hw *h2writer) reset(*stream) {
 	hw.resetMu.Lock()
 	hw.reset_ = true
 	hw.resetMu.Unlock()
+	hw.finish()
 }

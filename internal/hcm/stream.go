@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
@@ -40,7 +41,7 @@ type stream struct {
 
 	// Response-side iteration.
 	respStarted  bool
-	respDone     bool
+	respDone     atomic.Bool // set from the router's goroutine when it relays an HTTP/2 upstream
 	respBufferAt int
 	respBuf      []byte
 	headRequest  bool
@@ -125,7 +126,7 @@ func (s *stream) selectRoute() {
 // decodeHeaders runs the request-headers phase from filter index from.
 func (s *stream) decodeHeaders(from int, end bool) {
 	for i := from; i < len(s.filters); i++ {
-		if s.reqStopped || s.respDone {
+		if s.reqStopped || s.respDone.Load() {
 			return
 		}
 		f, ok := s.filters[i].(httpfilter.RequestHeadersFilter)
@@ -149,7 +150,7 @@ func (s *stream) decodeHeaders(from int, end bool) {
 // decodeBody delivers one request body chunk.
 func (s *stream) decodeBody(chunk []byte, end bool) {
 	s.Info.BytesReceived += int64(len(chunk))
-	if s.reqStopped || s.respDone {
+	if s.reqStopped || s.respDone.Load() {
 		return
 	}
 	if s.reqBufferAt >= 0 {
@@ -180,7 +181,7 @@ func (s *stream) flushRequestBuffer() {
 		}
 		s.reqHeadsAt = 0
 		s.decodeHeaders(heads, false)
-		if s.reqStopped || s.respDone || s.reqBufferAt >= 0 {
+		if s.reqStopped || s.respDone.Load() || s.reqBufferAt >= 0 {
 			if s.reqBufferAt >= 0 { // a later filter wants to buffer too: it has it all already
 				s.reqBufferAt = -1
 				s.decodeBodyFrom(heads, s.reqBuf, true)
@@ -201,7 +202,7 @@ func (s *stream) decodeBodyFrom(from int, chunk []byte, end bool) {
 // may continue past to.
 func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
 	for i := from; i < to; i++ {
-		if s.reqStopped || s.respDone {
+		if s.reqStopped || s.respDone.Load() {
 			return false
 		}
 		f, ok := s.filters[i].(httpfilter.RequestBodyFilter)
@@ -225,7 +226,7 @@ func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
 
 // decodeTrailers delivers request trailers, which end the request.
 func (s *stream) decodeTrailers() {
-	if s.reqStopped || s.respDone {
+	if s.reqStopped || s.respDone.Load() {
 		return
 	}
 	if s.reqBufferAt >= 0 {
@@ -237,7 +238,7 @@ func (s *stream) decodeTrailers() {
 		}
 	}
 	for i := range s.filters {
-		if s.reqStopped || s.respDone {
+		if s.reqStopped || s.respDone.Load() {
 			return
 		}
 		if f, ok := s.filters[i].(httpfilter.RequestTrailersFilter); ok {
@@ -253,7 +254,7 @@ func (s *stream) bufferLimit() int { return s.cfg.bufLim }
 
 // EncodeHeaders implements httpfilter.Sink.
 func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
-	if s.respStarted || s.respDone {
+	if s.respStarted || s.respDone.Load() {
 		return
 	}
 	s.finishResponseHeaders()
@@ -271,7 +272,7 @@ func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
 				return
 			}
 		}
-		if s.respDone {
+		if s.respDone.Load() {
 			return // a filter replaced the response with a local reply
 		}
 	}
@@ -291,7 +292,7 @@ func (s *stream) sendHeaders(end bool) {
 
 // EncodeBody implements httpfilter.Sink.
 func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
-	if s.respDone {
+	if s.respDone.Load() {
 		return
 	}
 	if s.respBufferAt >= 0 {
@@ -312,7 +313,7 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		}
 		for i := at - 1; i >= 0; i-- {
 			if f, ok := s.filters[i].(httpfilter.ResponseHeadersFilter); ok {
-				if f.OnResponseHeaders(&s.Stream, &s.Response, false) == httpfilter.Stop || s.respDone {
+				if f.OnResponseHeaders(&s.Stream, &s.Response, false) == httpfilter.Stop || s.respDone.Load() {
 					return
 				}
 			}
@@ -350,7 +351,7 @@ func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
 				return false
 			}
 		}
-		if s.respDone {
+		if s.respDone.Load() {
 			return false
 		}
 	}
@@ -358,7 +359,7 @@ func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
 }
 
 func (s *stream) sendBody(chunk []byte, end bool) {
-	if s.respDone {
+	if s.respDone.Load() {
 		return
 	}
 	if s.headRequest {
@@ -376,7 +377,7 @@ func (s *stream) sendBody(chunk []byte, end bool) {
 
 // EncodeTrailers implements httpfilter.Sink.
 func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
-	if s.respDone {
+	if s.respDone.Load() {
 		return
 	}
 	if s.respBufferAt >= 0 {
@@ -425,7 +426,7 @@ func (s *stream) SendLocalReply(_ *httpfilter.Stream, code int, body string, fla
 	if details != "" {
 		s.Info.ResponseDetails = details
 	}
-	if s.respDone {
+	if s.respDone.Load() {
 		return
 	}
 	if s.respStarted {
@@ -442,7 +443,7 @@ func (s *stream) SendLocalReply(_ *httpfilter.Stream, code int, body string, fla
 	s.Response.Add("content-length", itoa(s.scratch[:0], len(body)))
 	end := body == ""
 	s.EncodeHeaders(&s.Stream, end)
-	if !end && !s.respDone {
+	if !end && !s.respDone.Load() {
 		s.sendBody(s.bodyBytes(body), true)
 	}
 }
@@ -475,7 +476,7 @@ func (s *stream) resetResponse(details string) {
 // complete marks the response finished and wakes a codec waiting for it.
 func (s *stream) complete() {
 	s.mu.Lock()
-	s.respDone = true
+	s.respDone.Store(true)
 	waiting := s.waiting
 	s.mu.Unlock()
 	if waiting {
@@ -486,7 +487,7 @@ func (s *stream) complete() {
 // waitResponse blocks until the response is complete or ctx ends.
 func (s *stream) waitResponse(ctx context.Context) bool {
 	s.mu.Lock()
-	if s.respDone {
+	if s.respDone.Load() {
 		s.mu.Unlock()
 		return true
 	}

@@ -18,7 +18,8 @@ import (
 // so that the response can start before the request ends (gRPC bidirectional streams); the
 // response is relayed from its own goroutine in that case.
 type h2Attempt struct {
-	pw      *io.PipeWriter
+	pw      *io.PipeWriter // written by the stream's goroutine only
+	pr      *io.PipeReader // closed by the round trip's goroutine when it fails
 	resp    *http.Response
 	trailer http.Header
 	cancel  context.CancelFunc
@@ -35,12 +36,19 @@ func (a *h2Attempt) trailers(t *header.Map) {
 	}
 }
 
+// close ends the attempt. When the round trip runs on its own goroutine, close waits for it:
+// the stream and the filter are recycled as soon as OnStreamDone returns, and that goroutine
+// still uses both until it finishes (a downstream reset ends the stream while the upstream
+// is still answering).
 func (a *h2Attempt) close() {
 	if a.pw != nil {
 		a.pw.CloseWithError(errors.New("stream closed"))
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.started {
+		<-a.done
 	}
 	if a.resp != nil {
 		a.resp.Body.Close()
@@ -85,7 +93,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 		req.Body = http.NoBody
 	} else {
 		pr, pw := io.Pipe()
-		a.pw = pw
+		a.pw, a.pr = pw, pr
 		req.Body = pr
 		// Trailers are declared up front so the transport will send those we collect.
 		req.Trailer = http.Header{}
@@ -132,9 +140,10 @@ func (f *filter) h2Body(s *httpfilter.Stream, chunk []byte, end bool) httpfilter
 func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error) {
 	a := f.h2
 	if err != nil {
-		f.failed = true
-		if a.pw != nil {
-			a.pw.CloseWithError(err)
+		// The request body pump sees this as a write error and stops. f.failed is left
+		// alone: the stream's goroutine reads it concurrently.
+		if a.pr != nil {
+			a.pr.CloseWithError(err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
@@ -162,6 +171,19 @@ func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error
 		s.Response.Add("content-length", "0")
 	}
 	end := resp.Body == http.NoBody
+	drained := false
+	if !end && resp.ContentLength == 0 {
+		// A HEADERS frame that ended the stream (gRPC's trailers-only answer) still comes
+		// with a Body, not http.NoBody. Relayed as headers then an empty end of body, a gRPC
+		// client never sees its status: it reads one only from headers that end the stream
+		// or from trailers. With a zero length nothing but trailers can follow, so reading
+		// now does not hold the headers back.
+		var one [1]byte
+		if n, rerr := resp.Body.Read(one[:]); n == 0 && rerr == io.EOF {
+			drained = true
+			end = len(resp.Trailer) == 0
+		}
+	}
 	f.finishResponseHeaders(s)
 	s.EncodeHeaders(end)
 	if end {
@@ -169,7 +191,7 @@ func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error
 	}
 	buf := bodyBufPool.Get().(*[]byte)
 	defer bodyBufPool.Put(buf)
-	for {
+	for !drained {
 		n, rerr := resp.Body.Read(*buf)
 		if n > 0 {
 			s.EncodeBody((*buf)[:n], false)
@@ -178,7 +200,6 @@ func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error
 			break
 		}
 		if rerr != nil {
-			f.failed = true
 			if errors.Is(rerr, context.DeadlineExceeded) {
 				s.Info.ResponseFlags |= httpfilter.FlagUpstreamRequestTimeout
 			} else {
