@@ -473,3 +473,24 @@ func TestGRPC(t *testing.T) {
 		}
 	})
 }
+
+func TestHTTP2UpstreamRequestTrailers(t *testing.T) {
+	checkGoroutines(t)
+	up := serveH2C(t, echoHandler("h2"))
+	cl := staticCluster(t, "h2", up)
+	cl.Protocol = model.UpstreamHTTP2
+	p := newProxy(t, proxyOptions{
+		clusters: []*model.Cluster{cl},
+		routes:   []*model.Route{prefixRoute("/", &model.RouteAction{Cluster: "h2"})},
+	})
+	// The trailer is announced: Go's server keeps only announced trailers.
+	resp, body := rawExchange(t, p.addr, "POST /t HTTP/1.1\r\nHost: h\r\nTrailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 42\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	for _, w := range []string{"proto=HTTP/2.0", "body=abc", "trailer:x-checksum=42"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("upstream saw no %q:\n%s", w, body)
+		}
+	}
+}
