@@ -237,12 +237,14 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 // response).
 func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	f.framing = http1.Framing{Kind: http1.None}
-	if !end {
-		if n, ok := contentLength(h); ok {
-			f.framing = http1.Framing{Kind: http1.Length, Length: n}
-		} else {
-			f.framing = http1.Framing{Kind: http1.Chunked}
-		}
+	if n, ok := contentLength(h); ok {
+		// Kept even when zero: a POST without any length is refused by some servers (411).
+		f.framing = http1.Framing{Kind: http1.Length, Length: n}
+	} else if !end {
+		f.framing = http1.Framing{Kind: http1.Chunked}
+	} else if h.Method == "POST" || h.Method == "PUT" || h.Method == "PATCH" {
+		// An HTTP/2 request ends its stream instead of declaring a length; HTTP/1.1 needs one.
+		f.framing = http1.Framing{Kind: http1.Length}
 	}
 	// A reused keep-alive connection may have been closed by the upstream just now; a request
 	// without a body can safely go again on a fresh connection, as Go's Transport and

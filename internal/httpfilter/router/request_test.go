@@ -130,7 +130,13 @@ func TestRequestBodies(t *testing.T) {
 		{
 			name: "empty post",
 			raw:  "POST /empty HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
-			want: []string{"body-len=0", "method=POST"},
+			want: []string{"body-len=0", "method=POST", "content-length=0"},
+		},
+		{
+			// An HTTP/1.1 upstream needs a length where an HTTP/2 client just ends the stream.
+			name: "post without any length",
+			raw:  "POST /empty HTTP/1.1\r\nHost: h\r\n\r\n",
+			want: []string{"body-len=0", "content-length=0"},
 		},
 	}
 	for _, tc := range tests {
