@@ -1,10 +1,8 @@
 package hcm
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -32,19 +30,20 @@ func (c *Config) ServeConn(ctx context.Context, nc net.Conn, info listener.ConnI
 		c.serveH2(ctx, nc, info)
 		return
 	}
+	var sniffed []byte
 	if c.model.Codec == model.CodecAuto && info.TLS == nil { // h2c with prior knowledge
-		pc, h2, err := sniffPreface(nc, c.idleTimeout())
+		b, h2, err := sniffPreface(nc, c.idleTimeout())
 		if err != nil {
 			nc.Close()
 			return
 		}
 		if h2 {
-			c.serveH2(ctx, pc, info)
+			c.serveH2(ctx, &prefixConn{Conn: nc, prefix: b}, info)
 			return
 		}
-		nc = pc
+		sniffed = b
 	}
-	c.serveH1(ctx, nc, info)
+	c.serveH1(ctx, nc, info, sniffed)
 }
 
 func (c *Config) idleTimeout() time.Duration {
@@ -82,8 +81,9 @@ func (hc *h1conn) onDrain() {
 	}
 }
 
-func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInfo, sniffed []byte) {
 	hc := &h1conn{cfg: c, nc: nc, info: info, sc: http1.NewServerConn(nc, c.limits)}
+	hc.sc.Prime(sniffed)
 	if info.DrainContext != nil {
 		stop := context.AfterFunc(info.DrainContext, hc.onDrain)
 		defer stop()
@@ -406,27 +406,23 @@ func parseContentLength(v string) (int64, bool) {
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 // sniffPreface reads just enough to tell an HTTP/2 prior-knowledge connection from
-// HTTP/1.1 and returns a conn that replays what was read.
-func sniffPreface(nc net.Conn, timeout time.Duration) (net.Conn, bool, error) {
+// HTTP/1.1 and returns what it read.
+func sniffPreface(nc net.Conn, timeout time.Duration) ([]byte, bool, error) {
 	nc.SetReadDeadline(time.Now().Add(timeout))
 	defer nc.SetReadDeadline(time.Time{})
-	buf := make([]byte, 0, len(h2Preface))
+	var arr [len(h2Preface)]byte
+	buf := arr[:0]
 	for len(buf) < len(h2Preface) {
 		n, err := nc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if !bytes.HasPrefix([]byte(h2Preface), buf) {
-			return &prefixConn{Conn: nc, prefix: buf}, false, nil
+		if string(buf) != h2Preface[:len(buf)] {
+			return buf, false, nil
 		}
 		if err != nil {
-			if err == io.EOF && len(buf) == 0 {
-				return nil, false, err
-			}
-			if len(buf) < len(h2Preface) {
-				return nil, false, err
-			}
+			return nil, false, err
 		}
 	}
-	return &prefixConn{Conn: nc, prefix: buf}, true, nil
+	return buf, true, nil
 }
 
 // prefixConn replays bytes that were read to sniff the protocol.
