@@ -81,7 +81,7 @@ func TestDefault(t *testing.T) {
 	if body := string(r.DirectResponse.Body); !strings.Contains(body, bootstrap.DefaultAdminURL) || !strings.Contains(body, "<html") {
 		t.Errorf("welcome page does not link the admin API:\n%s", body)
 	}
-	if bootstrap.Default() == bootstrap.Default() {
+	if a, b := bootstrap.Default(), bootstrap.Default(); a == b {
 		t.Errorf("Default returns a shared value; callers may modify it")
 	}
 }

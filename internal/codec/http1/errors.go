@@ -69,7 +69,6 @@ var (
 	errChunkExtTooLarge = &Error{400, "chunk extensions too large"}
 	errChunkData        = &Error{400, "chunk data not followed by CRLF"}
 	errTrailerField     = &Error{400, "forbidden trailer field"}
-	errBodyTooShort     = &Error{400, "body shorter than announced"}
 )
 
 // upstreamError turns a parse error on a response into the 502 the gateway answers with.

@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,16 +49,6 @@ func (p path) key(k string) path { return p + "[" + path(strconv.Quote(k)) + "]"
 
 func (p path) errorf(format string, args ...any) error {
 	return &FieldError{Path: string(p), Err: fmt.Errorf(format, args...)}
-}
-
-// wrap puts err under p unless it already carries a path (then it came from deeper down and
-// is relative to the resource root already).
-func (p path) wrap(err error) error {
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		return err
-	}
-	return &FieldError{Path: string(p), Err: err}
 }
 
 // The supported subset. Every message type the decoders descend into lists the fields they

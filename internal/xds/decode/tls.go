@@ -12,8 +12,6 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/model"
 )
 
-const tlsSocketName = "envoy.transport_sockets.tls"
-
 var (
 	_ = allow(&tlsv3.DownstreamTlsContext{}, "common_tls_context", "require_client_certificate")
 	_ = allow(&tlsv3.UpstreamTlsContext{}, "common_tls_context", "sni")
