@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
@@ -36,6 +37,8 @@ type Cluster struct {
 
 	log      *slog.Logger
 	poolOpts upstream.PoolOptions // shared by every host's pool; Limit is cluster-wide
+	breakers [2]*Breakers         // by model.RoutingPriority
+	scope    *stats.Scope         // "cluster.<name>."
 	resolver Resolver
 
 	mu        sync.Mutex // serializes endpoint-set updates (DNS refreshes, SetEndpoints)
@@ -112,12 +115,10 @@ type priorityLevel struct {
 // a healthy host. rnd is a random number from the caller, used by the random and
 // least-request policies. Pick does not allocate and takes no lock unless the weighted
 // schedule was too large to precompute.
+//
+// Deprecated: use Choose.
 func (c *Cluster) Pick(rnd uint64) *Host {
-	s := c.set.Load()
-	if s == nil || s.lb == nil {
-		return nil
-	}
-	return s.lb.pick(rnd)
+	return c.Choose(&LBContext{Rnd: rnd})
 }
 
 // Hosts returns the current hosts, ordered by priority. The slice must not be modified.
@@ -153,6 +154,19 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 		poolOpts: po,
 		resolver: opts.Resolver,
 	}
+	st := opts.Stats
+	if st == nil {
+		st = stats.Default
+	}
+	c.scope = st.Scope("cluster." + m.Name)
+	pendingOverflow := c.scope.Counter("upstream_rq_pending_overflow")
+	retryOverflow := c.scope.Counter("upstream_rq_retry_overflow")
+	var def, high *model.Thresholds
+	if cb := m.CircuitBreakers; cb != nil {
+		def, high = &cb.Default, &cb.High
+	}
+	c.breakers[model.PriorityDefault] = newBreakers(def, pendingOverflow, retryOverflow)
+	c.breakers[model.PriorityHigh] = newBreakers(high, pendingOverflow, retryOverflow)
 	c.set.Store(&endpointSet{})
 	return c, nil
 }
@@ -328,4 +342,5 @@ func (c *Cluster) close() {
 	for _, h := range c.set.Load().hosts {
 		h.closePools()
 	}
+	c.scope.Release()
 }

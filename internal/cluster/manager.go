@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // Options configure a Manager. The zero value is usable.
@@ -29,6 +30,8 @@ type Options struct {
 	// KeepAlive is the TCP keep-alive idle time of upstream connections (0 = the
 	// upstream package's default, negative disables).
 	KeepAlive time.Duration
+	// Stats receives the clusters' stats under "cluster.<name>." (nil = stats.Default).
+	Stats *stats.Store
 }
 
 // Manager owns the running clusters and the Refs that route tables hold. All methods are
@@ -48,6 +51,9 @@ type Manager struct {
 func NewManager(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stats == nil {
+		opts.Stats = stats.Default
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver

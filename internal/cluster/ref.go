@@ -7,8 +7,9 @@ import "sync/atomic"
 // look clusters up by name on the request path and never need rebuilding when a cluster
 // changes.
 type Ref struct {
-	name string
-	cur  atomic.Pointer[Cluster]
+	name   string
+	cur    atomic.Pointer[Cluster]
+	rstats atomic.Pointer[RouterStats] // see RouterStats
 }
 
 // NewRef returns an empty slot for name.

@@ -16,6 +16,11 @@ type Bootstrap struct {
 	Clusters  []*Cluster
 	// Node identifies this proxy to management servers and in /server_info.
 	Node Node
+	// RouteConfigs are the route tables delivered by RDS that the listeners' connection
+	// managers name (HTTPConnectionManager.RDS).
+	RouteConfigs []*RouteConfig
+	// Dynamic is the bootstrap's dynamic_resources; nil for a static configuration.
+	Dynamic *DynamicResources
 }
 
 // Node is the bootstrap's node: the proxy's identity.
@@ -93,6 +98,10 @@ type DownstreamTLS struct {
 	ALPN              []string
 	RequireClientCert bool
 	ClientCAPEM       []byte // when set, client certificates are verified against it
+	// CertificateSecrets and ValidationSecret name SDS secrets that supply Certificates and
+	// ClientCAPEM; they are resolved before the listener is built.
+	CertificateSecrets []SecretRef
+	ValidationSecret   *SecretRef
 }
 
 // UpstreamTLS originates TLS to a cluster's endpoints.
@@ -114,6 +123,10 @@ type UpstreamTLS struct {
 	MatchTypedSANs     []SANMatcher
 	ClientCert         *Certificate
 	AllowRenegotiation bool
+	// ClientCertSecret and ValidationSecret name SDS secrets that supply ClientCert and the
+	// verification fields; they are resolved before the cluster is built.
+	ClientCertSecret *SecretRef
+	ValidationSecret *SecretRef
 }
 
 // SANType is the kind of subject alternative name a SANMatcher looks at.
@@ -157,6 +170,8 @@ type HTTPConnectionManager struct {
 	StatPrefix  string
 	Codec       CodecType
 	RouteConfig *RouteConfig // inline route_config
+	// RDS names the route table when it comes from RDS (RouteConfig is then nil).
+	RDS *RDS
 	HTTPFilters []HTTPFilter // last one is terminal (the router)
 
 	UseRemoteAddress  bool
@@ -259,6 +274,16 @@ type VirtualHost struct {
 	Routes               []*Route
 	Headers              HeaderMutation
 	TypedPerFilterConfig map[string]any
+
+	// RetryPolicy applies to the virtual host's routes that set none of their own.
+	RetryPolicy *RetryPolicy
+	// IncludeRequestAttemptCount adds x-envoy-attempt-count to upstream requests, and
+	// IncludeAttemptCountInResponse to downstream responses.
+	IncludeRequestAttemptCount    bool
+	IncludeAttemptCountInResponse bool
+	// PerRequestBufferLimitBytes bounds the request body kept for retries and mirrors
+	// (nil: the listener's buffer limit).
+	PerRequestBufferLimitBytes *uint32
 }
 
 // Route is one match → action rule.
@@ -270,6 +295,8 @@ type Route struct {
 	DirectResponse       *DirectResponseAction
 	Headers              HeaderMutation
 	TypedPerFilterConfig map[string]any
+	// PerRequestBufferLimitBytes overrides the virtual host's limit when set.
+	PerRequestBufferLimitBytes *uint32
 }
 
 // PathMatchKind is how RouteMatch.Path is compared.
@@ -355,6 +382,93 @@ type RouteAction struct {
 	IdleTimeout time.Duration
 	// UpgradeWebSocket overrides the HCM's websocket setting for this route when non-nil.
 	UpgradeWebSocket *bool
+
+	// MaxStreamDuration bounds the whole stream, response included (0 = none).
+	MaxStreamDuration time.Duration
+	// GrpcTimeoutHeaderMax caps the grpc-timeout a gRPC request asks for; when set (0 = no
+	// cap) the header's value becomes the stream's maximum duration.
+	GrpcTimeoutHeaderMax *time.Duration
+	// GrpcTimeoutHeaderOffset is subtracted from a grpc-timeout header's value.
+	GrpcTimeoutHeaderOffset time.Duration
+
+	// RetryPolicy is the route's own retry_policy (nil: the virtual host's, if any).
+	RetryPolicy *RetryPolicy
+	// HashPolicy computes the request hash consistent-hashing load balancers use.
+	HashPolicy []HashPolicy
+	// RequestMirrorPolicies shadow requests to other clusters.
+	RequestMirrorPolicies []MirrorPolicy
+}
+
+// RetryOn is a set of retry conditions (Envoy's retry_on).
+type RetryOn uint32
+
+const (
+	Retry5xx RetryOn = 1 << iota
+	RetryGatewayError
+	RetryReset
+	RetryConnectFailure
+	RetryRetriable4xx
+	RetryRefusedStream
+	RetryRetriableStatusCodes
+	RetryRetriableHeaders
+)
+
+// RetryOnNames are the retry_on tokens, indexed by bit.
+var RetryOnNames = [...]string{
+	"5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx", "refused-stream",
+	"retriable-status-codes", "retriable-headers",
+}
+
+// RetryPolicy is Envoy's route.v3.RetryPolicy subset.
+type RetryPolicy struct {
+	RetryOn RetryOn
+	// NumRetries is the number of retries after the first attempt (Envoy's default 1).
+	NumRetries uint32
+	// PerTryTimeout bounds each attempt (0: only the route timeout).
+	PerTryTimeout time.Duration
+	// PerTryIdleTimeout bounds the silence within an attempt (0: none).
+	PerTryIdleTimeout time.Duration
+	// RetriableStatusCodes are retried with RetryRetriableStatusCodes.
+	RetriableStatusCodes []uint32
+	// RetriableHeaders are response header matches retried with RetryRetriableHeaders.
+	RetriableHeaders []HeaderMatcher
+	// BackOffBase and BackOffMax are retry_back_off (decoders apply 25 ms and 10× base).
+	BackOffBase, BackOffMax time.Duration
+	// PreviousHosts is the envoy.retry_host_predicates.previous_hosts predicate: a retry
+	// avoids hosts already tried.
+	PreviousHosts bool
+	// HostSelectionMaxAttempts is host_selection_retry_max_attempts (at least 1).
+	HostSelectionMaxAttempts uint32
+}
+
+// HashPolicyKind is the request property a hash policy reads.
+type HashPolicyKind uint8
+
+const (
+	HashHeader HashPolicyKind = iota
+	HashCookie
+	HashSourceIP
+	HashQueryParameter
+)
+
+// HashPolicy is one route hash_policy entry.
+type HashPolicy struct {
+	Kind HashPolicyKind
+	// Name is the header (lower-case), cookie or query parameter name.
+	Name string
+	// CookieTTL, when set, makes the router generate the cookie when the request lacks it.
+	CookieTTL *time.Duration
+	// CookiePath is the generated cookie's Path attribute.
+	CookiePath string
+	// Terminal stops evaluating later policies once this one produced a hash.
+	Terminal bool
+}
+
+// MirrorPolicy is one request_mirror_policies entry.
+type MirrorPolicy struct {
+	Cluster string
+	// Numerator/Denominator is the runtime_fraction default (1/1 when unset).
+	Numerator, Denominator uint32
 }
 
 // WeightedCluster is one entry of weighted_clusters.
@@ -441,6 +555,8 @@ type Cluster struct {
 	TLS              *UpstreamTLS
 
 	Localities []LocalityEndpoints
+	// EDS is set for EDS clusters: where their endpoints come from.
+	EDS *EDSConfig
 
 	DNSRefreshRate time.Duration
 	DNSFamily      DNSFamily
@@ -452,6 +568,16 @@ type Cluster struct {
 	MaxRequestsPerConnection uint32
 	// MaxConnections is the default-priority circuit breaker on connections (0 = Envoy's 1024).
 	MaxConnections uint32
+	// CircuitBreakers are the request-level thresholds per priority; nil means Envoy's
+	// defaults for both priorities.
+	CircuitBreakers *CircuitBreakers
+
+	// LB tunes the load balancer: policy-specific settings, priorities and localities.
+	LB LBConfig
+	// HealthCheck is the active health check; nil checks nothing.
+	HealthCheck *HealthCheck
+	// OutlierDetection ejects misbehaving hosts from load balancing; nil disables it.
+	OutlierDetection *OutlierDetection
 
 	Source any // original resource, for /config_dump
 }
@@ -473,4 +599,163 @@ type Endpoint struct {
 	Unhealthy bool
 	// Degraded marks an endpoint reported DEGRADED: used only when too few healthy ones remain.
 	Degraded bool
+}
+
+// LBConfig holds the load-balancing settings beside LBPolicy. Decoders fill in Envoy's
+// defaults; zero values are taken literally except where noted, because 0 is meaningful for
+// the panic threshold and the active-request bias.
+type LBConfig struct {
+	// HealthyPanicThreshold is a percentage (0-100): a priority level with fewer healthy hosts
+	// than this balances over all its hosts, ignoring health. 0 disables panic mode.
+	HealthyPanicThreshold float64
+	// OverprovisioningFactor is a percentage (0 = Envoy's 140): a priority level keeps all
+	// of its traffic while healthy hosts × factor ≥ 100% of its hosts.
+	OverprovisioningFactor uint32
+	// LocalityWeighted picks a locality by weight × availability, then a host within it.
+	LocalityWeighted bool
+
+	// ChoiceCount is the number of random hosts LEAST_REQUEST compares (0 = 2).
+	ChoiceCount uint32
+	// ActiveRequestBias is the exponent of (active requests + 1) that divides a host's
+	// weight under LEAST_REQUEST with unequal weights (Envoy's default is 1.0).
+	ActiveRequestBias float64
+
+	// MinRingSize and MaxRingSize bound the RING_HASH ring (0 = 1024 and 8M).
+	MinRingSize, MaxRingSize uint64
+	// MaglevTableSize is the MAGLEV lookup table size, a prime (0 = 65537).
+	MaglevTableSize uint64
+}
+
+// RoutingPriority is a circuit-breaker priority (Envoy's RoutingPriority).
+type RoutingPriority uint8
+
+const (
+	PriorityDefault RoutingPriority = iota
+	PriorityHigh
+)
+
+// CircuitBreakers are the thresholds of each routing priority.
+type CircuitBreakers struct {
+	Default, High Thresholds
+}
+
+// Thresholds are one priority's circuit-breaker limits, taken literally (decoders fill in
+// Envoy's defaults: 1024 connections, pending and requests, 3 retries).
+type Thresholds struct {
+	MaxConnections     uint32
+	MaxPendingRequests uint32
+	MaxRequests        uint32
+	MaxRetries         uint32
+	// RetryBudget, when set, replaces MaxRetries.
+	RetryBudget *RetryBudget
+}
+
+// RetryBudget limits concurrent retries to a share of the active and pending requests.
+type RetryBudget struct {
+	BudgetPercent       float64 // of active + pending requests (Envoy's default 20)
+	MinRetryConcurrency uint32  // retries always allowed (Envoy's default 3)
+}
+
+// HealthCheckKind is the protocol of an active health check.
+type HealthCheckKind uint8
+
+const (
+	HealthCheckHTTP HealthCheckKind = iota
+	HealthCheckTCP
+	HealthCheckGRPC
+)
+
+// HealthCheck is an active health check of every host of a cluster. Decoders fill in
+// Envoy's defaults; zero intervals fall back to Interval.
+type HealthCheck struct {
+	Kind HealthCheckKind
+
+	Timeout               time.Duration
+	Interval              time.Duration
+	IntervalJitter        time.Duration // a random extra delay up to this
+	IntervalJitterPercent uint32        // a random extra delay up to this share of the interval
+	// UnhealthyThreshold failed checks in a row mark a host unhealthy; HealthyThreshold
+	// passed ones mark it healthy again (a new host's first pass marks it healthy at once).
+	UnhealthyThreshold uint32
+	HealthyThreshold   uint32
+	// NoTrafficInterval replaces Interval for hosts that have carried no request yet.
+	NoTrafficInterval time.Duration
+	// UnhealthyInterval replaces Interval for unhealthy hosts.
+	UnhealthyInterval time.Duration
+	// UnhealthyEdgeInterval and HealthyEdgeInterval are the next interval right after a host
+	// turns unhealthy or healthy.
+	UnhealthyEdgeInterval time.Duration
+	HealthyEdgeInterval   time.Duration
+
+	HTTP *HTTPHealthCheck
+	TCP  *TCPHealthCheck
+	GRPC *GRPCHealthCheck
+}
+
+// HTTPHealthCheck sends a GET over HTTP/1.1 and expects one of ExpectedStatuses.
+type HTTPHealthCheck struct {
+	Host string // the authority; "" = the cluster name, as Envoy
+	Path string
+	// ExpectedStatuses are half-open ranges [Start, End); empty means 200 only.
+	ExpectedStatuses []StatusRange
+	RequestHeaders   []HeaderValue
+	RemoveHeaders    []string
+}
+
+// StatusRange is the HTTP statuses from Start up to, not including, End.
+type StatusRange struct{ Start, End int }
+
+// HeaderValue is one header to add to a health check request.
+type HeaderValue struct {
+	Name, Value string
+	Append      bool // add beside an existing value instead of replacing it
+}
+
+// TCPHealthCheck connects and, when Send is set, writes it and expects every Receive block
+// in order in the reply. With neither, a successful connect passes.
+type TCPHealthCheck struct {
+	Send    []byte
+	Receive [][]byte
+}
+
+// GRPCHealthCheck calls grpc.health.v1.Health/Check.
+type GRPCHealthCheck struct {
+	ServiceName string
+	Authority   string // "" = the cluster name
+}
+
+// OutlierDetection configures passive health checking: hosts that fail are ejected from
+// load balancing for a while. Decoders fill in Envoy's defaults; the enforcing_* values are
+// percentages (0 detects and counts without ejecting).
+type OutlierDetection struct {
+	Interval         time.Duration
+	BaseEjectionTime time.Duration
+	MaxEjectionTime  time.Duration
+	// MaxEjectionPercent caps the share of hosts ejected at once.
+	MaxEjectionPercent uint32
+
+	Consecutive5xx                     uint32
+	EnforcingConsecutive5xx            uint32
+	ConsecutiveGatewayFailure          uint32
+	EnforcingConsecutiveGatewayFailure uint32
+	// SplitExternalLocalOriginErrors counts connect failures, resets and timeouts apart from
+	// HTTP statuses (as ConsecutiveLocalOriginFailure); otherwise they count as 503s.
+	SplitExternalLocalOriginErrors         bool
+	ConsecutiveLocalOriginFailure          uint32
+	EnforcingConsecutiveLocalOriginFailure uint32
+
+	EnforcingSuccessRate            uint32
+	EnforcingLocalOriginSuccessRate uint32
+	SuccessRateMinimumHosts         uint32
+	SuccessRateRequestVolume        uint32
+	SuccessRateStdevFactor          uint32 // thousandths: 1900 = 1.9
+
+	FailurePercentageThreshold            uint32
+	EnforcingFailurePercentage            uint32
+	EnforcingFailurePercentageLocalOrigin uint32
+	FailurePercentageMinimumHosts         uint32
+	FailurePercentageRequestVolume        uint32
+	// SuccessfulActiveHealthCheckUnejectHost returns an ejected host as soon as an active
+	// health check passes.
+	SuccessfulActiveHealthCheckUnejectHost bool
 }
