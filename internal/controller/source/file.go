@@ -1,0 +1,207 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"github.com/fsnotify/fsnotify"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nuncio-gw/nuncio/api/v1alpha1"
+	"github.com/nuncio-gw/nuncio/internal/controller/simple"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
+)
+
+// DefaultDebounce is how long a file must stay quiet before it is read again: one save is a
+// burst of events (truncate, write, chmod, or a rename into place), and a read in the middle of
+// it would see half a file.
+const DefaultDebounce = 50 * time.Millisecond
+
+// File is a source reading one config file: the simple Nuncio format or an Envoy v3
+// bootstrap, whose static_resources are served.
+type File struct {
+	// Path is the config file.
+	Path string
+	// Debounce overrides DefaultDebounce when positive.
+	Debounce time.Duration
+	// Logger receives rejected changes; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewFile returns a source for the config file at path.
+func NewFile(path string, log *slog.Logger) *File {
+	return &File{Path: path, Logger: log}
+}
+
+// Load reads and translates the file once.
+func (f *File) Load() (xdsgen.Resources, error) {
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return xdsgen.Resources{}, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return Translate(f.Path, data)
+}
+
+// Run implements Source. It watches the file's directory rather than the file, because editors
+// and Kubernetes ConfigMap mounts replace a file by renaming another over it (the ConfigMap's
+// "..data" symlink swap), which a watch on the file itself would miss.
+func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
+	log := f.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	debounce := f.Debounce
+	if debounce <= 0 {
+		debounce = DefaultDebounce
+	}
+	abs, err := filepath.Abs(f.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("%s: watch: %w", f.Path, err)
+	}
+	defer w.Close()
+	// Watch before the first read, so that a change made while it runs is not lost.
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		return fmt.Errorf("%s: watch: %w", f.Path, err)
+	}
+
+	last, err := os.ReadFile(f.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	r, err := Translate(f.Path, last)
+	if err != nil {
+		return err
+	}
+	if !send(ctx, out, r) {
+		return nil
+	}
+
+	timer := time.NewTimer(debounce)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if !concerns(ev, abs) {
+				continue
+			}
+			timer.Reset(debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			log.Warn("config watch", "file", f.Path, "error", err)
+		case <-timer.C:
+			data, err := os.ReadFile(f.Path)
+			if err != nil {
+				// Between a remove and the create that follows it, or a real removal: either
+				// way the last good set stays.
+				log.Error("config unreadable, keeping the previous one", "file", f.Path, "error", err)
+				continue
+			}
+			if bytes.Equal(data, last) {
+				continue
+			}
+			r, err := Translate(f.Path, data)
+			if err != nil {
+				log.Error("config rejected, keeping the previous one", "file", f.Path, "error", err)
+				continue
+			}
+			last = data
+			if !send(ctx, out, r) {
+				return nil
+			}
+		}
+	}
+}
+
+// concerns reports whether ev may have changed the file at path.
+func concerns(ev fsnotify.Event, path string) bool {
+	if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) == 0 {
+		return false
+	}
+	return filepath.Clean(ev.Name) == path || filepath.Base(ev.Name) == "..data"
+}
+
+func send(ctx context.Context, out chan<- xdsgen.Resources, r xdsgen.Resources) bool {
+	select {
+	case out <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Translate turns the bytes of a config file into the resources to serve. The format is told
+// by the top-level apiVersion, as `nuncio run` tells it: the simple format has one, an Envoy
+// bootstrap none. Errors start with path and name the field.
+func Translate(path string, data []byte) (xdsgen.Resources, error) {
+	b, err := parse(path, data)
+	if err != nil {
+		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+	}
+	r, err := xdsgen.FromBootstrap(b)
+	if err != nil {
+		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := r.Validate(); err != nil {
+		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+func parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
+	switch v := apiVersion(data); {
+	case v == "":
+		return envoyconfig.UnmarshalBootstrap(data)
+	case v != v1alpha1.APIVersion:
+		return nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, v1alpha1.APIVersion)
+	}
+	cfg, err := simple.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	// The simple format names certificate files relative to itself.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	return simple.Options{BaseDir: dir}.Translate(cfg)
+}
+
+// apiVersion returns the top-level apiVersion of a YAML or JSON document, "" if it has none. A
+// document that does not parse is left to the Envoy reader, whose errors say where it breaks.
+func apiVersion(data []byte) string {
+	var head struct {
+		APIVersion any `json:"apiVersion"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil || head.APIVersion == nil {
+		return ""
+	}
+	return strings.TrimSpace(fmt.Sprint(head.APIVersion))
+}
+
+var _ Source = (*File)(nil)
