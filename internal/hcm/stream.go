@@ -109,6 +109,7 @@ func (s *stream) begin(ctx context.Context) {
 	s.Info.Start = time.Now()
 	s.Ctx, s.cancel = context.WithCancel(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
+	s.BufferLimit = s.cfg.bufLim
 	s.table = s.cfg.routes.Load()
 	for _, fe := range s.cfg.filters {
 		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))

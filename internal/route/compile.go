@@ -78,7 +78,7 @@ func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.Virtua
 		return nil, err
 	}
 	for i, mr := range mv.Routes {
-		e, err := c.route(t, rc, vh, mr)
+		e, err := c.route(t, rc, vh, mv, mr)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] %q: %w", i, mr.Name, err)
 		}
@@ -88,7 +88,7 @@ func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.Virtua
 	return vh, nil
 }
 
-func (c *compiler) route(t *Table, rc *model.RouteConfig, vh *VirtualHost, mr *model.Route) (*Entry, error) {
+func (c *compiler) route(t *Table, rc *model.RouteConfig, vh *VirtualHost, mv *model.VirtualHost, mr *model.Route) (*Entry, error) {
 	e := &Entry{Name: mr.Name, vhost: vh, perFilter: cloneMap(mr.TypedPerFilterConfig)}
 	var err error
 	if e.match, err = compileRouteMatch(&mr.Match); err != nil {
@@ -120,6 +120,9 @@ func (c *compiler) route(t *Table, rc *model.RouteConfig, vh *VirtualHost, mr *m
 	case mr.Route != nil:
 		e.Kind = ActionForward
 		e.Forward, err = c.forward(mr.Route, &e.rewrite)
+		if err == nil {
+			err = c.resilience(e.Forward, mv, mr)
+		}
 	case mr.Redirect != nil:
 		e.Kind = ActionRedirect
 		e.redirect, err = compileRedirect(mr.Redirect)
@@ -194,6 +197,37 @@ func (c *compiler) forward(ra *model.RouteAction, rw *pathRewrite) (*Forward, er
 		return nil, err
 	}
 	return f, nil
+}
+
+// resilience compiles what a route inherits from its virtual host: the retry policy (the
+// route's own replaces the virtual host's whole, as in Envoy), attempt-count headers and the
+// request buffer limit; and the route's own timeouts, hash policy and mirrors.
+func (c *compiler) resilience(f *Forward, mv *model.VirtualHost, mr *model.Route) error {
+	ra := mr.Route
+	rp := ra.RetryPolicy
+	if rp == nil {
+		rp = mv.RetryPolicy
+	}
+	var err error
+	if f.Retry, err = compileRetryPolicy(rp); err != nil {
+		return err
+	}
+	f.IncludeAttemptCount = mv.IncludeRequestAttemptCount
+	f.IncludeAttemptCountInResponse = mv.IncludeAttemptCountInResponse
+	switch {
+	case mr.PerRequestBufferLimitBytes != nil:
+		f.BufferLimit = *mr.PerRequestBufferLimitBytes
+	case mv.PerRequestBufferLimitBytes != nil:
+		f.BufferLimit = *mv.PerRequestBufferLimitBytes
+	}
+	f.MaxStreamDuration = ra.MaxStreamDuration
+	f.GrpcTimeoutHeaderMax = ra.GrpcTimeoutHeaderMax
+	f.GrpcTimeoutHeaderOffset = ra.GrpcTimeoutHeaderOffset
+	f.hash = compileHashPolicies(ra.HashPolicy)
+	if f.Mirrors, err = c.mirrors(ra.RequestMirrorPolicies); err != nil {
+		return err
+	}
+	return nil
 }
 
 func compileRewrite(rw *pathRewrite, prefix string, rr *model.RegexRewrite, field string) error {

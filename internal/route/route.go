@@ -108,6 +108,27 @@ type Forward struct {
 	AutoHostRewrite bool
 	// UpgradeWebSocket overrides the connection manager's websocket setting when non-nil.
 	UpgradeWebSocket *bool
+	// MaxStreamDuration bounds the whole stream (0: none).
+	MaxStreamDuration time.Duration
+	// GrpcTimeoutHeaderMax, when non-nil, makes a grpc-timeout request header the stream's
+	// maximum duration, capped at the value (0: no cap); GrpcTimeoutHeaderOffset is
+	// subtracted from the header's value.
+	GrpcTimeoutHeaderMax    *time.Duration
+	GrpcTimeoutHeaderOffset time.Duration
+
+	// Retry is the route's retry policy, else its virtual host's (nil: no retries).
+	Retry *RetryPolicy
+	// BufferLimit bounds the request body kept for retries and mirrors; 0 means the
+	// listener's buffer limit.
+	BufferLimit uint32
+	// IncludeAttemptCount adds x-envoy-attempt-count to upstream requests;
+	// IncludeAttemptCountInResponse adds it to downstream responses.
+	IncludeAttemptCount           bool
+	IncludeAttemptCountInResponse bool
+	// Mirrors are the request_mirror_policies.
+	Mirrors []Mirror
+
+	hash []hashPolicy
 
 	cluster  string
 	ref      *cluster.Ref

@@ -16,6 +16,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
@@ -39,10 +40,13 @@ func (c *Config) NewFilter(s *httpfilter.Stream) httpfilter.Filter {
 	return f
 }
 
-// filter is the router's per-stream state: one upstream attempt.
+// filter is the router's per-stream state: the upstream attempts of one request.
 type filter struct {
 	cfg  *Config
 	fw   *route.Forward
+	ref  *cluster.Ref
+	c    *cluster.Cluster
+	st   *cluster.RouterStats
 	host *cluster.Host
 	pool *upstream.Pool
 	hm   *route.Mutation
@@ -63,6 +67,40 @@ type filter struct {
 	pathBuf []byte
 	numBuf  [20]byte
 	failed  bool
+
+	// Deadlines: the route timeout (covering every attempt), the current attempt's
+	// per_try_timeout and the stream's max duration; zero when unset.
+	timeout          time.Duration
+	tryDeadline      time.Time
+	durationDeadline time.Time
+
+	// Retries (retry.go).
+	rp           *route.RetryPolicy
+	retryOn      model.RetryOn
+	retriesLeft  uint32
+	perTry       time.Duration
+	attempt      uint32
+	backoffN     int
+	retried      bool
+	retrySlots   int
+	tried        [4]*cluster.Host
+	ntried       int
+	excludeFn    func(*cluster.Host) bool // f.excluded, made once per pooled filter
+	body         *[]byte                  // the request body so far, kept for replays
+	bodyLimit    int
+	keepBody     bool
+	bodyTooLarge bool
+	reqDone      bool  // the whole request has arrived
+	pendErr      error // the attempt failed while the request body was still arriving
+	inRequest    bool  // holds a max_requests slot
+
+	hash      uint64
+	hasHash   bool
+	cookie    *route.CookieSpec // a hash cookie to set on the response
+	cookieVal string
+
+	mirrorWanted bool
+	mirrorHead   *header.Map // the request as first sent upstream, for mirrors
 }
 
 // OnStreamDone implements httpfilter.StreamDoneFilter. The upstream connection goes back to
@@ -78,7 +116,16 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	if f.host != nil {
 		f.host.End()
 	}
-	*f = filter{pathBuf: f.pathBuf[:0]}
+	if f.c != nil {
+		if f.inRequest {
+			doneRequest(f.c)
+		}
+		for ; f.retrySlots > 0; f.retrySlots-- {
+			doneRetry(f.c)
+		}
+	}
+	f.dropBody()
+	*f = filter{pathBuf: f.pathBuf[:0], excludeFn: f.excludeFn}
 	filterPool.Put(f)
 }
 
@@ -116,6 +163,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 	if ref != nil {
 		c = ref.Load()
 	}
+	f.ref, f.c = ref, c
 	if c == nil {
 		code := f.fw.ClusterNotFoundCode
 		if code == 0 {
@@ -132,13 +180,30 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		}
 		upgrade = u
 	}
-	f.host = c.Pick(rand.Uint64())
-	if f.host == nil {
+	f.st = ref.RouterStats()
+	if !tryRequest(c) {
+		s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_reset_before_response_started{overflow}")
+		return httpfilter.Stop
+	}
+	f.inRequest = true
+	f.mirrorWanted = len(f.fw.Mirrors) > 0 && upgrade == ""
+	if upgrade == "" {
+		f.setupRetry(s, h)
+	} else {
+		f.timeout = f.fw.Timeout
+	}
+	if f.fw.HasHashPolicy() {
+		f.requestHash(s, h)
+	}
+	host := choose(c, f.hash, f.hasHash, rand.Uint64(), nil, 1)
+	if host == nil {
 		s.SendLocalReply(503, bodyNoHealthy, httpfilter.FlagNoHealthyUpstream, "no_healthy_upstream")
 		return httpfilter.Stop
 	}
-	f.host.Begin()
-	s.Info.UpstreamHost = f.host.Address
+	if f.excludeFn == nil {
+		f.excludeFn = f.excluded
+	}
+	f.useHost(s, host)
 
 	// Envoy applies the configured header mutations before rewriting path and host, so
 	// %REQ(:authority)% and friends see what the client sent.
@@ -148,11 +213,17 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		h.Authority = f.host.Hostname
 	}
 	f.start = time.Now()
-	if f.fw.Timeout > 0 {
-		f.deadline = f.start.Add(f.fw.Timeout)
+	if f.timeout > 0 {
+		f.deadline = f.start.Add(f.timeout)
+	}
+	f.setupDuration(s, h)
+	if f.mirrorWanted {
+		f.mirrorHead = h.Clone()
+		if end {
+			f.sendMirrors(s)
+		}
 	}
 
-	f.pool = f.host.PoolFor(s.Downstream.Protocol == "HTTP/2")
 	if upgrade != "" {
 		f.pool = f.host.Pool
 		if f.pool.Protocol() != upstream.HTTP1 {
@@ -182,31 +253,55 @@ func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) htt
 	if f.failed {
 		return httpfilter.Stop
 	}
+	f.keep(chunk)
 	if f.h2 != nil {
 		return f.h2Body(s, chunk, end)
 	}
-	if f.cc == nil {
+	if f.pendErr != nil && f.bodyTooLarge {
+		// The attempt failed mid-body and the body can no longer be replayed.
+		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if len(chunk) > 0 {
+	if f.cc == nil && f.pendErr == nil {
+		return httpfilter.Stop
+	}
+	if f.pendErr == nil && len(chunk) > 0 {
 		if err := f.cc.WriteBody(chunk); err != nil {
-			f.upstreamFailed(s, err, false)
-			return httpfilter.Stop
+			if !f.keepBody {
+				f.h1Fail(s, err)
+				return httpfilter.Stop
+			}
+			f.pendErr = err
+			f.releaseConn(false)
 		}
 	}
 	if !end {
 		return httpfilter.Continue
 	}
-	if err := f.cc.WriteEnd(nil); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
+	f.requestDone(s)
+	if f.pendErr == nil {
+		if err := f.writeEnd(s); err != nil {
+			f.pendErr = err
+			f.releaseConn(false)
+		}
 	}
-	if err := f.cc.Flush(); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
-	}
-	f.h1Response(s)
+	f.h1Finish(s)
 	return httpfilter.Stop
+}
+
+// requestDone marks the request complete: mirrors go now, with the whole body.
+func (f *filter) requestDone(s *httpfilter.Stream) {
+	f.reqDone = true
+	if f.mirrorWanted {
+		f.sendMirrors(s)
+	}
+}
+
+// h1Fail answers after a write failure that cannot be retried.
+func (f *filter) h1Fail(s *httpfilter.Stream, err error) {
+	kind := f.classify(err)
+	f.report(kind, 0)
+	f.failLocally(s, kind, err)
 }
 
 // OnRequestTrailers implements httpfilter.RequestTrailersFilter.
@@ -218,18 +313,21 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 		f.h2.trailers(t)
 		return f.h2Body(s, nil, true)
 	}
-	if f.cc == nil {
+	if f.pendErr != nil && f.bodyTooLarge {
+		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if err := f.cc.WriteEnd(t); err != nil {
-		f.upstreamFailed(s, err, false)
+	if f.cc == nil && f.pendErr == nil {
 		return httpfilter.Stop
 	}
-	if err := f.cc.Flush(); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
+	f.requestDone(s)
+	if f.pendErr == nil {
+		if err := f.writeEnd(s); err != nil {
+			f.pendErr = err
+			f.releaseConn(false)
+		}
 	}
-	f.h1Response(s)
+	f.h1Finish(s)
 	return httpfilter.Stop
 }
 
@@ -246,47 +344,159 @@ func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 		// An HTTP/2 request ends its stream instead of declaring a length; HTTP/1.1 needs one.
 		f.framing = http1.Framing{Kind: http1.Length}
 	}
-	// A reused keep-alive connection may have been closed by the upstream just now; a request
-	// without a body can safely go again on a fresh connection, as Go's Transport and
-	// Envoy's reset retries do.
-	for attempt := 0; ; attempt++ {
-		if !f.connect(s) {
-			return httpfilter.Stop
-		}
-		err := f.cc.WriteRequestHead(h, f.framing)
-		if err == nil && end {
-			err = f.cc.Flush()
-		}
-		if err == nil {
-			break
-		}
-		if attempt == 0 && f.reused && end {
-			f.releaseConn(false)
-			continue
-		}
-		f.upstreamFailed(s, err, false)
+	f.reqDone = end
+	if !f.h1Send(s, h, false) {
 		return httpfilter.Stop
 	}
 	if !end {
 		return httpfilter.Continue
 	}
-	f.h1Response(s)
+	f.h1Finish(s)
 	return httpfilter.Stop
 }
 
-// connect gets a pooled or new connection, answering the stream itself on failure.
-func (f *filter) connect(s *httpfilter.Stream) bool {
-	conn, err := f.pool.Get(s.Ctx)
-	if err != nil {
-		switch {
-		case errors.Is(err, upstream.ErrOverflow):
-			s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_cx_overflow")
-		default:
-			s.Info.UpstreamFailure = err.Error()
-			s.SendLocalReply(503, bodyConnectFail, httpfilter.FlagUpstreamConnectFailure, "upstream_reset_before_response_started{connection_failure}")
+// h1Send starts an attempt: it takes a connection (retrying connect failures on other hosts
+// as the retry policy allows) and writes the request head, and with replay the kept body and
+// trailers. A write failure while the request body is still arriving is kept in pendErr: the
+// rest of the body is then only kept, and the retry happens once it is complete. It returns
+// false when the stream has been answered.
+func (f *filter) h1Send(s *httpfilter.Stream, h *header.Map, replay bool) bool {
+	// A reused keep-alive connection may have been closed by the upstream just now; a request
+	// without a body can safely go again on a fresh connection, as Go's Transport does.
+	stale := 0
+	f.beginAttempt(h)
+	for {
+		kind, err := f.connect(s)
+		if kind != failNone {
+			f.report(kind, 0)
+			if kind == failConnect && f.retriable(s, kind, 0) && f.nextAttempt(s, h) {
+				continue
+			}
+			f.failLocally(s, kind, err)
+			return false
 		}
-		f.failed = true
+		err = f.cc.WriteRequestHead(h, f.framing)
+		if err == nil && replay {
+			if b := f.bodyBytes(); len(b) > 0 {
+				err = f.cc.WriteBody(b)
+			}
+			if err == nil && f.reqDone {
+				err = f.writeEnd(s)
+			}
+		} else if err == nil && f.reqDone {
+			err = f.cc.Flush()
+		}
+		if err == nil {
+			return true
+		}
+		if stale == 0 && f.reused && (f.reqDone || replay) {
+			stale++
+			f.releaseConn(false)
+			continue
+		}
+		if !f.reqDone && f.keepBody {
+			f.pendErr = err
+			f.releaseConn(false)
+			return true
+		}
+		kind = f.classify(err)
+		f.report(kind, 0)
+		if f.retriable(s, kind, 0) && f.nextAttempt(s, h) {
+			continue
+		}
+		f.failLocally(s, kind, err)
 		return false
+	}
+}
+
+// nextAttempt waits out the back-off and moves to the retry's host. It returns false (the
+// caller answers with the last failure) when the stream or the route timeout ends first or
+// no host is left.
+func (f *filter) nextAttempt(s *httpfilter.Stream, h *header.Map) bool {
+	f.retrySlots++
+	f.releaseConn(false)
+	if !f.backOff(s) {
+		return false
+	}
+	host := f.nextHost()
+	if host == nil {
+		return false
+	}
+	f.useHost(s, host)
+	if f.fw.AutoHostRewrite && host.Hostname != "" {
+		h.Authority = host.Hostname
+	}
+	f.beginAttempt(h)
+	return true
+}
+
+// writeEnd ends the request body (with the request trailers, if any) and flushes.
+func (f *filter) writeEnd(s *httpfilter.Stream) error {
+	var t *header.Map
+	if s.RequestTrailers.Len() > 0 {
+		t = &s.RequestTrailers
+	}
+	if err := f.cc.WriteEnd(t); err != nil {
+		return err
+	}
+	return f.cc.Flush()
+}
+
+// h1Finish runs once the whole request has arrived: it ends the request upstream, reads the
+// response and retries the request as the policy allows.
+func (f *filter) h1Finish(s *httpfilter.Stream) {
+	h := &s.Request
+	for {
+		err := f.pendErr
+		f.pendErr = nil
+		if err == nil && f.conn == nil {
+			// The previous attempt failed before its connection was taken: start afresh.
+			if !f.h1Send(s, h, true) {
+				return
+			}
+			continue
+		}
+		var kind failKind
+		status := 0
+		if err == nil {
+			kind, status, err = f.h1Response(s)
+			if kind == failNone && status == 0 {
+				return // relayed, or answered
+			}
+		} else {
+			kind = f.classify(err)
+			f.report(kind, 0)
+		}
+		if f.retriable(s, kind, status) && f.nextAttempt(s, h) {
+			s.Response.Reset()
+			if !f.h1Send(s, h, true) {
+				return
+			}
+			continue
+		}
+		if kind == failNone {
+			// The last attempt's retriable response goes downstream as it is.
+			f.h1Relay(s)
+			return
+		}
+		f.failLocally(s, kind, err)
+		return
+	}
+}
+
+// connect gets a pooled or new connection. A request waiting for it counts as pending
+// for the max_pending_requests circuit breaker.
+func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
+	if !tryPending(f.c) {
+		return failOverflow, upstream.ErrOverflow
+	}
+	conn, err := f.pool.Get(s.Ctx)
+	donePending(f.c)
+	if err != nil {
+		if errors.Is(err, upstream.ErrOverflow) {
+			return failOverflow, err
+		}
+		return failConnect, err
 	}
 	f.conn = conn
 	f.reused = conn.Requests > 1
@@ -296,17 +506,20 @@ func (f *filter) connect(s *httpfilter.Stream) bool {
 		conn.Codec = cc
 	}
 	f.cc = cc
-	if !f.deadline.IsZero() {
-		conn.SetDeadline(f.deadline)
+	if d := f.attemptDeadline(); !d.IsZero() {
+		conn.SetDeadline(d)
 	} else {
 		conn.SetDeadline(time.Time{})
 	}
-	return true
+	return failNone, nil
 }
 
-// h1Response reads the upstream response and streams it downstream.
-func (f *filter) h1Response(s *httpfilter.Stream) {
-	if f.fw.IdleTimeout > 0 {
+// h1Response reads the upstream response head. A response the retry policy may retry is
+// left unrelayed: it returns failNone with its status, and the caller retries it or relays
+// it with h1Relay. Any other response is relayed here (status 0). A failure before the
+// response head returns its kind, already reported to the host.
+func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
+	if f.idleTimeout() > 0 {
 		f.conn.SetReadDeadline(f.nextDeadline())
 	}
 	err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
@@ -315,23 +528,40 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 		// answering: it never handled the request, so send it once more on a fresh
 		// connection, as Go's Transport does for idempotent requests.
 		f.releaseConn(false)
-		if !f.connect(s) {
-			return
+		var kind failKind
+		if kind, err = f.connect(s); kind != failNone {
+			f.report(kind, 0)
+			return kind, 0, err
 		}
 		err = f.cc.WriteRequestHead(&s.Request, f.framing)
 		if err == nil {
 			err = f.cc.Flush()
 		}
 		if err == nil {
-			if f.fw.IdleTimeout > 0 {
+			if f.idleTimeout() > 0 {
 				f.conn.SetReadDeadline(f.nextDeadline())
 			}
 			err = f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
 		}
 	}
 	if err != nil {
-		f.upstreamFailed(s, err, true)
-		return
+		kind := f.classify(err)
+		f.report(kind, 0)
+		return kind, 0, err
+	}
+	status := s.Response.Status
+	f.report(failNone, status)
+	if f.rp != nil && f.retriesLeft > 0 && f.rp.RetriableResponse(f.retryOn, status, &s.Response) {
+		return failNone, status, nil
+	}
+	f.h1Relay(s)
+	return failNone, 0, nil
+}
+
+// h1Relay streams the response whose head h1Response read downstream.
+func (f *filter) h1Relay(s *httpfilter.Stream) {
+	if f.retried {
+		f.st.RqRetrySuccess.Inc()
 	}
 	s.Info.FirstUpstreamRx = time.Now()
 	end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
@@ -345,7 +575,7 @@ func (f *filter) h1Response(s *httpfilter.Stream) {
 			f.releaseConn(false)
 			return
 		}
-		if f.fw.IdleTimeout > 0 {
+		if f.idleTimeout() > 0 {
 			f.conn.SetReadDeadline(f.nextDeadline())
 		}
 		chunk, last, err := f.cc.ReadBody()
@@ -386,10 +616,20 @@ func (f *filter) replayable(s *httpfilter.Stream, err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
+// idleTimeout is the shorter of the route's idle_timeout and the retry policy's
+// per_try_idle_timeout (0: none).
+func (f *filter) idleTimeout() time.Duration {
+	d := f.fw.IdleTimeout
+	if f.rp != nil && f.rp.PerTryIdleTimeout > 0 && (d == 0 || f.rp.PerTryIdleTimeout < d) {
+		d = f.rp.PerTryIdleTimeout
+	}
+	return d
+}
+
 func (f *filter) nextDeadline() time.Time {
-	d := time.Now().Add(f.fw.IdleTimeout)
-	if !f.deadline.IsZero() && f.deadline.Before(d) {
-		return f.deadline
+	d := time.Now().Add(f.idleTimeout())
+	if ad := f.attemptDeadline(); !ad.IsZero() && ad.Before(d) {
+		return ad
 	}
 	return d
 }
@@ -401,6 +641,13 @@ func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
 		ms := time.Since(f.start).Milliseconds()
 		b := appendUint(f.numBuf[:0], uint64(ms))
 		s.Response.Set("x-envoy-upstream-service-time", unsafe.String(&f.numBuf[0], len(b)))
+	}
+	if f.fw != nil && f.fw.IncludeAttemptCountInResponse && f.attempt > 0 {
+		b := appendUint(f.numBuf[:0], uint64(f.attempt))
+		s.Response.Set("x-envoy-attempt-count", unsafe.String(&f.numBuf[0], len(b)))
+	}
+	if f.cookie != nil {
+		s.Response.Add("set-cookie", f.setCookie())
 	}
 	if s.Route != nil {
 		s.Route.ApplyResponseHeaders(&s.Response, f.hm, vars{s})
@@ -414,7 +661,19 @@ func (f *filter) upstreamFailed(s *httpfilter.Stream, err error, reading bool) {
 	var ne net.Error
 	timeout := errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 	if timeout {
-		s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
+		switch f.classify(err) {
+		case failDuration:
+			f.st.RqMaxDuration.Inc()
+			s.SendLocalReply(408, "downstream duration timeout", httpfilter.FlagDurationTimeout, "max_duration_timeout")
+		case failPerTry:
+			f.st.RqPerTryTimeout.Inc()
+			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_per_try_timeout")
+		default:
+			if f.st != nil {
+				f.st.RqTimeout.Inc()
+			}
+			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
+		}
 		return
 	}
 	s.Info.UpstreamFailure = err.Error()
@@ -463,7 +722,10 @@ func (f *filter) redirect(s *httpfilter.Stream, e *route.Entry) {
 func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) httpfilter.Status {
 	h.Set("connection", "upgrade")
 	h.Set("upgrade", upgrade)
-	if !f.connect(s) {
+	f.beginAttempt(h)
+	if kind, err := f.connect(s); kind != failNone {
+		f.report(kind, 0)
+		f.failLocally(s, kind, err)
 		return httpfilter.Stop
 	}
 	f.conn.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
 // h2Attempt is one request to an HTTP/2 upstream. The request body streams through a pipe
@@ -57,13 +58,8 @@ func (a *h2Attempt) close() {
 
 // h2Start sends the request headers to an HTTP/2 upstream.
 func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	ctx := s.Ctx
-	var cancel context.CancelFunc
-	if !f.deadline.IsZero() {
-		ctx, cancel = context.WithDeadline(ctx, f.deadline)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
+	f.beginAttempt(h)
+	ctx, cancel := f.h2Context(s)
 	a := &h2Attempt{cancel: cancel, done: make(chan struct{})}
 	f.h2 = a
 	scheme := "http"
@@ -102,8 +98,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 	req = req.WithContext(ctx)
 	pool := f.pool
 	if end {
-		resp, err := pool.RoundTripH2(req)
-		f.h2Response(s, resp, err)
+		f.h2Exchange(s, h, req)
 		return httpfilter.Stop
 	}
 	// With a body still to come, the round trip runs beside the body pump.
@@ -111,6 +106,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 	go func() {
 		defer close(a.done)
 		resp, err := pool.RoundTripH2(req)
+		f.h2Report(resp, err)
 		f.h2Response(s, resp, err)
 	}()
 	return httpfilter.Continue
@@ -146,7 +142,7 @@ func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error
 			a.pr.CloseWithError(err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
+			f.failLocally(s, f.classify(os.ErrDeadlineExceeded), err)
 			return
 		}
 		if s.Ctx.Err() != nil {
@@ -159,14 +155,10 @@ func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error
 	}
 	a.resp = resp
 	s.Info.FirstUpstreamRx = time.Now()
-	s.Response.Reset()
-	s.Response.Status = resp.StatusCode
-	for k, vs := range resp.Header {
-		name := strings.ToLower(k)
-		for _, v := range vs {
-			s.Response.Add(name, v)
-		}
+	if f.retried {
+		f.st.RqRetrySuccess.Inc()
 	}
+	copyResponseHead(s, resp)
 	if resp.ContentLength >= 0 && !s.Response.Has("content-length") && resp.Body == http.NoBody {
 		s.Response.Add("content-length", "0")
 	}
@@ -234,4 +226,101 @@ func queryOnly(target string) string {
 		return target[i+1:]
 	}
 	return ""
+}
+
+func copyResponseHead(s *httpfilter.Stream, resp *http.Response) {
+	s.Response.Reset()
+	s.Response.Status = resp.StatusCode
+	for k, vs := range resp.Header {
+		name := strings.ToLower(k)
+		for _, v := range vs {
+			s.Response.Add(name, v)
+		}
+	}
+}
+
+// h2Context is an attempt's context: the stream's, bounded by the attempt's deadlines.
+func (f *filter) h2Context(s *httpfilter.Stream) (context.Context, context.CancelFunc) {
+	if d := f.attemptDeadline(); !d.IsZero() {
+		return context.WithDeadline(s.Ctx, d)
+	}
+	return context.WithCancel(s.Ctx)
+}
+
+// h2Kind classifies a failed HTTP/2 round trip.
+func (f *filter) h2Kind(err error) failKind {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return f.classify(os.ErrDeadlineExceeded)
+	case errors.Is(err, upstream.ErrOverflow):
+		return failOverflow
+	case errors.Is(err, upstream.ErrConnectFailed):
+		return failConnect
+	}
+	return failReset
+}
+
+// h2Report tells the host's outlier detector how a round trip went.
+func (f *filter) h2Report(resp *http.Response, err error) {
+	if err != nil {
+		f.report(f.h2Kind(err), 0)
+		return
+	}
+	f.report(failNone, resp.StatusCode)
+}
+
+// h2Exchange runs a request without a body against an HTTP/2 upstream, retrying it as the
+// retry policy allows, and relays the final answer.
+func (f *filter) h2Exchange(s *httpfilter.Stream, h *header.Map, req *http.Request) {
+	for {
+		resp, err := f.pool.RoundTripH2(req)
+		f.h2Report(resp, err)
+		kind, status := failNone, 0
+		if err != nil {
+			kind = f.h2Kind(err)
+		} else if f.rp != nil && f.retriesLeft > 0 {
+			copyResponseHead(s, resp)
+			if f.rp.RetriableResponse(f.retryOn, resp.StatusCode, &s.Response) {
+				status = resp.StatusCode
+			}
+		}
+		if (err != nil || status != 0) && f.retriable(s, kind, status) && f.nextAttempt(s, h) {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			s.Response.Reset()
+			f.h2.cancel()
+			ctx, cancel := f.h2Context(s)
+			f.h2.cancel = cancel
+			if f.pool.Protocol() != upstream.HTTP2 {
+				// A retry landed on a host whose pool speaks HTTP/1.1 (a downstream-protocol
+				// cluster without h2): not expected within one cluster; answer with the failure.
+				f.h2Response(s, resp, errors.New("upstream protocol changed"))
+				return
+			}
+			req = req.WithContext(ctx)
+			if f.fw.IncludeAttemptCount {
+				req.Header.Set("x-envoy-attempt-count", h.Value("x-envoy-attempt-count"))
+			}
+			continue
+		}
+		if err != nil {
+			f.h2Fail(s, kind, err)
+			return
+		}
+		f.h2Response(s, resp, nil)
+		return
+	}
+}
+
+// h2Fail answers a failed round trip of the synchronous path.
+func (f *filter) h2Fail(s *httpfilter.Stream, kind failKind, err error) {
+	if kind == failReset && s.Ctx.Err() != nil {
+		s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagDownstreamConnectionTermination, "downstream_remote_disconnect")
+		return
+	}
+	if kind == failReset {
+		kind = failConnect // as before: an HTTP/2 stream that fails before its headers
+	}
+	f.failLocally(s, kind, err)
 }
