@@ -32,6 +32,10 @@ type Stream struct {
 	// route may override it.
 	AllowWebSocket bool
 
+	// BufferLimit is the listener's per_connection_buffer_limit_bytes: how much of a body a
+	// filter may keep (the router's retry buffer defaults to it).
+	BufferLimit int
+
 	// Ctx is cancelled when the downstream goes away or the stream times out.
 	Ctx context.Context
 
