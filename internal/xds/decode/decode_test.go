@@ -172,6 +172,7 @@ var enumNames = map[reflect.Type][]string{
 	reflect.TypeOf(model.AppendAction(0)):      {"append_if_exists_or_add", "add_if_absent", "overwrite_if_exists_or_add", "overwrite_if_exists"},
 	reflect.TypeOf(model.PathMatchKind(0)):     {"prefix", "exact", "regex", "separated_prefix", "template"},
 	reflect.TypeOf(model.StringMatchKind(0)):   {"exact", "prefix", "suffix", "contains", "regex"},
+	reflect.TypeOf(model.HashPolicyKind(0)):    {"header", "cookie", "source_ip", "query_parameter"},
 	reflect.TypeOf(model.HeaderMatchKind(0)):   {"string", "present", "range"},
 	reflect.TypeOf(model.ClusterType(0)):       {"static", "strict_dns", "logical_dns", "eds"},
 	reflect.TypeOf(model.LBPolicy(0)):          {"round_robin", "least_request", "random", "ring_hash", "maglev"},

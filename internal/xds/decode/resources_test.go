@@ -33,8 +33,8 @@ func TestRouteConfigFromRDS(t *testing.T) {
 		},
 		{
 			name:    "errors are relative to the resource",
-			yaml:    `{name: r, virtual_hosts: [{name: v, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: a, retry_policy: {}}}]}]}`,
-			wantErr: "virtual_hosts[0].routes[0].route.retry_policy: not supported",
+			yaml:    `{name: r, virtual_hosts: [{name: v, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: a, retry_policy: {retry_on: bogus}}}]}]}`,
+			wantErr: "virtual_hosts[0].routes[0].route.retry_policy.retry_on: \"bogus\" not supported",
 		},
 	}
 	for _, tc := range tests {

@@ -32,11 +32,12 @@ var (
 		"validate_clusters", "max_direct_response_body_size_bytes")
 	_ = allow(&routev3.VirtualHost{}, "name", "domains", "routes", "request_headers_to_add",
 		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
-		"typed_per_filter_config")
+		"typed_per_filter_config", "retry_policy", "include_request_attempt_count",
+		"include_attempt_count_in_response", "per_request_buffer_limit_bytes")
 	_ = allowOpaque(&routev3.VirtualHost{}, "typed_per_filter_config")
 	_ = allow(&routev3.Route{}, "name", "match", "route", "redirect", "direct_response",
 		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
-		"response_headers_to_remove", "typed_per_filter_config")
+		"response_headers_to_remove", "typed_per_filter_config", "per_request_buffer_limit_bytes")
 	_ = allowOpaque(&routev3.Route{}, "typed_per_filter_config")
 	_ = allow(&routev3.FilterConfig{}, "config", "is_optional", "disabled")
 	_ = allowOpaque(&routev3.FilterConfig{}, "config")
@@ -53,7 +54,10 @@ var (
 	_ = allow(&matcherv3.RegexMatchAndSubstitute{}, "pattern", "substitution")
 	_ = allow(&routev3.RouteAction{}, "cluster", "cluster_header", "weighted_clusters",
 		"cluster_not_found_response_code", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
-		"auto_host_rewrite", "timeout", "idle_timeout", "upgrade_configs")
+		"auto_host_rewrite", "timeout", "idle_timeout", "upgrade_configs", "retry_policy",
+		"hash_policy", "request_mirror_policies", "max_stream_duration")
+	_ = allow(&routev3.RouteAction_MaxStreamDuration{}, "max_stream_duration", "grpc_timeout_header_max",
+		"grpc_timeout_header_offset")
 	_ = allow(&routev3.WeightedCluster{}, "clusters")
 	_ = allow(&routev3.WeightedCluster_ClusterWeight{}, "name", "weight", "request_headers_to_add",
 		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove")
@@ -132,6 +136,15 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), vh.GetTypedPerFilterConfig(), reg); err != nil {
 		return nil, err
 	}
+	if out.RetryPolicy, err = retryPolicy(p.field("retry_policy"), vh.GetRetryPolicy()); err != nil {
+		return nil, err
+	}
+	out.IncludeRequestAttemptCount = vh.GetIncludeRequestAttemptCount()
+	out.IncludeAttemptCountInResponse = vh.GetIncludeAttemptCountInResponse()
+	if v := vh.GetPerRequestBufferLimitBytes(); v != nil {
+		n := v.GetValue()
+		out.PerRequestBufferLimitBytes = &n
+	}
 	for i, r := range vh.GetRoutes() {
 		rt, err := route(p.field("routes").index(i), r, reg, maxBody)
 		if err != nil {
@@ -167,6 +180,10 @@ func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (
 	}
 	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), r.GetTypedPerFilterConfig(), reg); err != nil {
 		return nil, err
+	}
+	if v := r.GetPerRequestBufferLimitBytes(); v != nil {
+		n := v.GetValue()
+		out.PerRequestBufferLimitBytes = &n
 	}
 	return out, nil
 }
@@ -437,6 +454,31 @@ func routeAction(p path, a *routev3.RouteAction, kind model.PathMatchKind) (*mod
 		}
 		on := uc.GetEnabled() == nil || uc.GetEnabled().GetValue()
 		out.UpgradeWebSocket = &on
+	}
+	if out.RetryPolicy, err = retryPolicy(p.field("retry_policy"), a.GetRetryPolicy()); err != nil {
+		return nil, err
+	}
+	if out.HashPolicy, err = hashPolicies(p.field("hash_policy"), a.GetHashPolicy()); err != nil {
+		return nil, err
+	}
+	if out.RequestMirrorPolicies, err = mirrorPolicies(p.field("request_mirror_policies"), a.GetRequestMirrorPolicies()); err != nil {
+		return nil, err
+	}
+	if m := a.GetMaxStreamDuration(); m != nil {
+		mp := p.field("max_stream_duration")
+		if out.MaxStreamDuration, err = duration(mp.field("max_stream_duration"), m.GetMaxStreamDuration(), 0); err != nil {
+			return nil, err
+		}
+		if m.GetGrpcTimeoutHeaderMax() != nil {
+			d, err := duration(mp.field("grpc_timeout_header_max"), m.GetGrpcTimeoutHeaderMax(), 0)
+			if err != nil {
+				return nil, err
+			}
+			out.GrpcTimeoutHeaderMax = &d
+		}
+		if out.GrpcTimeoutHeaderOffset, err = duration(mp.field("grpc_timeout_header_offset"), m.GetGrpcTimeoutHeaderOffset(), 0); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
