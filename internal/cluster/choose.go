@@ -18,13 +18,20 @@ type LBContext struct {
 // all; if every pick is rejected the last one is returned, as Envoy does.
 func (c *Cluster) Choose(lc *LBContext) *Host {
 	s := c.set.Load()
-	if s == nil || s.lb == nil {
+	if s == nil {
 		return nil
 	}
 	attempts := max(lc.MaxAttempts, 1)
 	var h *Host
-	for i := range attempts {
-		h = s.lb.pick(mix(lc.Rnd + uint64(i)))
+	for i := range uint64(attempts) {
+		rnd := mix(lc.Rnd + i)
+		key := rnd
+		if lc.HasHash {
+			key = lc.Hash
+		}
+		if h = s.choose(key, rnd, i); h == nil {
+			return nil
+		}
 		if lc.Exclude == nil || !lc.Exclude(h) {
 			return h
 		}
@@ -37,7 +44,3 @@ func (c *Cluster) Breakers() *Breakers { return c.breakers[0] }
 
 // BreakersHigh returns the circuit breakers of the HIGH routing priority.
 func (c *Cluster) BreakersHigh() *Breakers { return c.breakers[1] }
-
-// ReportResult tells outlier detection how one request to h ended: its HTTP status, or
-// status 0 with localOriginFailure for a connect failure, reset or timeout before a response.
-func (h *Host) ReportResult(status int, localOriginFailure bool) {}

@@ -37,8 +37,9 @@ type Cluster struct {
 
 	log      *slog.Logger
 	poolOpts upstream.PoolOptions // shared by every host's pool; Limit is cluster-wide
-	breakers [2]*Breakers         // by model.RoutingPriority
-	scope    *stats.Scope         // "cluster.<name>."
+	lb       lbSettings
+	breakers [2]*Breakers // by model.RoutingPriority
+	scope    *stats.Scope // "cluster.<name>."
 	resolver Resolver
 
 	mu        sync.Mutex // serializes endpoint-set updates (DNS refreshes, SetEndpoints)
@@ -62,7 +63,10 @@ type Host struct {
 	Hostname string
 	Priority uint32
 	Locality Locality
-	// Healthy is false for endpoints their source (EDS) reported unhealthy; Pick skips them.
+	// LocalityWeight is the load_balancing_weight of the host's locality (at least 1).
+	LocalityWeight uint32
+	// Healthy is false for endpoints their source (EDS) reported unhealthy. Active health
+	// checks and outlier detection keep their verdicts in HealthFlags.
 	Healthy bool
 
 	// Pool carries requests in the cluster's protocol. For clusters using the downstream
@@ -72,6 +76,9 @@ type Host struct {
 
 	key    string // identity across endpoint-set updates
 	active atomic.Int64
+	// st is the host's health and outlier state; it follows the host across endpoint-set
+	// updates that keep its key, like its pools.
+	st *hostState
 }
 
 // Locality is where a host runs.
@@ -89,26 +96,18 @@ func (h *Host) PoolFor(downstreamH2 bool) *upstream.Pool {
 
 // Begin counts a request started on h (for least-request balancing and stats); call End
 // when it finishes.
-func (h *Host) Begin() { h.active.Add(1) }
+func (h *Host) Begin() {
+	h.active.Add(1)
+	if st := h.st; st != nil && !st.used.Load() {
+		st.used.Store(true)
+	}
+}
 
 // End counts a request on h finished.
 func (h *Host) End() { h.active.Add(-1) }
 
 // ActiveRequests is the number of requests in flight to h.
 func (h *Host) ActiveRequests() int64 { return h.active.Load() }
-
-// endpointSet is a cluster's hosts at one moment, grouped by priority.
-type endpointSet struct {
-	hosts      []*Host // all hosts, ordered by priority
-	priorities []priorityLevel
-	lb         *balancer // the lowest priority with a healthy host; nil if none
-}
-
-type priorityLevel struct {
-	priority uint32
-	hosts    []*Host
-	healthy  []*Host
-}
 
 // Pick returns the host for the next request, or nil when the cluster has no healthy host
 // (the router answers 503 with flag UH). Requests go to the lowest priority level that has
@@ -153,6 +152,7 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 		log:      opts.Logger.With("cluster", m.Name),
 		poolOpts: po,
 		resolver: opts.Resolver,
+		lb:       newLBSettings(m),
 	}
 	st := opts.Stats
 	if st == nil {
@@ -173,14 +173,15 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 
 // hostSpec is a host to be, before pools are attached.
 type hostSpec struct {
-	key      string
-	address  string
-	addr     netip.AddrPort
-	weight   uint32
-	hostname string
-	priority uint32
-	locality Locality
-	healthy  bool
+	key       string
+	address   string
+	addr      netip.AddrPort
+	weight    uint32
+	hostname  string
+	priority  uint32
+	locality  Locality
+	locWeight uint32
+	healthy   bool
 }
 
 // staticSpecs lists the hosts of endpoints given as addresses (STATIC and EDS).
@@ -189,11 +190,12 @@ func staticSpecs(ls []model.LocalityEndpoints) []hostSpec {
 	for _, l := range ls {
 		for _, e := range l.Endpoints {
 			s := hostSpec{
-				weight:   e.Weight,
-				hostname: e.Hostname,
-				priority: l.Priority,
-				locality: Locality{l.Region, l.Zone, l.SubZone},
-				healthy:  !e.Unhealthy,
+				weight:    e.Weight,
+				hostname:  e.Hostname,
+				priority:  l.Priority,
+				locality:  Locality{l.Region, l.Zone, l.SubZone},
+				locWeight: max(l.Weight, 1),
+				healthy:   !e.Unhealthy,
 			}
 			port := strconv.FormatUint(uint64(e.Address.Port), 10)
 			if ip, err := netip.ParseAddr(e.Address.Host); err == nil {
@@ -237,7 +239,7 @@ func (c *Cluster) setHostsLocked(specs []hostSpec) {
 		hosts = append(hosts, h)
 	}
 	slices.SortStableFunc(hosts, func(a, b *Host) int { return cmp.Compare(a.Priority, b.Priority) })
-	c.set.Store(buildSet(c.Model.LBPolicy, hosts))
+	c.set.Store(buildSet(&c.lb, hosts))
 	for _, h := range old.hosts {
 		if !kept[h.Pool] {
 			kept[h.Pool] = true // close each pool once, even for duplicate hosts
@@ -248,23 +250,26 @@ func (c *Cluster) setHostsLocked(specs []hostSpec) {
 
 func (h *Host) matches(s hostSpec) bool {
 	return h.Address == s.address && h.Weight == max(s.weight, 1) && h.Hostname == s.hostname &&
-		h.Priority == s.priority && h.Locality == s.locality && h.Healthy == s.healthy
+		h.Priority == s.priority && h.Locality == s.locality && h.Healthy == s.healthy &&
+		h.LocalityWeight == max(s.locWeight, 1)
 }
 
 // newHost builds a host for s, taking over prev's pools when given (pointing them at the
 // new address, for LOGICAL_DNS).
 func (c *Cluster) newHost(s hostSpec, prev *Host) *Host {
 	h := &Host{
-		Address:  s.address,
-		Addr:     s.addr,
-		Weight:   max(s.weight, 1),
-		Hostname: s.hostname,
-		Priority: s.priority,
-		Locality: s.locality,
-		Healthy:  s.healthy,
-		key:      s.key,
+		Address:        s.address,
+		Addr:           s.addr,
+		Weight:         max(s.weight, 1),
+		Hostname:       s.hostname,
+		Priority:       s.priority,
+		Locality:       s.locality,
+		LocalityWeight: max(s.locWeight, 1),
+		Healthy:        s.healthy,
+		key:            s.key,
 	}
 	if prev != nil {
+		h.st = prev.st
 		h.Pool, h.H2 = prev.Pool, prev.H2
 		h.Pool.SetAddr(s.address)
 		if h.H2 != nil {
@@ -272,6 +277,7 @@ func (c *Cluster) newHost(s hostSpec, prev *Host) *Host {
 		}
 		return h
 	}
+	h.st = c.newHostState()
 	h.Pool = upstream.NewPool(s.address, c.poolOpts)
 	if c.Model.Protocol == model.UpstreamUseDownstream {
 		o := c.poolOpts
@@ -286,31 +292,6 @@ func (h *Host) closePools() {
 	if h.H2 != nil {
 		h.H2.Close()
 	}
-}
-
-func buildSet(policy model.LBPolicy, hosts []*Host) *endpointSet {
-	s := &endpointSet{hosts: hosts}
-	for i := 0; i < len(hosts); {
-		j := i
-		for j < len(hosts) && hosts[j].Priority == hosts[i].Priority {
-			j++
-		}
-		lvl := priorityLevel{priority: hosts[i].Priority, hosts: hosts[i:j:j]}
-		for _, h := range lvl.hosts {
-			if h.Healthy {
-				lvl.healthy = append(lvl.healthy, h)
-			}
-		}
-		s.priorities = append(s.priorities, lvl)
-		i = j
-	}
-	for _, lvl := range s.priorities {
-		if len(lvl.healthy) > 0 {
-			s.lb = newBalancer(policy, lvl.healthy)
-			break
-		}
-	}
-	return s
 }
 
 // setEndpoints replaces the endpoint set of a STATIC or EDS cluster.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,74 @@ const maxSchedule = 1 << 16
 // round robin; beyond it the schedule is generated with an EDF heap instead, O(log n) per step.
 const smoothWRRCost = 1 << 20
 
-// balancer picks among one priority level's healthy hosts. It is immutable once built
-// except for its counters, so picks need no lock.
+// Envoy's load-balancer defaults for zero model values that are not meaningful.
+const (
+	defaultOverprovisioning = 140
+	defaultChoiceCount      = 2
+	defaultMinRingSize      = 1024
+	defaultMaxRingSize      = 8 << 20
+	defaultMaglevTableSize  = 65537
+)
+
+// lbSettings is a cluster's load-balancing configuration with defaults applied.
+type lbSettings struct {
+	policy           model.LBPolicy
+	panicThreshold   float64 // percent; 0 disables panic mode
+	overprovisioning float64 // factor: 1.4 for Envoy's 140
+	localityWeighted bool
+	choiceCount      int
+	bias             float64
+	minRing, maxRing uint64
+	maglevSize       uint64
+}
+
+func newLBSettings(m *model.Cluster) lbSettings {
+	l := &m.LB
+	s := lbSettings{
+		policy:           m.LBPolicy,
+		panicThreshold:   l.HealthyPanicThreshold,
+		overprovisioning: float64(cmpOr(l.OverprovisioningFactor, defaultOverprovisioning)) / 100,
+		localityWeighted: l.LocalityWeighted,
+		choiceCount:      int(cmpOr(l.ChoiceCount, defaultChoiceCount)),
+		bias:             l.ActiveRequestBias,
+		minRing:          cmpOr(l.MinRingSize, defaultMinRingSize),
+		maxRing:          cmpOr(l.MaxRingSize, defaultMaxRingSize),
+		maglevSize:       cmpOr(l.MaglevTableSize, defaultMaglevTableSize),
+	}
+	s.minRing = min(s.minRing, s.maxRing)
+	return s
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (s *lbSettings) hashed() bool { return s.policy == model.LBRingHash || s.policy == model.LBMaglev }
+
+// picker chooses among one fixed group of hosts. Pickers are immutable once built except
+// for their counters, so picks need no lock.
+type picker interface {
+	// pick returns a host. key is the request hash for hash policies (or a random number
+	// when the request has none); rnd is a random number; attempt counts the picks made for
+	// this request so far, so hash policies can move off a rejected host.
+	pick(key, rnd uint64, attempt uint64) *Host
+}
+
+func newPicker(s *lbSettings, hosts []*Host, weights []float64) picker {
+	switch s.policy {
+	case model.LBRingHash:
+		return newRing(hosts, weights, s.minRing, s.maxRing)
+	case model.LBMaglev:
+		return newMaglev(hosts, weights, s.maglevSize)
+	}
+	return newBalancer(s, hosts)
+}
+
+// balancer is the picker of the round-robin, random and least-request policies.
 type balancer struct {
 	policy model.LBPolicy
 	hosts  []*Host
@@ -27,12 +94,15 @@ type balancer struct {
 	cum    []uint64 // cumulative weights, for weighted random
 	next   atomic.Uint64
 
+	choices int     // least request: hosts compared per pick
+	bias    float64 // least request: exponent of (active+1) dividing the weight
+
 	edfMu sync.Mutex
 	edf   *edfQueue // only when the schedule would be too long
 }
 
-func newBalancer(policy model.LBPolicy, hosts []*Host) *balancer {
-	b := &balancer{policy: policy, hosts: hosts, equal: true}
+func newBalancer(s *lbSettings, hosts []*Host) *balancer {
+	b := &balancer{policy: s.policy, hosts: hosts, equal: true, choices: max(s.choiceCount, 1), bias: s.bias}
 	// Start each set at a random place so replicas and fresh sets don't all send their
 	// first requests to the same host.
 	b.next.Store(rand.Uint64())
@@ -55,6 +125,9 @@ func newBalancer(policy model.LBPolicy, hosts []*Host) *balancer {
 		sum += w[i]
 		b.cum[i] = sum
 	}
+	if s.policy != model.LBRoundRobin {
+		return b
+	}
 	switch {
 	case sum > maxSchedule || len(hosts) > 1<<16:
 		b.edf = newEDF(w)
@@ -70,9 +143,7 @@ func newBalancer(policy model.LBPolicy, hosts []*Host) *balancer {
 	return b
 }
 
-// pick chooses a host. rnd is a caller-supplied random number, used by the random and
-// least-request policies; round robin ignores it.
-func (b *balancer) pick(rnd uint64) *Host {
+func (b *balancer) pick(_, rnd uint64, _ uint64) *Host {
 	n := uint64(len(b.hosts))
 	if n == 1 {
 		return b.hosts[0]
@@ -81,16 +152,11 @@ func (b *balancer) pick(rnd uint64) *Host {
 	case model.LBRandom:
 		return b.hosts[b.weightedIndex(rnd)]
 	case model.LBLeastRequest:
-		// Power of two choices (Envoy's default choice_count): of two random hosts, the
-		// one with fewer active requests per unit of weight.
-		x := b.hosts[b.weightedIndex(rnd)]
-		y := b.hosts[b.weightedIndex(mix(rnd))]
-		if y.active.Load()*int64(x.Weight) < x.active.Load()*int64(y.Weight) {
-			return y
+		if b.equal {
+			return b.leastOfChoices(rnd)
 		}
-		return x
+		return b.leastWeighted(rnd)
 	}
-	// Round robin; ring hash and Maglev use it until consistent hashing is added.
 	i := b.next.Add(1)
 	switch {
 	case b.equal:
@@ -102,6 +168,56 @@ func (b *balancer) pick(rnd uint64) *Host {
 	h := b.hosts[b.edf.pick()]
 	b.edfMu.Unlock()
 	return h
+}
+
+// leastOfChoices is Envoy's least request for equal weights: of choice_count random hosts
+// (two by default, "the power of two choices"), the one with the fewest active requests.
+func (b *balancer) leastOfChoices(rnd uint64) *Host {
+	best := b.hosts[rnd%uint64(len(b.hosts))]
+	for range b.choices - 1 {
+		rnd = mix(rnd)
+		if h := b.hosts[rnd%uint64(len(b.hosts))]; h.active.Load() < best.active.Load() {
+			best = h
+		}
+	}
+	return best
+}
+
+// leastSteps is the length of the Markov chain leastWeighted runs.
+const leastSteps = 10
+
+// leastWeighted is Envoy's least request for unequal weights: each host is chosen with
+// probability proportional to weight / (active+1)^bias. Envoy keeps an EDF schedule of
+// those weights per worker thread; here a short independence Metropolis–Hastings chain
+// reaches the same distribution without a lock or a pass over all hosts: candidates are
+// drawn in proportion to weight, and the chain moves from x to candidate y with
+// probability min(1, ((active_x+1)/(active_y+1))^bias). Only ratios of loads matter, so a
+// uniformly busy cluster balances as well as an idle one.
+func (b *balancer) leastWeighted(rnd uint64) *Host {
+	x := b.hosts[b.weightedIndex(rnd)]
+	if b.bias == 0 {
+		return x
+	}
+	ax := float64(max(x.active.Load(), 0)) + 1
+	for range leastSteps {
+		rnd = mix(rnd)
+		y := b.hosts[b.weightedIndex(rnd)]
+		ay := float64(max(y.active.Load(), 0)) + 1
+		if ay <= ax {
+			x, ax = y, ay
+			continue
+		}
+		ratio := ax / ay
+		if b.bias != 1 {
+			ratio = math.Pow(ratio, b.bias)
+		}
+		rnd = mix(rnd)
+		// rnd's top 53 bits as a uniform number in [0, 1).
+		if float64(rnd>>11)*(1.0/(1<<53)) < ratio {
+			x, ax = y, ay
+		}
+	}
+	return x
 }
 
 // mix derives a second random number from rnd (splitmix64's finalizer), independent of it
@@ -119,11 +235,15 @@ func (b *balancer) weightedIndex(rnd uint64) int {
 	if b.equal {
 		return int(rnd % uint64(len(b.hosts)))
 	}
-	r := rnd % b.cum[len(b.cum)-1]
-	lo, hi := 0, len(b.cum)-1
+	return searchCum(b.cum, rnd%b.cum[len(b.cum)-1])
+}
+
+// searchCum returns the first index whose cumulative value exceeds r.
+func searchCum(cum []uint64, r uint64) int {
+	lo, hi := 0, len(cum)-1
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if b.cum[mid] > r {
+		if cum[mid] > r {
 			hi = mid
 		} else {
 			lo = mid + 1

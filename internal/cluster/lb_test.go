@@ -18,10 +18,16 @@ func testHosts(weights ...uint32) []*Host {
 	return hs
 }
 
+// settings are a policy's defaults, as decoders produce them.
+func settings(p model.LBPolicy) *lbSettings {
+	s := newLBSettings(&model.Cluster{LBPolicy: p, LB: model.LBConfig{HealthyPanicThreshold: 50, ActiveRequestBias: 1}})
+	return &s
+}
+
 func counts(b *balancer, n int) map[*Host]int {
 	c := map[*Host]int{}
 	for i := range n {
-		c[b.pick(uint64(i)*0x9e3779b97f4a7c15)]++
+		c[b.pick(0, uint64(i)*0x9e3779b97f4a7c15, 0)]++
 	}
 	return c
 }
@@ -43,7 +49,7 @@ func TestRoundRobinDistribution(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			hosts := testHosts(tc.weights...)
-			b := newBalancer(model.LBRoundRobin, hosts)
+			b := newBalancer(settings(model.LBRoundRobin), hosts)
 			switch {
 			case tc.path == "equal" && !b.equal,
 				tc.path == "sched" && b.sched == nil,
@@ -88,11 +94,11 @@ func bigWeights(n, k int) []uint32 {
 
 func TestSmoothWRRInterleaves(t *testing.T) {
 	hosts := testHosts(5, 1, 1)
-	b := newBalancer(model.LBRoundRobin, hosts)
+	b := newBalancer(settings(model.LBRoundRobin), hosts)
 	name := map[*Host]string{hosts[0]: "a", hosts[1]: "b", hosts[2]: "c"}
 	var seq []string
 	for range 7 {
-		seq = append(seq, name[b.pick(0)])
+		seq = append(seq, name[b.pick(0, 0, 0)])
 	}
 	// Rotations of nginx's cycle "a a b a c a a": the counter starts at a random place.
 	cycle := "aabacaa"
@@ -104,7 +110,7 @@ func TestSmoothWRRInterleaves(t *testing.T) {
 
 func TestRandomDistribution(t *testing.T) {
 	hosts := testHosts(1, 3)
-	b := newBalancer(model.LBRandom, hosts)
+	b := newBalancer(settings(model.LBRandom), hosts)
 	got := counts(b, 40000)
 	if r := float64(got[hosts[1]]) / float64(got[hosts[0]]); r < 2.7 || r > 3.3 {
 		t.Errorf("ratio %v, want about 3 (%d vs %d)", r, got[hosts[1]], got[hosts[0]])
@@ -115,7 +121,7 @@ func TestLeastRequestPrefersIdleHost(t *testing.T) {
 	hosts := testHosts(1, 1, 1)
 	hosts[0].active.Store(10)
 	hosts[1].active.Store(10)
-	b := newBalancer(model.LBLeastRequest, hosts)
+	b := newBalancer(settings(model.LBLeastRequest), hosts)
 	got := counts(b, 3000)
 	// The idle host wins whenever it is one of the two choices: 5/9 of picks.
 	if got[hosts[2]] < 1500 {
@@ -137,7 +143,7 @@ func TestPickAllocs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Cluster{}
-			c.set.Store(buildSet(tc.policy, testHosts(tc.weights...)))
+			c.set.Store(buildSet(settings(tc.policy), testHosts(tc.weights...)))
 			var rnd uint64
 			if n := testing.AllocsPerRun(1000, func() {
 				rnd += 0x9e3779b97f4a7c15
@@ -153,7 +159,7 @@ func TestPickAllocs(t *testing.T) {
 
 func TestPickConcurrent(t *testing.T) {
 	hosts := testHosts(1, 2, 3)
-	b := newBalancer(model.LBRoundRobin, hosts)
+	b := newBalancer(settings(model.LBRoundRobin), hosts)
 	var mu sync.Mutex
 	total := map[*Host]int{}
 	var wg sync.WaitGroup
@@ -161,7 +167,7 @@ func TestPickConcurrent(t *testing.T) {
 		wg.Go(func() {
 			local := map[*Host]int{}
 			for range 1000 {
-				local[b.pick(0)]++
+				local[b.pick(0, 0, 0)]++
 			}
 			mu.Lock()
 			for h, n := range local {
@@ -184,15 +190,23 @@ func TestPriorities(t *testing.T) {
 	p1 := &Host{Address: "10.0.0.2:80", Weight: 1, Priority: 1, Healthy: true}
 	p2 := &Host{Address: "10.0.0.3:80", Weight: 1, Priority: 2, Healthy: true}
 	c := &Cluster{}
-	c.set.Store(buildSet(model.LBRoundRobin, []*Host{p0, p1, p2}))
+	c.set.Store(buildSet(settings(model.LBRoundRobin), []*Host{p0, p1, p2}))
 	for range 10 {
 		if h := c.Pick(0); h != p1 {
 			t.Fatalf("picked %v, want the priority 1 host (priority 0 is unhealthy)", h)
 		}
 	}
-	c.set.Store(buildSet(model.LBRoundRobin, []*Host{p0}))
+	// With no healthy host anywhere, panic mode balances over all hosts, as Envoy does;
+	// with panic mode disabled there is nothing to pick.
+	c.set.Store(buildSet(settings(model.LBRoundRobin), []*Host{p0}))
+	if h := c.Pick(0); h != p0 {
+		t.Errorf("picked %v with no healthy host in panic mode, want the unhealthy host", h)
+	}
+	noPanic := settings(model.LBRoundRobin)
+	noPanic.panicThreshold = 0
+	c.set.Store(buildSet(noPanic, []*Host{p0}))
 	if h := c.Pick(0); h != nil {
-		t.Errorf("picked %v with no healthy host, want nil", h)
+		t.Errorf("picked %v with no healthy host and panic mode off, want nil", h)
 	}
 	c.set.Store(&endpointSet{})
 	if h := c.Pick(0); h != nil {
@@ -214,7 +228,7 @@ func BenchmarkPick(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := &Cluster{}
-			c.set.Store(buildSet(tc.policy, testHosts(tc.weights...)))
+			c.set.Store(buildSet(settings(tc.policy), testHosts(tc.weights...)))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				rnd := uint64(1)
