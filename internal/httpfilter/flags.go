@@ -36,6 +36,34 @@ var flagNames = []string{
 	"DI", "FI", "RL", "UAEX", "URX", "OM", "DF", "DO",
 }
 
+// AppendTo appends the flags as String renders them, without allocating.
+func (f ResponseFlags) AppendTo(b []byte) []byte {
+	if f == 0 {
+		return append(b, '-')
+	}
+	first := true
+	for i, n := range flagNames {
+		if f&(1<<i) != 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, n...)
+			first = false
+		}
+	}
+	return b
+}
+
+// ParseFlag returns the flag with Envoy's short code (as access log filters name them).
+func ParseFlag(code string) (ResponseFlags, bool) {
+	for i, n := range flagNames {
+		if n == code {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
 // String renders the flags as Envoy's access log does: short codes joined by commas, "-" when
 // there are none.
 func (f ResponseFlags) String() string {

@@ -39,6 +39,10 @@ type Stream struct {
 	// Ctx is cancelled when the downstream goes away or the stream times out.
 	Ctx context.Context
 
+	// Span is the request's trace span when the connection manager traces it, else nil. The
+	// router calls Span.UpstreamAttempt before each upstream attempt.
+	Span Span
+
 	sink Sink
 }
 
@@ -68,6 +72,14 @@ type StreamInfo struct {
 	FirstUpstreamTx  time.Time
 	FirstUpstreamRx  time.Time
 	LastDownstreamTx time.Time
+	LastDownstreamRx time.Time // the request's last byte; zero until a request body ends
+}
+
+// Span is the connection manager's trace span of one request, as the router sees it.
+type Span interface {
+	// UpstreamAttempt opens a client span for one upstream attempt (ending the previous
+	// attempt's) and writes its trace context into h, the request headers going upstream.
+	UpstreamAttempt(s *Stream, h *header.Map)
 }
 
 // Sink is how filters send the response (or a local reply) downstream. The connection manager
