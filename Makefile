@@ -82,6 +82,16 @@ gen:
 clean:
 	rm -rf bin/
 
+## bench: the side-by-side benchmark against nginx, HAProxy and Caddy (docs/performance.md);
+## BENCH_REPS, BENCH_DURATION, BENCH_PROXIES and BENCH_SCENARIOS narrow it
+.PHONY: bench bench-quick
+bench:
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(GO) run ./bench/cmd/benchrun
+
+## bench-quick: every benchmark run once for 3 s, to check the benchmark itself works
+bench-quick:
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); QUICK=1 $(GO) run ./bench/cmd/benchrun
+
 ## help: list the targets
 .PHONY: help
 help:
