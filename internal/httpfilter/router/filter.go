@@ -345,6 +345,7 @@ func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 		f.framing = http1.Framing{Kind: http1.Length}
 	}
 	f.reqDone = end
+	f.beginAttempt(h)
 	if !f.h1Send(s, h, false) {
 		return httpfilter.Stop
 	}
@@ -355,7 +356,7 @@ func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 	return httpfilter.Stop
 }
 
-// h1Send starts an attempt: it takes a connection (retrying connect failures on other hosts
+// h1Send runs an attempt begun with beginAttempt: it takes a connection (retrying connect failures on other hosts
 // as the retry policy allows) and writes the request head, and with replay the kept body and
 // trailers. A write failure while the request body is still arriving is kept in pendErr: the
 // rest of the body is then only kept, and the retry happens once it is complete. It returns
@@ -364,7 +365,6 @@ func (f *filter) h1Send(s *httpfilter.Stream, h *header.Map, replay bool) bool {
 	// A reused keep-alive connection may have been closed by the upstream just now; a request
 	// without a body can safely go again on a fresh connection, as Go's Transport does.
 	stale := 0
-	f.beginAttempt(h)
 	for {
 		kind, err := f.connect(s)
 		if kind != failNone {
@@ -451,6 +451,7 @@ func (f *filter) h1Finish(s *httpfilter.Stream) {
 		f.pendErr = nil
 		if err == nil && f.conn == nil {
 			// The previous attempt failed before its connection was taken: start afresh.
+			f.beginAttempt(h)
 			if !f.h1Send(s, h, true) {
 				return
 			}

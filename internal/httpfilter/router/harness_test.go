@@ -126,6 +126,8 @@ type proxyOptions struct {
 	router   *routerv3.Router
 	// hcm adjusts the connection manager's model before it is compiled.
 	hcm func(*model.HTTPConnectionManager)
+	// vhost adjusts the virtual host before the route table is compiled.
+	vhost func(*model.VirtualHost)
 }
 
 func newProxy(t testing.TB, o proxyOptions) *proxy {
@@ -138,6 +140,9 @@ func newProxy(t testing.TB, o proxyOptions) *proxy {
 	rc := &model.RouteConfig{Name: "test", VirtualHosts: []*model.VirtualHost{{
 		Name: "all", Domains: []string{"*"}, Routes: o.routes,
 	}}}
+	if o.vhost != nil {
+		o.vhost(rc.VirtualHosts[0])
+	}
 	rt, err := route.Compile(rc, cm.Ref)
 	if err != nil {
 		t.Fatal(err)
