@@ -81,8 +81,17 @@ func runCmd(args []string, stderr io.Writer) int {
 	drain := fs.Duration("drain-time", 10*time.Second, "how long to drain connections on SIGTERM")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	watch := fs.Bool("watch", true, "reload the config file when it changes")
+	xdsAddr := fs.String("xds", "", "management server HOST:PORT: take listeners, routes, clusters, endpoints and secrets over ADS")
+	nodeID := fs.String("node-id", "", "node.id sent to the management server")
+	nodeCluster := fs.String("node-cluster", "", "node.cluster sent to the management server")
+	delta := fs.Bool("xds-delta", false, "use the incremental (delta) xDS protocol")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var xds *server.XDSOptions
+	if *xdsAddr != "" || *nodeID != "" || *nodeCluster != "" || *delta {
+		// Without --xds the node flags apply to the config file's dynamic_resources.
+		xds = &server.XDSOptions{Address: *xdsAddr, NodeID: *nodeID, NodeCluster: *nodeCluster, Delta: *delta}
 	}
 	log, err := newLogger(*level, stderr)
 	if err != nil {
@@ -93,7 +102,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	defer stop()
 	srv := server.New(server.Options{
 		ConfigPath: *cfg, AdminAddress: *adminAddr, DrainTime: *drain, Logger: log,
-		LogLevel: *level, Version: versionString(), Watch: *watch,
+		LogLevel: *level, Version: versionString(), Watch: *watch, XDS: xds,
 	})
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "nuncio:", err)

@@ -44,6 +44,8 @@ type Options struct {
 	Version  string
 	// Watch reloads the config file when it changes.
 	Watch bool
+	// XDS makes the data plane an xDS client (`nuncio run --xds`).
+	XDS *XDSOptions
 }
 
 // Server is a running data plane.
@@ -64,6 +66,7 @@ type Server struct {
 
 	applyMu  sync.Mutex
 	rejected atomic.Pointer[Rejection]
+	xds      *xdsState
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -127,11 +130,11 @@ func (s *Server) Run(ctx context.Context) error {
 			changes = w.Changes()
 		}
 	}
-	b, src, err := Load(s.opts.ConfigPath, s.reg)
+	b, src, err := s.load()
 	if err != nil {
 		return err
 	}
-	if err := s.Apply(b, src); err != nil {
+	if err := s.applyFirst(b, src); err != nil {
 		s.clusters.Close()
 		s.listeners.Close()
 		return err
@@ -148,6 +151,7 @@ func (s *Server) Run(ctx context.Context) error {
 		err = s.admin.Start()
 	}
 	if err != nil {
+		s.stopXDS()
 		s.listeners.Close()
 		s.clusters.Close()
 		return fmt.Errorf("admin: %w", err)
@@ -177,7 +181,7 @@ func (s *Server) Reload() error {
 	}
 	b, src, err := Load(s.opts.ConfigPath, s.reg)
 	if err == nil {
-		err = s.Apply(b, src)
+		err = s.applyStatic(b, src)
 	}
 	if err != nil {
 		s.rejected.Store(&Rejection{At: time.Now(), Reason: err.Error()})
@@ -280,6 +284,7 @@ func (s *Server) healthFailed() bool {
 // shutdown stops accepting, drains connections within DrainTime and stops everything.
 func (s *Server) shutdown() error {
 	s.state.Store(uint32(admin.StateDraining))
+	s.stopXDS()
 	s.log.Info("draining", "drain_time", s.opts.DrainTime.String())
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTime)
 	s.listeners.Drain(ctx)

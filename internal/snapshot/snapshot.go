@@ -60,25 +60,42 @@ func Build(b *model.Bootstrap, source any, opts Options) (*Snapshot, error) {
 	if slots == nil {
 		slots = NewRouteSlots()
 	}
+	rdsTables := make(map[string]*model.RouteConfig, len(b.RouteConfigs))
+	for _, rc := range b.RouteConfigs {
+		rdsTables[rc.Name] = rc
+	}
+	// An RDS table is compiled once per build and its slot shared by every connection
+	// manager that names it, so an RDS update is one swap.
+	rdsSlots := map[string]*route.Slot{}
 	for i, l := range b.Listeners {
 		cl, err := listener.Compile(l, func(fc *model.FilterChain) (listener.ChainHandler, error) {
 			if fc.HCM == nil {
 				return nil, fmt.Errorf("filter chain %q: no network filter to run", fc.Name)
 			}
-			if fc.HCM.RouteConfig == nil {
+			var slot *route.Slot
+			switch rds := fc.HCM.RDS; {
+			case rds != nil:
+				slot = rdsSlots[rds.RouteConfigName]
+				if slot != nil {
+					break
+				}
+				rc := rdsTables[rds.RouteConfigName]
+				if rc == nil {
+					return nil, fmt.Errorf("filter chain %q: route configuration %q (RDS) not available", fc.Name, rds.RouteConfigName)
+				}
+				var err error
+				if slot, err = snap.stage(slots, RDSKey(rds.RouteConfigName), rc, opts); err != nil {
+					return nil, err
+				}
+				rdsSlots[rds.RouteConfigName] = slot
+			case fc.HCM.RouteConfig == nil:
 				return nil, fmt.Errorf("filter chain %q: http_connection_manager has no route_config", fc.Name)
-			}
-			rt, err := route.Compile(fc.HCM.RouteConfig, opts.Clusters.Ref)
-			if err != nil {
-				return nil, fmt.Errorf("route_config %q: %w", fc.HCM.RouteConfig.Name, err)
-			}
-			slot, fresh := slots.get(l.Name + "/" + chainKey(l, fc) + "/" + fc.HCM.RouteConfig.Name)
-			if fresh {
-				// Nothing serves from a new slot yet, so it can be filled now; a slot in use
-				// changes only when the whole snapshot commits.
-				slot.Store(rt)
-			} else {
-				snap.routes = append(snap.routes, pendingRoute{slot: slot, table: rt})
+			default:
+				var err error
+				key := l.Name + "/" + chainKey(l, fc) + "/" + fc.HCM.RouteConfig.Name
+				if slot, err = snap.stage(slots, key, fc.HCM.RouteConfig, opts); err != nil {
+					return nil, err
+				}
 			}
 			return hcm.New(fc.HCM, slot, hcm.Options{
 				Logger: opts.Logger, HealthFailed: opts.HealthFailed, BufferLimit: l.BufferLimitBytes,
@@ -91,6 +108,26 @@ func Build(b *model.Bootstrap, source any, opts Options) (*Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// stage compiles rc for the slot named key. A new slot is filled now, since nothing serves
+// from it yet; a slot in use changes only when the whole snapshot commits.
+func (s *Snapshot) stage(slots *RouteSlots, key string, rc *model.RouteConfig, opts Options) (*route.Slot, error) {
+	rt, err := route.Compile(rc, opts.Clusters.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("route_config %q: %w", rc.Name, err)
+	}
+	slot, fresh := slots.get(key)
+	if fresh {
+		slot.Store(rt)
+	} else {
+		s.routes = append(s.routes, pendingRoute{slot: slot, table: rt})
+	}
+	return slot, nil
+}
+
+// RDSKey is the RouteSlots key of the route table named name delivered by RDS: one slot per
+// name, shared by every listener that names it.
+func RDSKey(name string) string { return "rds/" + name }
 
 // chainKey names a filter chain within its listener: by name when it has one, else by
 // position, since unnamed chains are common in Envoy configs.
@@ -132,6 +169,13 @@ type RouteSlots struct {
 
 // NewRouteSlots returns an empty registry.
 func NewRouteSlots() *RouteSlots { return &RouteSlots{m: map[string]*route.Slot{}} }
+
+// Lookup returns the slot for key (see RDSKey), or nil when no build has made one.
+func (r *RouteSlots) Lookup(key string) *route.Slot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[key]
+}
 
 func (r *RouteSlots) get(key string) (*route.Slot, bool) {
 	r.mu.Lock()

@@ -13,10 +13,10 @@ import (
 )
 
 var (
-	_ = allow(&bootstrapv3.Bootstrap{}, "node", "static_resources", "admin")
+	_ = allow(&bootstrapv3.Bootstrap{}, "node", "static_resources", "dynamic_resources", "admin")
 	_ = allow(&bootstrapv3.Bootstrap_StaticResources{}, "listeners", "clusters")
 	_ = allow(&bootstrapv3.Admin{}, "address", "access_log_path")
-	_ = allow(&corev3.Node{}, "id", "cluster")
+	_ = allow(&corev3.Node{}, "id", "cluster", "locality", "metadata")
 )
 
 // Bootstrap decodes a static bootstrap: its listeners and clusters, checked against each other
@@ -54,6 +54,15 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 		out.Clusters = append(out.Clusters, mc)
 	}
 
+	if dr := b.GetDynamicResources(); dr != nil {
+		var err error
+		if out.Dynamic, err = dynamicResources(path("dynamic_resources"), dr, out.Clusters); err != nil {
+			return nil, err
+		}
+	} else if err := clustersWithoutADS(sr, out.Clusters); err != nil {
+		return nil, err
+	}
+
 	listeners := map[string]int{}
 	for i, l := range b.GetStaticResources().GetListeners() {
 		lp := sr.field("listeners").index(i)
@@ -65,6 +74,11 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 			return nil, lp.field("name").errorf("duplicate listener name %q (also listeners[%d])", ml.Name, j)
 		}
 		listeners[ml.Name] = i
+		if out.Dynamic == nil {
+			if err := listenerWithoutADS(lp, l, ml); err != nil {
+				return nil, err
+			}
+		}
 		hp := hostPort(ml.Address)
 		if other, dup := addrs[hp]; dup && ml.Address.Port != 0 {
 			return nil, lp.field("address").errorf("%s already used by %s", hp, other)
@@ -74,6 +88,9 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 			return nil, err
 		}
 		out.Listeners = append(out.Listeners, ml)
+	}
+	if err := resolveTracing(b, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -25,7 +25,6 @@ var (
 		"per_connection_buffer_limit_bytes", "load_assignment", "dns_refresh_rate", "dns_lookup_family",
 		"respect_dns_ttl", "typed_extension_protocol_options", "http2_protocol_options",
 		"circuit_breakers", "transport_socket", "eds_cluster_config")
-	_ = reject(&clusterv3.Cluster{}, "eds_cluster_config", "requires xDS (not supported in static config yet)")
 	_ = allow(&clusterv3.CircuitBreakers{}, "thresholds")
 	_ = allow(&clusterv3.CircuitBreakers_Thresholds{}, "priority", "max_connections")
 	_ = allow(&upstreamhttpv3.HttpProtocolOptions{}, "explicit_http_config",
@@ -64,9 +63,16 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 	case clusterv3.Cluster_LOGICAL_DNS:
 		out.Type = model.ClusterLogicalDNS
 	case clusterv3.Cluster_EDS:
-		return nil, p.field("type").errorf("EDS requires xDS (not supported in static config yet)")
+		out.Type = model.ClusterEDS
+		var err error
+		if out.EDS, err = edsConfig(p, c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, p.field("type").errorf("%s not supported", c.GetType())
+	}
+	if c.GetEdsClusterConfig() != nil && out.Type != model.ClusterEDS {
+		return nil, p.field("eds_cluster_config").errorf("only for type EDS")
 	}
 	if c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
 		return nil, p.field("lb_policy").errorf("%s not supported yet", c.GetLbPolicy())

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -37,9 +39,11 @@ func TestStrict(t *testing.T) {
 			wantErr: "circuit_breakers.thresholds[1].max_requests: not supported",
 		},
 		{
-			name:    "field with its own message",
-			msg:     &clusterv3.Cluster{EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{}},
-			wantErr: "eds_cluster_config: requires xDS",
+			name: "access log filter outside the subset",
+			msg: &hcmv3.HttpConnectionManager{AccessLog: []*accesslogv3.AccessLog{{Filter: &accesslogv3.AccessLogFilter{
+				FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{}},
+			}}}},
+			wantErr: "access_log[0].filter.header_filter: not supported",
 		},
 		{
 			name: "unsupported nested match field",
@@ -51,8 +55,8 @@ func TestStrict(t *testing.T) {
 		},
 		{
 			name:    "message type outside the subset",
-			msg:     &corev3.GrpcService{},
-			wantErr: "envoy.config.core.v3.GrpcService not supported",
+			msg:     &corev3.GrpcMethodList{},
+			wantErr: "envoy.config.core.v3.GrpcMethodList not supported",
 		},
 	}
 	for _, tc := range tests {

@@ -44,8 +44,6 @@ var (
 		"stream_idle_timeout", "common_http_protocol_options", "max_request_headers_kb",
 		"generate_request_id", "preserve_external_request_id", "normalize_path", "merge_slashes",
 		"upgrade_configs", "http2_protocol_options", "drain_timeout", "access_log", "strip_any_host_port")
-	_ = reject(&hcmv3.HttpConnectionManager{}, "rds", "requires xDS (not supported in static config yet)")
-	_ = reject(&hcmv3.HttpConnectionManager{}, "access_log", "not supported yet")
 	_ = allow(&hcmv3.HttpFilter{}, "name", "typed_config", "is_optional", "disabled")
 	_ = allowOpaque(&hcmv3.HttpFilter{}, "typed_config")
 	_ = allow(&hcmv3.HttpConnectionManager_UpgradeConfig{}, "upgrade_type", "enabled")
@@ -145,15 +143,24 @@ func hcm(p path, m *hcmv3.HttpConnectionManager, reg *httpfilter.Registry) (*mod
 	}
 
 	rc := m.GetRouteConfig()
-	if rc == nil {
-		return nil, p.field("route_config").errorf("required")
-	}
-	// An inline route table is checked against the clusters that exist when it loads, unless
-	// it says otherwise (Envoy's validate_clusters default for route_config).
-	if out.RouteConfig, err = routeConfig(p.field("route_config"), rc, reg, true); err != nil {
-		return nil, err
+	switch {
+	case m.GetRds() != nil:
+		if out.RDS, err = rds(p.field("rds"), m.GetRds()); err != nil {
+			return nil, err
+		}
+	case rc == nil:
+		return nil, p.field("route_config").errorf("required (or rds)")
+	default:
+		// An inline route table is checked against the clusters that exist when it loads,
+		// unless it says otherwise (Envoy's validate_clusters default for route_config).
+		if out.RouteConfig, err = routeConfig(p.field("route_config"), rc, reg, true); err != nil {
+			return nil, err
+		}
 	}
 	if out.HTTPFilters, err = httpFilters(p.field("http_filters"), m.GetHttpFilters(), reg); err != nil {
+		return nil, err
+	}
+	if err := observability(p, m, out); err != nil {
 		return nil, err
 	}
 	return out, nil

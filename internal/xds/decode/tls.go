@@ -15,7 +15,8 @@ import (
 var (
 	_ = allow(&tlsv3.DownstreamTlsContext{}, "common_tls_context", "require_client_certificate")
 	_ = allow(&tlsv3.UpstreamTlsContext{}, "common_tls_context", "sni")
-	_ = allow(&tlsv3.CommonTlsContext{}, "tls_params", "tls_certificates", "validation_context", "alpn_protocols")
+	_ = allow(&tlsv3.CommonTlsContext{}, "tls_params", "tls_certificates", "validation_context", "alpn_protocols",
+		"tls_certificate_sds_secret_configs", "validation_context_sds_secret_config")
 	_ = allow(&tlsv3.TlsParameters{}, "tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites")
 	_ = allow(&tlsv3.TlsCertificate{}, "certificate_chain", "private_key")
 	_ = allow(&tlsv3.CertificateValidationContext{}, "trusted_ca", "system_root_certs",
@@ -32,7 +33,10 @@ func downstreamTLS(p path, c *tlsv3.DownstreamTlsContext) (*model.DownstreamTLS,
 	if out.Params, err = tlsParams(cp.field("tls_params"), ctx.GetTlsParams(), tls.VersionTLS13); err != nil {
 		return nil, err
 	}
-	if len(ctx.GetTlsCertificates()) == 0 {
+	if err := downstreamSecrets(cp, ctx, out); err != nil {
+		return nil, err
+	}
+	if len(ctx.GetTlsCertificates()) == 0 && len(out.CertificateSecrets) == 0 {
 		return nil, cp.field("tls_certificates").errorf("a server certificate required")
 	}
 	for i, tc := range ctx.GetTlsCertificates() {
@@ -55,7 +59,7 @@ func downstreamTLS(p path, c *tlsv3.DownstreamTlsContext) (*model.DownstreamTLS,
 		}
 	}
 	out.RequireClientCert = c.GetRequireClientCertificate().GetValue()
-	if out.RequireClientCert && out.ClientCAPEM == nil {
+	if out.RequireClientCert && out.ClientCAPEM == nil && out.ValidationSecret == nil {
 		// Without trust anchors any self-made certificate would pass; Envoy needs them too.
 		return nil, p.field("require_client_certificate").errorf("requires common_tls_context.validation_context.trusted_ca")
 	}
@@ -83,6 +87,9 @@ func upstreamTLS(p path, c *tlsv3.UpstreamTlsContext) (*model.UpstreamTLS, error
 			return nil, err
 		}
 		out.ClientCert = &cert
+	}
+	if err := upstreamSecrets(cp, ctx, out); err != nil {
+		return nil, err
 	}
 	if vc := ctx.GetValidationContext(); vc != nil {
 		vp := cp.field("validation_context")

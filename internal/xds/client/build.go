@@ -1,0 +1,288 @@
+package client
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/nuncio-gw/nuncio/internal/model"
+)
+
+// plan is a configuration built from the static and dynamic resources.
+type plan struct {
+	model   *model.Bootstrap
+	applied applied
+	// want are the names to subscribe to per type, with the config source that named them.
+	want [numKinds]map[string]model.ConfigSource
+	// warming lists the resources left out until what they name arrives.
+	warming []string
+}
+
+// build merges the static resources with res. A listener or cluster whose route table,
+// endpoints or secrets are missing is left out (it warms), unless an earlier version of it
+// is running: that one keeps serving until the new one is ready.
+func (c *Client) build(res resources) (*plan, error) {
+	p := &plan{applied: applied{
+		listeners: map[string]appliedListener{}, clusters: map[string]appliedCluster{},
+		routes: map[string]*model.RouteConfig{},
+	}}
+	for k := range p.want {
+		p.want[k] = map[string]model.ConfigSource{}
+	}
+	st := c.static
+	p.model = &model.Bootstrap{Admin: st.Admin, Node: st.Node, Dynamic: st.Dynamic}
+	var sig strings.Builder
+	secretsUsed := map[string]*model.Secret{}
+
+	clusters := slices.Clone(st.Clusters)
+	for _, name := range slices.Sorted(maps.Keys(res.clusters)) {
+		clusters = append(clusters, res.clusters[name])
+	}
+	for _, src := range clusters {
+		p.wantCluster(src)
+		eff, ready, err := c.resolveCluster(src, res, secretsUsed)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", src.Name, err)
+		}
+		if !ready {
+			prev, ok := c.applied.clusters[src.Name]
+			if !ok {
+				p.warming = append(p.warming, "cluster "+src.Name)
+				continue
+			}
+			p.wantCluster(prev.src)
+			if eff, ready, err = c.resolveCluster(prev.src, res, secretsUsed); err != nil || !ready {
+				eff = prev.eff
+			}
+			src = prev.src
+		}
+		p.model.Clusters = append(p.model.Clusters, eff)
+		p.applied.clusters[src.Name] = appliedCluster{src: src, eff: eff}
+		fmt.Fprintf(&sig, "c:%s:%p;", src.Name, src)
+	}
+
+	listeners := slices.Clone(st.Listeners)
+	for _, name := range slices.Sorted(maps.Keys(res.listeners)) {
+		listeners = append(listeners, res.listeners[name])
+	}
+	for _, src := range listeners {
+		p.wantListener(src)
+		eff, ready, err := c.resolveListener(src, res, secretsUsed)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", src.Name, err)
+		}
+		if !ready {
+			prev, ok := c.applied.listeners[src.Name]
+			if !ok {
+				p.warming = append(p.warming, "listener "+src.Name)
+				continue
+			}
+			p.wantListener(prev.src)
+			if eff, ready, err = c.resolveListener(prev.src, res, secretsUsed); err != nil || !ready {
+				eff = prev.eff
+			}
+			src = prev.src
+		}
+		p.model.Listeners = append(p.model.Listeners, eff)
+		p.applied.listeners[src.Name] = appliedListener{src: src, eff: eff}
+		fmt.Fprintf(&sig, "l:%s:%p;", src.Name, src)
+		for _, name := range rdsNames(src) {
+			rc := res.routes[name]
+			if rc == nil {
+				// The fetch timed out (else the listener would be warming): serve an empty
+				// table until the real one arrives.
+				rc = &model.RouteConfig{Name: name}
+			}
+			p.applied.routes[name] = rc
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.applied.routes)) {
+		p.model.RouteConfigs = append(p.model.RouteConfigs, p.applied.routes[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(secretsUsed)) {
+		fmt.Fprintf(&sig, "s:%s:%p;", name, secretsUsed[name])
+	}
+	p.applied.sig = sig.String()
+	return p, nil
+}
+
+func (p *plan) wantCluster(c *model.Cluster) {
+	if c.EDS != nil {
+		p.want[kindEDS][c.EDS.ServiceName] = c.EDS.ConfigSource
+	}
+	if t := c.TLS; t != nil {
+		for _, ref := range []*model.SecretRef{t.ClientCertSecret, t.ValidationSecret} {
+			if ref != nil {
+				p.want[kindSDS][ref.Name] = ref.ConfigSource
+			}
+		}
+	}
+}
+
+func (p *plan) wantListener(l *model.Listener) {
+	for _, fc := range chains(l) {
+		if fc.HCM != nil && fc.HCM.RDS != nil {
+			p.want[kindRDS][fc.HCM.RDS.RouteConfigName] = fc.HCM.RDS.ConfigSource
+		}
+		if t := fc.TLS; t != nil {
+			for _, ref := range t.CertificateSecrets {
+				p.want[kindSDS][ref.Name] = ref.ConfigSource
+			}
+			if t.ValidationSecret != nil {
+				p.want[kindSDS][t.ValidationSecret.Name] = t.ValidationSecret.ConfigSource
+			}
+		}
+	}
+}
+
+func chains(l *model.Listener) []*model.FilterChain {
+	out := l.FilterChains
+	if l.DefaultFilterChain != nil {
+		out = append(slices.Clip(out), l.DefaultFilterChain)
+	}
+	return out
+}
+
+func rdsNames(l *model.Listener) []string {
+	var out []string
+	for _, fc := range chains(l) {
+		if fc.HCM != nil && fc.HCM.RDS != nil && !slices.Contains(out, fc.HCM.RDS.RouteConfigName) {
+			out = append(out, fc.HCM.RDS.RouteConfigName)
+		}
+	}
+	return out
+}
+
+// resolveCluster returns the cluster to run for src: with its secrets filled in and, for an
+// EDS cluster, the endpoints it starts with. ready is false while something is missing.
+func (c *Client) resolveCluster(src *model.Cluster, res resources, used map[string]*model.Secret) (*model.Cluster, bool, error) {
+	eff := src
+	if src.EDS != nil {
+		ls, ok := res.endpoints[src.EDS.ServiceName]
+		if !ok && !c.expired[watchKey{kindEDS, src.EDS.ServiceName}] {
+			return nil, false, nil
+		}
+		// A running cluster keeps the endpoints it was built with in its model: EDS updates
+		// reach it by SetEndpoints, and a model that differs only there would rebuild it.
+		if prev, ok := c.applied.clusters[src.Name]; ok && prev.eff.EDS != nil && prev.eff.EDS.ServiceName == src.EDS.ServiceName {
+			ls = prev.eff.Localities
+		}
+		cp := *src
+		cp.Localities = ls
+		eff = &cp
+	}
+	t := src.TLS
+	if t == nil || (t.ClientCertSecret == nil && t.ValidationSecret == nil) {
+		return eff, true, nil
+	}
+	tls := *t
+	if ref := t.ClientCertSecret; ref != nil {
+		s := res.secrets[ref.Name]
+		if s == nil {
+			return nil, false, nil
+		}
+		if s.Certificate == nil {
+			return nil, false, fmt.Errorf("secret %q is not a tls_certificate", ref.Name)
+		}
+		used[ref.Name] = s
+		tls.ClientCert = s.Certificate
+	}
+	if ref := t.ValidationSecret; ref != nil {
+		s := res.secrets[ref.Name]
+		if s == nil {
+			return nil, false, nil
+		}
+		v := s.Validation
+		if v == nil {
+			return nil, false, fmt.Errorf("secret %q is not a validation_context", ref.Name)
+		}
+		used[ref.Name] = s
+		tls.TrustedCAPEM, tls.SystemRoots = v.TrustedCAPEM, v.SystemRoots
+		tls.MatchSANs, tls.MatchTypedSANs = v.MatchSANs, v.MatchTypedSANs
+		if (len(v.MatchSANs) > 0 || len(v.MatchTypedSANs) > 0) && v.TrustedCAPEM == nil && !v.SystemRoots {
+			return nil, false, fmt.Errorf("secret %q: subject alt names are matched without trusted_ca or system_root_certs", ref.Name)
+		}
+	}
+	if eff == src {
+		cp := *src
+		eff = &cp
+	}
+	eff.TLS = &tls
+	return eff, true, nil
+}
+
+// resolveListener returns the listener to run for src, with its secrets filled in. ready is
+// false while a route table or secret it names is missing.
+func (c *Client) resolveListener(src *model.Listener, res resources, used map[string]*model.Secret) (*model.Listener, bool, error) {
+	for _, name := range rdsNames(src) {
+		if _, ok := res.routes[name]; !ok && !c.expired[watchKey{kindRDS, name}] {
+			return nil, false, nil
+		}
+	}
+	needs := false
+	for _, fc := range chains(src) {
+		if fc.TLS != nil && (len(fc.TLS.CertificateSecrets) > 0 || fc.TLS.ValidationSecret != nil) {
+			needs = true
+		}
+	}
+	if !needs {
+		return src, true, nil
+	}
+	eff := *src
+	eff.FilterChains = nil
+	var resolve = func(fc *model.FilterChain) (*model.FilterChain, bool, error) {
+		t := fc.TLS
+		if t == nil || (len(t.CertificateSecrets) == 0 && t.ValidationSecret == nil) {
+			return fc, true, nil
+		}
+		tls := *t
+		tls.Certificates = slices.Clone(t.Certificates)
+		for _, ref := range t.CertificateSecrets {
+			s := res.secrets[ref.Name]
+			if s == nil {
+				return nil, false, nil
+			}
+			if s.Certificate == nil {
+				return nil, false, fmt.Errorf("secret %q is not a tls_certificate", ref.Name)
+			}
+			used[ref.Name] = s
+			tls.Certificates = append(tls.Certificates, *s.Certificate)
+		}
+		if ref := t.ValidationSecret; ref != nil {
+			s := res.secrets[ref.Name]
+			if s == nil {
+				return nil, false, nil
+			}
+			v := s.Validation
+			switch {
+			case v == nil:
+				return nil, false, fmt.Errorf("secret %q is not a validation_context", ref.Name)
+			case v.TrustedCAPEM == nil:
+				return nil, false, fmt.Errorf("secret %q: client certificates are verified against trusted_ca, which it lacks", ref.Name)
+			case v.SystemRoots || len(v.MatchSANs) > 0 || len(v.MatchTypedSANs) > 0:
+				return nil, false, fmt.Errorf("secret %q: only trusted_ca is supported for client certificates", ref.Name)
+			}
+			used[ref.Name] = s
+			tls.ClientCAPEM = v.TrustedCAPEM
+		}
+		cp := *fc
+		cp.TLS = &tls
+		return &cp, true, nil
+	}
+	for _, fc := range src.FilterChains {
+		r, ok, err := resolve(fc)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		eff.FilterChains = append(eff.FilterChains, r)
+	}
+	if src.DefaultFilterChain != nil {
+		r, ok, err := resolve(src.DefaultFilterChain)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		eff.DefaultFilterChain = r
+	}
+	return &eff, true, nil
+}
