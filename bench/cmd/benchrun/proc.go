@@ -176,3 +176,19 @@ func (after cpuBusy) delta(before cpuBusy, cpus ...string) uint64 {
 	}
 	return t
 }
+
+// kernelThreads returns the PIDs of the processes whose command name starts with prefix.
+func kernelThreads(prefix string) []int {
+	var out []int
+	ents, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, e := range ents {
+		b, err := os.ReadFile(e)
+		if err != nil || !strings.HasPrefix(string(b), prefix) {
+			continue
+		}
+		if p, err := strconv.Atoi(filepath.Base(filepath.Dir(e))); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
