@@ -1,12 +1,15 @@
-// Package admin serves Nuncio's admin API, a subset of Envoy's: /ready, /server_info,
-// /config_dump, /clusters, /listeners, /healthcheck/fail and /healthcheck/ok, and /quitquitquit,
-// with Envoy's paths, status codes and output formats, so that the probes, scripts and dashboards
-// written for Envoy work against Nuncio unchanged.
+// Package admin serves Nuncio's admin API, a subset of Envoy's (/ready, /server_info,
+// /config_dump, /clusters, /listeners, /stats, /stats/prometheus, /logging, /memory, /runtime,
+// /reset_counters, /drain_listeners, /healthcheck/fail and /healthcheck/ok, /quitquitquit) with
+// Envoy's paths, status codes and output formats, so that the probes, scripts, Prometheus
+// scrapes and dashboards written for Envoy work against Nuncio unchanged; and a live dashboard
+// of its own at /dashboard.
 //
-// The package knows nothing of the data plane: it reports what a Source tells it. The only state
-// it owns is the health-check-failed flag that POST /healthcheck/fail sets, which the HTTP layer
-// reads through HealthFailed to fail the health checks it answers, so that a load balancer
-// stops sending traffic before the process is drained.
+// The package knows nothing of the data plane: it reports what a Source tells it and what the
+// stats store holds. The only state it owns is the health-check-failed flag that POST
+// /healthcheck/fail sets, which the HTTP layer reads through HealthFailed to fail the health
+// checks it answers, so that a load balancer stops sending traffic before the process is
+// drained, and the dashboard's recent samples.
 //
 // This is not the hot path: it uses net/http, and allocates freely.
 package admin
@@ -21,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // DefaultAddress is where the admin API listens unless told otherwise. It is loopback because
@@ -41,6 +46,11 @@ type Options struct {
 	// Version is the binary's version, shown on the index page and in /server_info unless the
 	// Source reports its own.
 	Version string
+	// Stats is the store /stats reports; stats.Default when nil.
+	Stats *stats.Store
+	// LogLevel is the level of the process's logger, which POST /logging changes. When nil,
+	// /logging answers 501.
+	LogLevel *slog.LevelVar
 }
 
 // Server is the admin HTTP server.
@@ -50,6 +60,8 @@ type Server struct {
 	http   *http.Server
 	failed atomic.Bool
 	quit   sync.Once
+	tags   tagCache
+	dash   dashboard
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -69,6 +81,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Stats == nil {
+		opts.Stats = stats.Default
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "admin")}
 	s.http = &http.Server{

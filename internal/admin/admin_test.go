@@ -176,7 +176,7 @@ func TestEndpoints(t *testing.T) {
 			}`,
 		},
 		{
-			name: "config dump passes through", method: "GET", path: "/config_dump?resource=dynamic_active_clusters",
+			name: "config dump passes through", method: "GET", path: "/config_dump",
 			wantCode: 200, wantType: contentJSON,
 			wantBody: `{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"}]}`,
 		},
@@ -280,7 +280,7 @@ func TestEndpoints(t *testing.T) {
 			wantCode: 405, wantAllow: "GET, HEAD",
 		},
 		{
-			name: "unknown path lists commands", method: "GET", path: "/stats",
+			name: "unknown path lists commands", method: "GET", path: "/statz",
 			wantCode: 404, wantType: contentText,
 			wantContain: []string{"invalid path. admin commands are:\n", "  /ready: print server state"},
 		},

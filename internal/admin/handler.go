@@ -18,19 +18,30 @@ type endpoint struct {
 	// mutates marks endpoints that change the server's state. They answer only POST, as in
 	// Envoy, so that a crawler, a prefetching browser or an <img> tag cannot trigger them.
 	mutates bool
-	serve   func(s *Server, w http.ResponseWriter, r *http.Request)
+	// readWrite marks endpoints that show state on GET and change it on POST (/logging); the
+	// handler refuses a change by GET.
+	readWrite bool
+	serve     func(s *Server, w http.ResponseWriter, r *http.Request)
 }
 
 // endpoints are in alphabetical order, as Envoy lists its own.
 var endpoints = []endpoint{
 	{path: "/clusters", help: "upstream cluster status; format=json for JSON", serve: (*Server).serveClusters},
-	{path: "/config_dump", help: "dump the current configuration as JSON", serve: (*Server).serveConfigDump},
+	{path: "/config_dump", help: "dump the current configuration as JSON; resource=<field> selects one kind of resource, mask=<paths> trims it", serve: (*Server).serveConfigDump},
+	{path: "/dashboard", help: "live dashboard: traffic, latency, listeners, routes, clusters and config", serve: (*Server).serveDashboard},
+	{path: "/drain_listeners", help: "drain listeners; graceful lets open connections finish within the drain time", mutates: true, serve: (*Server).serveDrainListeners},
 	{path: "/healthcheck/fail", help: "cause the server to fail health checks", mutates: true, serve: (*Server).serveHealthFail},
 	{path: "/healthcheck/ok", help: "cause the server to pass health checks", mutates: true, serve: (*Server).serveHealthOK},
 	{path: "/listeners", help: "print listener info; format=json for JSON", serve: (*Server).serveListeners},
+	{path: "/logging", help: "print log levels; POST level=<level> to change the level", readWrite: true, serve: (*Server).serveLogging},
+	{path: "/memory", help: "print current allocation/heap usage", serve: (*Server).serveMemory},
 	{path: "/quitquitquit", help: "exit the server", mutates: true, serve: (*Server).serveQuit},
 	{path: "/ready", help: "print server state, return 200 if LIVE, otherwise return 503", serve: (*Server).serveReady},
+	{path: "/reset_counters", help: "reset all counters to zero", mutates: true, serve: (*Server).serveResetCounters},
+	{path: "/runtime", help: "print runtime values", serve: (*Server).serveRuntime},
 	{path: "/server_info", help: "print server version/status information", serve: (*Server).serveServerInfo},
+	{path: "/stats", help: "print server stats; filter=<regex>, usedonly, type=<type>, format=json or prometheus", serve: (*Server).serveStats},
+	{path: "/stats/prometheus", help: "print server stats in Prometheus format; filter=<regex>, usedonly", serve: (*Server).servePrometheus},
 }
 
 // crossOrigin has no trusted origins: the admin page posts to its own origin.
@@ -42,6 +53,7 @@ func (s *Server) routes() http.Handler {
 	for _, ep := range endpoints {
 		mux.Handle(ep.path, s.guard(ep))
 	}
+	mux.Handle("/dashboard/", s.guard(endpoint{path: "/dashboard/", serve: (*Server).serveDashboardAsset}))
 	mux.HandleFunc("/", s.serveNotFound)
 	return mux
 }
@@ -52,6 +64,18 @@ func (s *Server) guard(ep endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		commonHeaders(w)
 		switch {
+		case ep.readWrite && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			textError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed.", r.Method))
+			return
+		case ep.readWrite:
+			if r.Method == http.MethodPost {
+				if err := crossOrigin.Check(r); err != nil {
+					s.log.Warn("cross-origin request to a mutating admin path refused", "path", ep.path, "remote", r.RemoteAddr)
+					textError(w, http.StatusForbidden, err.Error())
+					return
+				}
+			}
 		case ep.mutates && r.Method != http.MethodPost:
 			s.log.Warn("admin path mutates state and was not POSTed", "path", ep.path, "method", r.Method)
 			w.Header().Set("Allow", http.MethodPost)
@@ -136,19 +160,6 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) serveServerInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, s.serverInfoJSON(s.opts.Source.ServerInfo()))
-}
-
-// serveConfigDump passes the Source's JSON through unchanged. Envoy's resource, mask and
-// name_regex query parameters are not applied.
-func (s *Server) serveConfigDump(w http.ResponseWriter, _ *http.Request) {
-	b, err := s.opts.Source.ConfigDump()
-	if err != nil {
-		s.log.Error("config dump failed", "error", err)
-		textError(w, http.StatusInternalServerError, "config_dump: "+err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", contentJSON)
-	_, _ = w.Write(b)
 }
 
 // serveClusters writes Envoy's text format, one "cluster::host::field::value" line per fact, or

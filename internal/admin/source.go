@@ -150,3 +150,41 @@ func (s State) String() string {
 
 // MarshalText makes the state appear by name in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// The interfaces below are optional: a Source implements those it can, and the admin server
+// finds them with a type assertion, so a Source written before they existed keeps compiling.
+
+// StatsRefresher is a Source with stats computed on demand (uptime, memory), refreshed before
+// /stats, /stats/prometheus and the dashboard read the store.
+type StatsRefresher interface {
+	RefreshStats()
+}
+
+// ListenerDrainer is a Source that can drain its listeners for POST /drain_listeners.
+type ListenerDrainer interface {
+	// DrainListeners stops every listener from accepting. With graceful, open connections are
+	// asked to close (Connection: close, GOAWAY) and given the drain time; without it, they
+	// are closed at once. It returns without waiting for the drain to finish.
+	DrainListeners(graceful bool) error
+}
+
+// ConfigReporter is a Source that reports which configuration is in force and the last update
+// it refused, for the dashboard.
+type ConfigReporter interface {
+	ConfigStatus() ConfigStatus
+}
+
+// ConfigStatus is the configuration in force and the last refused update.
+type ConfigStatus struct {
+	// Version identifies the configuration in force; empty before the first one.
+	Version   string
+	AppliedAt time.Time
+	// LastRejection is the last update refused, or nil when none was.
+	LastRejection *Rejection
+}
+
+// Rejection is a refused configuration update.
+type Rejection struct {
+	At     time.Time
+	Reason string
+}
