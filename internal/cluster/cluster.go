@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nuncio-gw/nuncio/internal/cluster/health"
+	"github.com/nuncio-gw/nuncio/internal/cluster/outlier"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
@@ -41,6 +43,11 @@ type Cluster struct {
 	breakers [2]*Breakers // by model.RoutingPriority
 	scope    *stats.Scope // "cluster.<name>."
 	resolver Resolver
+	hc       *health.Checker   // nil without active health checks
+	od       *outlier.Detector // nil without outlier detection
+	used     atomic.Bool       // a request has been sent (health checks slow down until then)
+
+	membershipTotal, membershipHealthy *stats.Gauge
 
 	mu        sync.Mutex // serializes endpoint-set updates (DNS refreshes, SetEndpoints)
 	closed    bool
@@ -167,6 +174,20 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 	}
 	c.breakers[model.PriorityDefault] = newBreakers(def, pendingOverflow, retryOverflow)
 	c.breakers[model.PriorityHigh] = newBreakers(high, pendingOverflow, retryOverflow)
+	c.membershipTotal = c.scope.Gauge("membership_total")
+	c.membershipHealthy = c.scope.Gauge("membership_healthy")
+	if m.HealthCheck != nil {
+		c.hc, err = health.New(m.HealthCheck, health.Options{
+			Cluster: m.Name, TLS: tlsCfg, Scope: c.scope, Logger: c.log, Used: c.used.Load,
+		})
+		if err != nil {
+			c.scope.Release()
+			return nil, err
+		}
+	}
+	if m.OutlierDetection != nil {
+		c.od = outlier.New(m.OutlierDetection, c.scope, c.healthChanged, outlier.Options{})
+	}
 	c.set.Store(&endpointSet{})
 	return c, nil
 }
@@ -239,11 +260,12 @@ func (c *Cluster) setHostsLocked(specs []hostSpec) {
 		hosts = append(hosts, h)
 	}
 	slices.SortStableFunc(hosts, func(a, b *Host) int { return cmp.Compare(a.Priority, b.Priority) })
-	c.set.Store(buildSet(&c.lb, hosts))
+	c.publishLocked(hosts)
 	for _, h := range old.hosts {
 		if !kept[h.Pool] {
 			kept[h.Pool] = true // close each pool once, even for duplicate hosts
 			h.closePools()
+			c.dropHostStateLocked(h.key, h.st)
 		}
 	}
 }
@@ -270,6 +292,12 @@ func (c *Cluster) newHost(s hostSpec, prev *Host) *Host {
 	}
 	if prev != nil {
 		h.st = prev.st
+		if c.hc != nil && h.st.addr != s.address {
+			// LOGICAL_DNS moved the host: check the new address.
+			c.hc.Remove(s.key)
+			h.st.addr = s.address
+			c.addHealthCheckLocked(s.key, h.st)
+		}
 		h.Pool, h.H2 = prev.Pool, prev.H2
 		h.Pool.SetAddr(s.address)
 		if h.H2 != nil {
@@ -277,7 +305,7 @@ func (c *Cluster) newHost(s hostSpec, prev *Host) *Host {
 		}
 		return h
 	}
-	h.st = c.newHostState()
+	h.st = c.newHostStateLocked(s.key, s.address)
 	h.Pool = upstream.NewPool(s.address, c.poolOpts)
 	if c.Model.Protocol == model.UpstreamUseDownstream {
 		o := c.poolOpts
@@ -320,8 +348,16 @@ func (c *Cluster) close() {
 		stop()
 		<-done
 	}
+	if c.hc != nil {
+		c.hc.Close()
+	}
+	if c.od != nil {
+		c.od.Close()
+	}
 	for _, h := range c.set.Load().hosts {
 		h.closePools()
 	}
+	c.membershipTotal.Set(0)
+	c.membershipHealthy.Set(0)
 	c.scope.Release()
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// KeepAlive is the TCP keep-alive idle time of upstream connections (0 = the
 	// upstream package's default, negative disables).
 	KeepAlive time.Duration
+	// HealthWarmTimeout bounds how long Apply waits for the first round of active health
+	// checks of new clusters; hosts still unchecked stay failed until their check passes
+	// (0 = 5s).
+	HealthWarmTimeout time.Duration
 	// Stats receives the clusters' stats under "cluster.<name>." (nil = stats.Default).
 	Stats *stats.Store
 }
@@ -60,6 +64,7 @@ func NewManager(opts Options) *Manager {
 	}
 	opts.DNSTimeout = cmp.Or(opts.DNSTimeout, 5*time.Second)
 	opts.DNSWarmTimeout = cmp.Or(opts.DNSWarmTimeout, 5*time.Second)
+	opts.HealthWarmTimeout = cmp.Or(opts.HealthWarmTimeout, 5*time.Second)
 	return &Manager{opts: opts, refs: map[string]*Ref{}, clusters: map[string]*Cluster{}}
 }
 
@@ -154,6 +159,9 @@ func (m *Manager) Apply(cs []*model.Cluster) error {
 
 	for _, c := range built {
 		m.startDNS(c)
+		if c.od != nil {
+			c.od.Start()
+		}
 	}
 	// Requests that loaded a retired cluster before the swap finish on its pools: Close
 	// drains them rather than cutting connections in use.
@@ -219,6 +227,14 @@ func (m *Manager) warm(cs []*Cluster) {
 			continue
 		}
 		wg.Go(func() { c.refreshDNS(ctx, m.opts.DNSTimeout) })
+	}
+	wg.Wait()
+	// Then the first round of health checks, as Envoy's cluster initialization waits for
+	// it: hosts are published with verdicts, not all pending.
+	hctx, hcancel := context.WithTimeout(context.Background(), m.opts.HealthWarmTimeout)
+	defer hcancel()
+	for _, c := range cs {
+		wg.Go(func() { c.waitHealthChecks(hctx) })
 	}
 	wg.Wait()
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/snapshot"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
@@ -39,6 +40,10 @@ type Options struct {
 	DrainTime time.Duration
 	Logger    *slog.Logger
 	LogLevel  string
+	// LevelVar is the level of Logger's handler; when set, the admin API's /logging changes it.
+	LevelVar *slog.LevelVar
+	// Stats is where the server's own stats go; stats.Default when nil.
+	Stats *stats.Store
 	// Registry resolves HTTP filter type URLs; httpfilter.Default when nil.
 	Registry *httpfilter.Registry
 	Version  string
@@ -67,6 +72,8 @@ type Server struct {
 	applyMu  sync.Mutex
 	rejected atomic.Pointer[Rejection]
 	xds      *xdsState
+	stats    *serverStats
+	draining atomic.Bool // POST /drain_listeners was served
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -88,9 +95,12 @@ func New(opts Options) *Server {
 	if opts.DrainTime == 0 {
 		opts.DrainTime = 10 * time.Second
 	}
+	if opts.Stats == nil {
+		opts.Stats = stats.Default
+	}
 	s := &Server{
 		opts: opts, log: opts.Logger, reg: opts.Registry, started: time.Now(),
-		quit: make(chan struct{}), routes: snapshot.NewRouteSlots(),
+		quit: make(chan struct{}), routes: snapshot.NewRouteSlots(), stats: newServerStats(opts.Stats),
 	}
 	s.clusters = cluster.NewManager(cluster.Options{Logger: opts.Logger})
 	s.listeners = listener.NewManager(listener.Options{Logger: opts.Logger, DrainTime: opts.DrainTime})
@@ -137,15 +147,18 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.applyFirst(b, src); err != nil {
 		s.clusters.Close()
 		s.listeners.Close()
+		s.stats.release()
 		return err
 	}
+	s.stats.updateSuccess.Inc()
 	adminAddr := s.opts.AdminAddress
 	if adminAddr == "" && b.Admin != nil {
 		adminAddr = joinHostPort(b.Admin.Address)
 	}
 	s.admin, err = admin.New(admin.Options{
 		Address: adminAddr, Source: s, Logger: s.log, Version: s.opts.Version,
-		Quit: func() { s.quitOnce.Do(func() { close(s.quit) }) },
+		Quit:  func() { s.quitOnce.Do(func() { close(s.quit) }) },
+		Stats: s.opts.Stats, LogLevel: s.opts.LevelVar,
 	})
 	if err == nil {
 		err = s.admin.Start()
@@ -185,9 +198,11 @@ func (s *Server) Reload() error {
 	}
 	if err != nil {
 		s.rejected.Store(&Rejection{At: time.Now(), Reason: err.Error()})
+		s.stats.updateRejected.Inc()
 		s.log.Error("config rejected; previous config stays in force", "error", err)
 		return err
 	}
+	s.stats.updateSuccess.Inc()
 	s.log.Info("config applied", "version", s.store.Load().Version, "listeners", s.listenerSummary())
 	return nil
 }
@@ -294,6 +309,7 @@ func (s *Server) shutdown() error {
 	if s.admin != nil {
 		s.admin.Close()
 	}
+	s.stats.release()
 	s.log.Info("stopped")
 	return nil
 }
@@ -349,6 +365,19 @@ func (s *Server) Clusters() []admin.ClusterStatus {
 			var health admin.HealthFlags
 			if !h.Healthy {
 				health |= admin.FailedEDSHealth
+			}
+			f := h.HealthFlags()
+			if f&cluster.FailedActiveHC != 0 {
+				health |= admin.FailedActiveHC
+			}
+			if f&cluster.PendingActiveHC != 0 {
+				health |= admin.PendingActiveHC
+			}
+			if f&cluster.ActiveHCTimeout != 0 {
+				health |= admin.ActiveHCTimeout
+			}
+			if f&cluster.FailedOutlierCheck != 0 {
+				health |= admin.FailedOutlierCheck
 			}
 			cs.Hosts = append(cs.Hosts, admin.HostStatus{
 				Address: h.Address, Weight: h.Weight, Health: health,
