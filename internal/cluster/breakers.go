@@ -33,15 +33,17 @@ type Breakers struct {
 
 	pendingOverflow *stats.Counter // upstream_rq_pending_overflow: max_pending and max_requests
 	retryOverflow   *stats.Counter // upstream_rq_retry_overflow
+	cxOverflow      *stats.Counter // upstream_cx_overflow
 }
 
-func newBreakers(t *model.Thresholds, pendingOverflow, retryOverflow *stats.Counter) *Breakers {
+func newBreakers(t *model.Thresholds, sc *stats.Scope) *Breakers {
 	b := &Breakers{
 		maxRequests:     defaultMaxRequests,
 		maxPending:      defaultMaxPending,
 		maxRetries:      defaultMaxRetries,
-		pendingOverflow: pendingOverflow,
-		retryOverflow:   retryOverflow,
+		pendingOverflow: sc.Counter("upstream_rq_pending_overflow"),
+		retryOverflow:   sc.Counter("upstream_rq_retry_overflow"),
+		cxOverflow:      sc.Counter("upstream_cx_overflow"),
 	}
 	if t == nil {
 		return b
@@ -89,6 +91,11 @@ func (b *Breakers) TryRetry() bool {
 	}
 	return try(&b.retries, limit, b.retryOverflow)
 }
+
+// ConnOverflow counts a request refused because the cluster's max_connections was reached
+// (the pool returned upstream.ErrOverflow). The pools enforce that limit; the router reports
+// it here so it shows as upstream_cx_overflow.
+func (b *Breakers) ConnOverflow() { b.cxOverflow.Inc() }
 
 // DoneRetry returns a slot taken by TryRetry.
 func (b *Breakers) DoneRetry() { b.retries.Add(-1) }

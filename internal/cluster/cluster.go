@@ -166,14 +166,12 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 		st = stats.Default
 	}
 	c.scope = st.Scope("cluster." + m.Name)
-	pendingOverflow := c.scope.Counter("upstream_rq_pending_overflow")
-	retryOverflow := c.scope.Counter("upstream_rq_retry_overflow")
 	var def, high *model.Thresholds
 	if cb := m.CircuitBreakers; cb != nil {
 		def, high = &cb.Default, &cb.High
 	}
-	c.breakers[model.PriorityDefault] = newBreakers(def, pendingOverflow, retryOverflow)
-	c.breakers[model.PriorityHigh] = newBreakers(high, pendingOverflow, retryOverflow)
+	c.breakers[model.PriorityDefault] = newBreakers(def, c.scope)
+	c.breakers[model.PriorityHigh] = newBreakers(high, c.scope)
 	c.membershipTotal = c.scope.Gauge("membership_total")
 	c.membershipHealthy = c.scope.Gauge("membership_healthy")
 	if m.HealthCheck != nil {

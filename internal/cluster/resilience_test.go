@@ -220,6 +220,10 @@ func TestBreakers(t *testing.T) {
 	if got := statValue(st, "cluster.cb.upstream_rq_pending_overflow"); got != 2 {
 		t.Errorf("upstream_rq_pending_overflow = %d, want 2", got)
 	}
+	b.ConnOverflow()
+	if got := statValue(st, "cluster.cb.upstream_cx_overflow"); got != 1 {
+		t.Errorf("upstream_cx_overflow = %d, want 1", got)
+	}
 	if got := statValue(st, "cluster.cb.upstream_rq_retry_overflow"); got != 1 {
 		t.Errorf("upstream_rq_retry_overflow = %d, want 1", got)
 	}
