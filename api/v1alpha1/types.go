@@ -123,6 +123,96 @@ type Route struct {
 	Timeout *Duration `json:"timeout,omitempty"`
 	// Time the request may go without sending or receiving data; overrides the listener's streamIdle.
 	IdleTimeout *Duration `json:"idleTimeout,omitempty"`
+	// Retries failed requests, on other endpoints when the backend has several.
+	Retries *Retries `json:"retries,omitempty"`
+	// Copies requests to another backend, whose answers are discarded.
+	Mirror *Mirror `json:"mirror,omitempty"`
+	// What a request is hashed on, for backends balanced by ringHash or maglev. Values found are
+	// combined in order.
+	Hash []Hash `json:"hash,omitempty"`
+	// Injects delays and errors, to test how clients cope.
+	Fault *Fault `json:"fault,omitempty"`
+}
+
+// Retries retry a failed request. Retries avoid the endpoints already tried, and the request
+// body is kept for them up to the listener's buffer limit (a larger body is not retried).
+type Retries struct {
+	// Retries after the first try. Default 1.
+	Attempts *uint32 `json:"attempts,omitempty"`
+	// What to retry: 5xx, gateway-error (502, 503, 504), reset, connect-failure, retriable-4xx
+	// (409), refused-stream. Default [connect-failure, refused-stream, reset, gateway-error].
+	On []string `json:"on,omitempty"`
+	// Further response statuses to retry, e.g. [429].
+	StatusCodes []uint32 `json:"statusCodes,omitempty"`
+	// Time for each try; the route's timeout still bounds all of them together.
+	PerTryTimeout *Duration `json:"perTryTimeout,omitempty"`
+	// Wait between tries: a random time up to base, doubling each retry, at most max.
+	Backoff *Backoff `json:"backoff,omitempty"`
+}
+
+// Backoff is the jittered exponential wait between retries.
+type Backoff struct {
+	// Default 25ms.
+	Base *Duration `json:"base,omitempty"`
+	// Default ten times base.
+	Max *Duration `json:"max,omitempty"`
+}
+
+// Mirror copies requests to a backend; its answers are discarded and never delay the client.
+// The copy's Host header gets "-shadow" appended.
+type Mirror struct {
+	// A backend defined in backends.
+	Backend string `json:"backend"`
+	// Share of requests copied, 0 to 100. Default 100.
+	Percent *uint32 `json:"percent,omitempty"`
+}
+
+// Hash is one input of a request's hash. Give exactly one of header, cookie, sourceIP, query.
+type Hash struct {
+	// A request header.
+	Header string `json:"header,omitempty"`
+	// A cookie; with ttl, Nuncio sets it on clients that lack it, so they stay on one endpoint.
+	Cookie *HashCookie `json:"cookie,omitempty"`
+	// The client's IP address.
+	SourceIP bool `json:"sourceIP,omitempty"`
+	// A query parameter.
+	Query string `json:"query,omitempty"`
+}
+
+// HashCookie hashes on a cookie.
+type HashCookie struct {
+	// Cookie name.
+	Name string `json:"name"`
+	// Lifetime of a cookie Nuncio generates for a client without one. Without it, no cookie is set.
+	TTL *Duration `json:"ttl,omitempty"`
+	// Path attribute of the generated cookie.
+	Path string `json:"path,omitempty"`
+}
+
+// Fault injects faults into matching requests. Delay runs first, then abort.
+type Fault struct {
+	// Delays requests.
+	Delay *FaultDelay `json:"delay,omitempty"`
+	// Answers requests with an error instead of forwarding them.
+	Abort *FaultAbort `json:"abort,omitempty"`
+}
+
+// FaultDelay delays a share of requests.
+type FaultDelay struct {
+	// How long.
+	Duration Duration `json:"duration"`
+	// Share of requests delayed, 0 to 100. Default 100.
+	Percent *uint32 `json:"percent,omitempty"`
+}
+
+// FaultAbort answers a share of requests with an error. Give exactly one of status and grpcStatus.
+type FaultAbort struct {
+	// HTTP status, 200 to 599.
+	Status int `json:"status,omitempty"`
+	// gRPC status code (answered as HTTP 200 with grpc-status).
+	GRPCStatus *uint32 `json:"grpcStatus,omitempty"`
+	// Share of requests aborted, 0 to 100. Default 100.
+	Percent *uint32 `json:"percent,omitempty"`
 }
 
 // Match selects requests. Every condition given must hold. At most one of prefix, path and

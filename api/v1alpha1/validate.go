@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem in a config, at the field it names.
@@ -344,6 +345,126 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	}
 	v.duration(p+".timeout", r.Timeout)
 	v.duration(p+".idleTimeout", r.IdleTimeout)
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{r.Retries != nil, "retries"}, {r.Mirror != nil, "mirror"}, {r.Hash != nil, "hash"}} {
+		if f.set && !forwards {
+			v.fail(p+"."+f.name, "only applies to routes with backend or backends")
+		}
+	}
+	if r.Retries != nil {
+		v.retries(p+".retries", r.Retries)
+	}
+	if m := r.Mirror; m != nil {
+		if _, ok := backends[m.Backend]; !ok {
+			v.fail(p+".mirror.backend", "backend %q is not defined", m.Backend)
+		}
+		v.percent(p+".mirror.percent", m.Percent)
+	}
+	for i := range r.Hash {
+		v.hash(idx(p+".hash", i), &r.Hash[i])
+	}
+	if r.Fault != nil {
+		v.fault(p+".fault", r.Fault)
+	}
+}
+
+// RetryOn lists the retries.on values, as Envoy's retry_on names them.
+var RetryOn = []string{"5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx", "refused-stream"}
+
+// DefaultRetryOn is retries.on when it is not given: failures where the backend did not
+// handle the request, or said so.
+var DefaultRetryOn = []string{"connect-failure", "refused-stream", "reset", "gateway-error"}
+
+func (v *validator) retries(p string, r *Retries) {
+	for i, on := range r.On {
+		if !slices.Contains(RetryOn, on) {
+			v.fail(idx(p+".on", i), "must be one of %s, got %q", strings.Join(RetryOn, ", "), on)
+		}
+	}
+	for i, c := range r.StatusCodes {
+		if c < 100 || c > 599 {
+			v.fail(idx(p+".statusCodes", i), "must be from 100 to 599, got %d", c)
+		}
+	}
+	if r.Attempts != nil && *r.Attempts > 100 {
+		v.fail(p+".attempts", "must be at most 100, got %d", *r.Attempts)
+	}
+	if r.PerTryTimeout != nil && r.PerTryTimeout.Duration <= 0 {
+		v.fail(p+".perTryTimeout", "must be positive, got %s", r.PerTryTimeout.Duration)
+	}
+	if b := r.Backoff; b != nil {
+		if b.Base != nil && b.Base.Duration < time.Millisecond {
+			v.fail(p+".backoff.base", "must be at least 1ms, got %s", b.Base.Duration)
+		}
+		if b.Max != nil && b.Max.Duration <= 0 {
+			v.fail(p+".backoff.max", "must be positive, got %s", b.Max.Duration)
+		}
+		if b.Base != nil && b.Max != nil && b.Max.Duration < b.Base.Duration {
+			v.fail(p+".backoff.max", "must not be below base")
+		}
+		if b.Base == nil && b.Max != nil && b.Max.Duration < 25*time.Millisecond {
+			v.fail(p+".backoff.max", "must not be below base (default 25ms)")
+		}
+	}
+}
+
+func (v *validator) percent(p string, pct *uint32) {
+	if pct != nil && *pct > 100 {
+		v.fail(p, "must be from 0 to 100, got %d", *pct)
+	}
+}
+
+func (v *validator) hash(p string, h *Hash) {
+	n := 0
+	for _, set := range []bool{h.Header != "", h.Cookie != nil, h.SourceIP, h.Query != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.fail(p, "needs exactly one of header, cookie, sourceIP and query")
+	}
+	if h.Header != "" && !headerName.MatchString(h.Header) {
+		v.fail(p+".header", "%q is not a header name", h.Header)
+	}
+	if c := h.Cookie; c != nil {
+		if c.Name == "" || !headerName.MatchString(c.Name) || strings.HasPrefix(c.Name, ":") {
+			v.fail(p+".cookie.name", "%q is not a cookie name", c.Name)
+		}
+		if c.TTL != nil && c.TTL.Duration < 0 {
+			v.fail(p+".cookie.ttl", "must not be negative, got %s", c.TTL.Duration)
+		}
+		if strings.ContainsAny(c.Path, "; ,%\r\n") {
+			v.fail(p+".cookie.path", "%q is not a cookie path", c.Path)
+		}
+	}
+}
+
+func (v *validator) fault(p string, f *Fault) {
+	if f.Delay == nil && f.Abort == nil {
+		v.fail(p, "needs delay, abort or both")
+	}
+	if d := f.Delay; d != nil {
+		if d.Duration.Duration <= 0 {
+			v.fail(p+".delay.duration", "must be positive, got %s", d.Duration.Duration)
+		}
+		v.percent(p+".delay.percent", d.Percent)
+	}
+	if a := f.Abort; a != nil {
+		switch {
+		case a.Status != 0 && a.GRPCStatus != nil:
+			v.fail(p+".abort", "give one of status and grpcStatus, not both")
+		case a.GRPCStatus != nil:
+			if *a.GRPCStatus > 16 {
+				v.fail(p+".abort.grpcStatus", "must be from 0 to 16, got %d", *a.GRPCStatus)
+			}
+		case a.Status < 200 || a.Status > 599:
+			v.fail(p+".abort.status", "must be from 200 to 599, got %d", a.Status)
+		}
+		v.percent(p+".abort.percent", a.Percent)
+	}
 }
 
 // headerName accepts an HTTP field name (RFC 9110 token); a leading ':' allows matching

@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	connlimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/connection_limit/v3"
@@ -142,6 +143,12 @@ func (t *translator) hcm(l *v1alpha1.Listener) *hcmv3.HttpConnectionManager {
 		// Hosts in routes are written without ports; a Host header of "a.example.com:8080"
 		// must still match "a.example.com".
 		StripPortMode: &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
+	}
+	if hasFault(l) {
+		h.HttpFilters = append([]*hcmv3.HttpFilter{{
+			Name:       faultName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&faultv3.HTTPFault{})},
+		}}, h.HttpFilters...)
 	}
 	if l.HTTP2 {
 		h.CodecType = hcmv3.HttpConnectionManager_AUTO

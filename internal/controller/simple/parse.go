@@ -33,6 +33,11 @@ func Parse(data []byte) (*v1alpha1.Config, error) {
 	if _, ok := doc.(map[string]any); !ok && doc != nil {
 		return nil, fmt.Errorf("simple: a config must be a mapping with apiVersion, kind and listeners, got %s", jsonKind(doc))
 	}
+	if unmangleRetryOn(doc) {
+		if js, err = json.Marshal(doc); err != nil {
+			return nil, fmt.Errorf("simple: %w", err)
+		}
+	}
 	// encoding/json matches field names ignoring case and cannot say where a value of the wrong
 	// type was; checking the document against the Go types first gives exact, case-sensitive
 	// field paths.
@@ -240,4 +245,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// unmangleRetryOn renames the key "true" of each route's retries back to "on": YAML 1.1, which
+// the YAML reader follows, reads a bare on as the boolean true, and retries.on is meant to be
+// written bare. It reports whether it renamed any.
+func unmangleRetryOn(doc any) bool {
+	renamed := false
+	root, _ := doc.(map[string]any)
+	listeners, _ := root["listeners"].([]any)
+	for _, l := range listeners {
+		lm, _ := l.(map[string]any)
+		routes, _ := lm["routes"].([]any)
+		for _, r := range routes {
+			rm, _ := r.(map[string]any)
+			rt, _ := rm["retries"].(map[string]any)
+			if v, ok := rt["true"]; ok {
+				if _, dup := rt["on"]; !dup {
+					delete(rt, "true")
+					rt["on"] = v
+					renamed = true
+				}
+			}
+		}
+	}
+	return renamed
 }

@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
@@ -60,6 +61,11 @@ func (t *translator) route(r *v1alpha1.Route) *routev3.Route {
 		out.Action = &routev3.Route_DirectResponse{DirectResponse: dr}
 	default:
 		out.Action = &routev3.Route_Route{Route: forward(r)}
+	}
+	if r.Fault != nil {
+		// The connection manager's fault filter does nothing by itself; each route's faults
+		// are its per-route config.
+		out.TypedPerFilterConfig = map[string]*anypb.Any{faultName: routeFault(r.Fault)}
 	}
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
@@ -160,6 +166,7 @@ func forward(r *v1alpha1.Route) *routev3.RouteAction {
 			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Host}
 		}
 	}
+	resilience(a, r)
 	return a
 }
 
