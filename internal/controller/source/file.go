@@ -45,15 +45,24 @@ func NewFile(path string, log *slog.Logger) *File {
 
 // Load reads and translates the file once.
 func (f *File) Load() (xdsgen.Resources, error) {
-	data, err := os.ReadFile(f.Path)
+	data, err := readFile(f.Path)
+	if err != nil {
+		return xdsgen.Resources{}, err
+	}
+	return Translate(f.Path, data)
+}
+
+// readFile reads path; its errors start with the path once.
+func readFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return xdsgen.Resources{}, fmt.Errorf("%s: %w", f.Path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return Translate(f.Path, data)
+	return data, nil
 }
 
 // Run implements Source. It watches the file's directory rather than the file, because editors
@@ -82,9 +91,9 @@ func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 		return fmt.Errorf("%s: watch: %w", f.Path, err)
 	}
 
-	last, err := os.ReadFile(f.Path)
+	last, err := readFile(f.Path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.Path, err)
+		return err
 	}
 	r, err := Translate(f.Path, last)
 	if err != nil {
@@ -115,11 +124,11 @@ func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 			}
 			log.Warn("config watch", "file", f.Path, "error", err)
 		case <-timer.C:
-			data, err := os.ReadFile(f.Path)
+			data, err := readFile(f.Path)
 			if err != nil {
 				// Between a remove and the create that follows it, or a real removal: either
 				// way the last good set stays.
-				log.Error("config unreadable, keeping the previous one", "file", f.Path, "error", err)
+				log.Error("config unreadable, keeping the previous one", "error", err)
 				continue
 			}
 			if bytes.Equal(data, last) {

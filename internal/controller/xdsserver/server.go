@@ -176,6 +176,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return fmt.Errorf("xdsserver: %w", err)
 	case <-ctx.Done():
 	}
+	s.log.Info("xds: draining", "drain_time", s.drain)
 	s.closing.Store(true)
 	s.health.Shutdown()
 	stopped := make(chan struct{})
@@ -225,6 +226,11 @@ func (s *Server) Run(ctx context.Context, src source.Source, lis net.Listener) e
 			}
 			s.log.Info("xds: resources updated", "changes", d.String(), "resources", r.Len(),
 				"nodes", s.Nodes(), "took", time.Since(start).Round(time.Microsecond))
+		case err := <-served:
+			// Serve ended first: the listener failed.
+			cancel()
+			<-srcErr
+			return err
 		case <-ctx.Done():
 			serveErr := <-served
 			if err := <-srcErr; err != nil {
