@@ -93,7 +93,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		// Without --xds the node flags apply to the config file's dynamic_resources.
 		xds = &server.XDSOptions{Address: *xdsAddr, NodeID: *nodeID, NodeCluster: *nodeCluster, Delta: *delta}
 	}
-	log, err := newLogger(*level, stderr)
+	log, lv, err := newLogger(*level, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "nuncio:", err)
 		return 2
@@ -102,7 +102,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	defer stop()
 	srv := server.New(server.Options{
 		ConfigPath: *cfg, AdminAddress: *adminAddr, DrainTime: *drain, Logger: log,
-		LogLevel: *level, Version: versionString(), Watch: *watch, XDS: xds,
+		LogLevel: *level, LevelVar: lv, Version: versionString(), Watch: *watch, XDS: xds,
 	})
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "nuncio:", err)
@@ -172,10 +172,12 @@ func translateCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, errors.New("--log-level: want debug, info, warn or error")
+// newLogger returns the process's logger and the level it logs at, which the admin API's
+// /logging can change while the process runs.
+func newLogger(level string, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, nil, errors.New("--log-level: want debug, info, warn or error")
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv, nil
 }

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/admin"
+	"github.com/nuncio-gw/nuncio/internal/stats"
+)
+
+// adminDo sends a request to s's admin API.
+func adminDo(t *testing.T, s *Server, method, path string) (int, string) {
+	t.Helper()
+	a := s.adminLive.Load()
+	if a == nil {
+		t.Fatal("admin API not serving")
+	}
+	req, err := http.NewRequest(method, "http://"+a.Addr().String()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func statValue(st *stats.Store, name string) (int64, bool) {
+	for _, s := range st.All() {
+		if s.Name == name {
+			return s.Value, true
+		}
+	}
+	return 0, false
+}
+
+func TestServerStatsAndConfigStatus(t *testing.T) {
+	checkGoroutines(t)
+	path := filepath.Join(t.TempDir(), "envoy.yaml")
+	writeFile(t, path, webYAML("v1"))
+	st := stats.NewStore()
+	lv := new(slog.LevelVar)
+	s := newTestServer(t, Options{ConfigPath: path, AdminAddress: "127.0.0.1:0", Stats: st, LevelVar: lv})
+	startRun(t, s)
+
+	if v, _ := statValue(st, "nuncio.config.update_success"); v != 1 {
+		t.Errorf("update_success %d after the first load, want 1", v)
+	}
+	cs := s.ConfigStatus()
+	if cs.Version == "" || cs.AppliedAt.IsZero() || cs.LastRejection != nil {
+		t.Errorf("config status %+v", cs)
+	}
+
+	writeFile(t, path, webYAML("v2"))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "static_resources: [\n")
+	if err := s.Reload(); err == nil {
+		t.Fatal("a broken file was accepted")
+	}
+	if v, _ := statValue(st, "nuncio.config.update_success"); v != 2 {
+		t.Errorf("update_success %d, want 2", v)
+	}
+	if v, _ := statValue(st, "nuncio.config.update_rejected"); v != 1 {
+		t.Errorf("update_rejected %d, want 1", v)
+	}
+	cs2 := s.ConfigStatus()
+	if cs2.LastRejection == nil || !strings.Contains(cs2.LastRejection.Reason, path) || cs2.Version == cs.Version {
+		t.Errorf("config status after a reload and a rejection: %+v (before %+v)", cs2, cs)
+	}
+
+	// The admin API serves the server's gauges, refreshed as it reads them.
+	code, body := adminDo(t, s, "GET", "/stats?filter=%5Eserver%5C.")
+	if code != 200 {
+		t.Fatalf("/stats: %d %s", code, body)
+	}
+	for _, want := range []string{"server.live: 1\n", "server.state: 0\n", "server.total_connections: "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/stats lacks %q:\n%s", want, body)
+		}
+	}
+	if v, _ := statValue(st, "server.memory_allocated"); v <= 0 {
+		t.Errorf("server.memory_allocated %d", v)
+	}
+	code, body = adminDo(t, s, "GET", "/stats/prometheus?filter=nuncio")
+	if code != 200 || !strings.Contains(body, "envoy_nuncio_config_update_rejected{} 1\n") {
+		t.Errorf("/stats/prometheus: %d\n%s", code, body)
+	}
+
+	// /logging changes the level of the logger the server was given.
+	if code, _ := adminDo(t, s, "POST", "/logging?level=debug"); code != 200 || lv.Level() != slog.LevelDebug {
+		t.Errorf("/logging: status %d, level %v", code, lv.Level())
+	}
+
+	// The dashboard's data carries the config version and the rejection.
+	code, body = adminDo(t, s, "GET", "/dashboard/data")
+	if code != 200 || !strings.Contains(body, `"version": "`+cs2.Version+`"`) || !strings.Contains(body, `"reason": "`+path) {
+		t.Errorf("/dashboard/data: %d\n%s", code, body)
+	}
+}
+
+func TestDrainListeners(t *testing.T) {
+	checkGoroutines(t)
+	for _, graceful := range []bool{true, false} {
+		name := "immediate"
+		if graceful {
+			name = "graceful"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "envoy.yaml")
+			writeFile(t, path, webYAML("v1"))
+			s := newTestServer(t, Options{ConfigPath: path, AdminAddress: "127.0.0.1:0", Stats: stats.NewStore()})
+			startRun(t, s)
+			addr := addrOf(s, "web")
+			q := "/drain_listeners"
+			if graceful {
+				q += "?graceful"
+			}
+			if code, body := adminDo(t, s, "POST", q); code != 200 {
+				t.Fatalf("%s: %d %s", q, code, body)
+			}
+			eventually(t, "the listener stops accepting", func() bool {
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					return true
+				}
+				c.Close()
+				return false
+			})
+			if code, body := adminDo(t, s, "GET", "/ready"); code != 503 || body != "DRAINING\n" {
+				t.Errorf("/ready after drain: %d %q", code, body)
+			}
+			if admin.State(s.state.Load()) != admin.StateDraining {
+				t.Errorf("state %v", admin.State(s.state.Load()))
+			}
+			if code, _ := adminDo(t, s, "POST", q); code != 500 {
+				t.Errorf("second drain: status %d, want 500", code)
+			}
+		})
+	}
+}
