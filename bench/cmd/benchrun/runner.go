@@ -391,6 +391,30 @@ func verify(ctx context.Context, sc scenario, addr string) error {
 	if sc.Mode == "tls" {
 		scheme = "https"
 	}
+	if sc.Routes > 0 {
+		// A header route's path without its header must match nothing: proof that the
+		// proxy matches the header rather than the path alone.
+		for _, rr := range sc.requests() {
+			if len(rr.Headers) == 0 {
+				continue
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+rr.Path, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("verify %s without its header: %w", rr.Path, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// Caddy answers an unmatched request with an empty 200, the others with 404 or
+			// 503: what must not come back is the upstream's body.
+			if resp.StatusCode == http.StatusOK && len(body) == 100 {
+				return fmt.Errorf("verify %s without its header: reached the upstream, want no route", rr.Path)
+			}
+		}
+	}
 	for _, rr := range sc.requests() {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+rr.Path, nil)
 		if err != nil {
