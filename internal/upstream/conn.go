@@ -22,6 +22,15 @@ type Conn struct {
 	out    bool      // handed out by Get and not yet Put; guarded by pool.mu
 	idleAt time.Time // when it was last Put; guarded by pool.mu while idle
 	closed atomic.Bool
+	// unchecked is set while out when it was handed out without the liveness check;
+	// guarded by pool.mu.
+	unchecked bool
+
+	// The read and write deadline in force, as SetRequestDeadline left it; dlKnown is false
+	// once a deadline was set another way.
+	dl      time.Time
+	dlSpan  time.Duration // how far ahead dl was when armed
+	dlKnown bool
 
 	// Idle liveness check state, see alive.
 	raw    syscall.RawConn
@@ -38,6 +47,70 @@ const (
 	peekClosed                   // EOF or a socket error
 	peekData                     // bytes are waiting
 )
+
+// deadlineSlack bounds how late SetRequestDeadline lets a deadline fire: a deadline already
+// in force is kept when it is at most this much (and at most an eighth of the timeout) later
+// than the one asked for.
+const deadlineSlack = 100 * time.Millisecond
+
+// SetRequestDeadline sets the read and write deadline for the exchange about to start (zero:
+// none). Re-arming the poller's timers costs two timer updates and a clock read per
+// request, while a route timeout moves forward by only the time between requests: so a
+// deadline in force that is no earlier than d and only slightly later is kept, and the
+// timeout may fire that slightly late.
+func (c *Conn) SetRequestDeadline(d time.Time) error {
+	if c.dlKnown {
+		if d.IsZero() {
+			if c.dl.IsZero() {
+				return nil
+			}
+		} else if !c.dl.IsZero() && !c.dl.Before(d) {
+			if late := c.dl.Sub(d); late <= deadlineSlack && late <= c.dlSpan/8 {
+				return nil
+			}
+		}
+	}
+	if d.IsZero() {
+		c.dl, c.dlSpan, c.dlKnown = time.Time{}, 0, true
+		return c.Conn.SetDeadline(d)
+	}
+	span := time.Until(d)
+	slack := min(deadlineSlack, span/8)
+	if slack < 0 {
+		slack = 0
+	}
+	c.dl, c.dlSpan, c.dlKnown = d.Add(slack), span+slack, true
+	return c.Conn.SetDeadline(c.dl)
+}
+
+// SetDeadline implements net.Conn; the deadline in force is no longer known to
+// SetRequestDeadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.dlKnown = false
+	return c.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline implements net.Conn (see SetDeadline).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.dlKnown = false
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline implements net.Conn (see SetDeadline).
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.dlKnown = false
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// clearExpiredDeadline lifts a request deadline that passed while the connection sat idle,
+// which would otherwise fail the liveness check and the next request's first read.
+func (c *Conn) clearExpiredDeadline(now time.Time) {
+	if c.dlKnown && (c.dl.IsZero() || now.Before(c.dl)) {
+		return
+	}
+	c.dl, c.dlSpan, c.dlKnown = time.Time{}, 0, true
+	_ = c.Conn.SetDeadline(time.Time{})
+}
 
 // Close returns the connection to its pool as not reusable, which closes it. It makes a
 // plain Close by a caller that forgets Put safe for the pool's accounting.
@@ -96,6 +169,7 @@ func (c *Conn) alive() bool {
 // is unusable. crypto/tls treats a deadline timeout as temporary, so the connection stays
 // usable after one.
 func (c *Conn) tlsAlive() bool {
+	c.dlKnown = false
 	_ = c.tls.SetReadDeadline(time.Now().Add(time.Millisecond))
 	n, err := c.tls.Read(c.buf[:])
 	_ = c.tls.SetReadDeadline(time.Time{})

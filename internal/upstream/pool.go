@@ -105,9 +105,12 @@ type Pool struct {
 	mu     sync.Mutex
 	closed bool
 	idle   []*Conn // LIFO: the most recently used connection is reused first
-	active int
-	timer  *time.Timer // one idle-expiry timer for the whole pool
-	armed  bool
+	// suspectAt is when a connection reused without the liveness check came back unusable;
+	// connections returned before then are checked again.
+	suspectAt time.Time
+	active    int
+	timer     *time.Timer // one idle-expiry timer for the whole pool
+	armed     bool
 
 	h2 h2state
 }
@@ -177,9 +180,26 @@ func (p *Pool) Protocol() Protocol { return p.opts.Protocol }
 // TLS reports whether the pool originates TLS.
 func (p *Pool) TLS() bool { return p.opts.TLS != nil }
 
+// recentIdle is how long after its return an idle connection is handed to GetReplayable
+// without the liveness check. Servers close idle keep-alive connections after seconds, not
+// within a second of their last response.
+const recentIdle = time.Second
+
 // Get returns a connection for one HTTP/1.1 request: the most recently returned idle one
 // that is still open, else a new one. The caller must hand it back with Put (or Close it).
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	return p.get(ctx, false)
+}
+
+// GetReplayable is Get for a request the caller sends again on a fresh connection when a
+// reused one turns out closed before any response byte (a bodiless idempotent request).
+// The liveness check, a system call per reuse, is then skipped for a connection returned
+// within the last second: a peer that closed it since is caught by the replay.
+func (p *Pool) GetReplayable(ctx context.Context) (*Conn, error) {
+	return p.get(ctx, true)
+}
+
+func (p *Pool) get(ctx context.Context, replayable bool) (*Conn, error) {
 	if p.opts.Protocol != HTTP1 {
 		return nil, ErrProtocol
 	}
@@ -197,11 +217,13 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 		c := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
+		trusted := replayable && c.idleAt.After(p.suspectAt)
 		p.mu.Unlock()
 		// An expired connection may still be listed if the timer has not run yet, and a
 		// peer may have closed its end while the connection sat idle: both would fail
 		// the request after it is sent, when it can't safely be retried.
-		if (p.opts.IdleTimeout <= 0 || now.Sub(c.idleAt) < p.opts.IdleTimeout) && c.alive() {
+		idle := now.Sub(c.idleAt)
+		if (p.opts.IdleTimeout <= 0 || idle < p.opts.IdleTimeout) && p.usable(c, now, trusted && idle < recentIdle) {
 			p.mu.Lock()
 			closed := p.closed
 			if !closed {
@@ -214,6 +236,7 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 				return nil, ErrPoolClosed
 			}
 			c.Requests++
+			c.unchecked = trusted && idle < recentIdle
 			p.reuses.Add(1)
 			return c, nil
 		}
@@ -242,6 +265,13 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
+// usable clears a request deadline that expired while c was idle and, unless trusted,
+// checks that the peer has not closed c.
+func (p *Pool) usable(c *Conn, now time.Time, trusted bool) bool {
+	c.clearExpiredDeadline(now)
+	return trusted || c.alive()
+}
+
 // Put hands back a connection obtained from Get. A reusable connection (the response was
 // read whole and the exchange allows keep-alive) goes to the idle list unless the pool is
 // closed or the connection has served MaxRequestsPerConnection requests; otherwise it is
@@ -260,6 +290,12 @@ func (p *Pool) Put(c *Conn, reusable bool) {
 	}
 	c.out = false
 	p.active--
+	if c.unchecked && !reusable {
+		// It may have failed because the peer had closed it, and the others returned as
+		// long ago may be closed too (an upstream restart): check them when reused.
+		p.suspectAt = time.Now()
+	}
+	c.unchecked = false
 	if !reusable || p.closed {
 		p.mu.Unlock()
 		c.destroy()

@@ -133,9 +133,8 @@ func (f *filter) releaseConn(reusable bool) {
 	if f.conn == nil {
 		return
 	}
-	if reusable {
-		f.conn.SetDeadline(time.Time{})
-	}
+	// A reusable connection keeps its request deadline: the next request moves it only when
+	// it must (SetRequestDeadline), and the pool lifts it should it expire while idle.
 	f.pool.Put(f.conn, reusable)
 	f.conn, f.cc = nil, nil
 }
@@ -491,7 +490,13 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 	if !tryPending(f.c) {
 		return failOverflow, upstream.ErrOverflow
 	}
-	conn, err := f.pool.Get(s.Ctx)
+	var conn *upstream.Conn
+	var err error
+	if f.replaySafe(s) {
+		conn, err = f.pool.GetReplayable(s.Ctx)
+	} else {
+		conn, err = f.pool.Get(s.Ctx)
+	}
 	donePending(f.c)
 	if err != nil {
 		if errors.Is(err, upstream.ErrOverflow) {
@@ -507,11 +512,7 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 		conn.Codec = cc
 	}
 	f.cc = cc
-	if d := f.attemptDeadline(); !d.IsZero() {
-		conn.SetDeadline(d)
-	} else {
-		conn.SetDeadline(time.Time{})
-	}
+	conn.SetRequestDeadline(f.attemptDeadline())
 	return failNone, nil
 }
 
@@ -615,6 +616,19 @@ func (f *filter) replayable(s *httpfilter.Stream, err error) bool {
 		return false
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// replaySafe reports whether h1Response would replay the request should a reused connection
+// turn out closed (see replayable), which lets the pool skip its liveness check.
+func (f *filter) replaySafe(s *httpfilter.Stream) bool {
+	if f.framing.Kind != http1.None || s.Request.Has("upgrade") {
+		return false
+	}
+	switch s.Request.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
 }
 
 // idleTimeout is the shorter of the route's idle_timeout and the retry policy's
