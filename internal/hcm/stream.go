@@ -80,6 +80,7 @@ func (s *stream) release() {
 			d.OnStreamDone(&s.Stream)
 		}
 	}
+	s.cfg.stats.count(s.Info.Start, s.Response.Status)
 	if s.cancel != nil {
 		s.cancel()
 	}
