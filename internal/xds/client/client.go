@@ -18,7 +18,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -249,11 +248,45 @@ func (c *Client) runStream(ctx context.Context, ads discoveryv3.AggregatedDiscov
 	if err != nil {
 		return false, err
 	}
+	// A NACK of a response the server has already sent and had refused is held back for a
+	// while: a state-of-the-world server answers a NACK by sending its current version again
+	// at once, and the two would otherwise loop as fast as they can.
+	var held *update
+	var heldErr error
+	holdTimer := time.NewTimer(0)
+	<-holdTimer.C
+	defer holdTimer.Stop()
+	release := func() error {
+		if held == nil {
+			return nil
+		}
+		u := held
+		held = nil
+		holdTimer.Stop()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := tr.ack(c.types[u.kind], u, heldErr); err != nil {
+			return err
+		}
+		return c.sendSubscriptionsLocked(tr)
+	}
 	for {
 		select {
 		case u := <-updates:
 			got = true
-			if err := c.onUpdate(tr, u); err != nil {
+			if err := release(); err != nil {
+				return got, err
+			}
+			delay, err := c.onUpdate(tr, u)
+			if err != nil {
+				return got, err
+			}
+			if delay > 0 {
+				held, heldErr = u, c.types[u.kind].rejectedErr
+				holdTimer.Reset(delay)
+			}
+		case <-holdTimer.C:
+			if err := release(); err != nil {
 				return got, err
 			}
 		case <-c.kick:
@@ -272,25 +305,38 @@ func (c *Client) runStream(ctx context.Context, ads discoveryv3.AggregatedDiscov
 }
 
 // onUpdate handles one response: decode, apply, then ACK or NACK, then send the
-// subscription changes it caused.
-func (c *Client) onUpdate(tr transport, u *update) error {
+// subscription changes it caused. A state-of-the-world response repeating a version already
+// refused is refused again without decoding, and its NACK is to be sent after delay.
+func (c *Client) onUpdate(tr transport, u *update) (delay time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ts := c.types[u.kind]
 	ts.nonce = u.nonce
-	err := c.handleLocked(u)
-	if err != nil {
+	if !u.delta && ts.rejectedErr != nil && u.version == ts.rejectedVersion {
+		ts.rejectedCount++
+		return min(nackHoldMin<<min(ts.rejectedCount-1, 10), nackHoldMax), nil
+	}
+	herr := c.handleLocked(u)
+	if herr != nil {
 		c.log.Error("xds: update rejected; keeping the last good configuration",
-			"type", u.kind.String(), "version", u.version, "error", err)
+			"type", u.kind.String(), "version", u.version, "error", herr)
+		ts.rejectedVersion, ts.rejectedErr, ts.rejectedCount = u.version, herr, 0
 	} else {
 		ts.version = u.version
+		ts.rejectedVersion, ts.rejectedErr = "", nil
 		c.log.Info("xds: update applied", "type", u.kind.String(), "version", u.version, "resources", len(u.resources), "removed", len(u.removed))
 	}
-	if serr := tr.ack(ts, u, err); serr != nil {
-		return serr
+	if err := tr.ack(ts, u, herr); err != nil {
+		return 0, err
 	}
-	return c.sendSubscriptionsLocked(tr)
+	return 0, c.sendSubscriptionsLocked(tr)
 }
+
+// The hold on repeated NACKs grows from nackHoldMin to nackHoldMax.
+const (
+	nackHoldMin = 100 * time.Millisecond
+	nackHoldMax = 10 * time.Second
+)
 
 func (c *Client) sendSubscriptionsLocked(tr transport) error {
 	for _, k := range subscribeOrder {
@@ -303,8 +349,6 @@ func (c *Client) sendSubscriptionsLocked(tr transport) error {
 
 // subscribeOrder is Envoy's: clusters before listeners, so that routes find their clusters.
 var subscribeOrder = [...]kind{kindCDS, kindEDS, kindLDS, kindRDS, kindSDS}
-
-var errClosed = errors.New("xds: client stopped")
 
 // clone copies a node for a request, so the caller's value is never shared with gRPC.
 func clone(n *corev3.Node) *corev3.Node {

@@ -79,6 +79,12 @@ type typeState struct {
 	// initial_resource_versions on a new stream.
 	versions map[string]string
 
+	// rejectedVersion is the last version refused, with its error: a state-of-the-world
+	// server sends it again after the NACK, and it is refused again without decoding.
+	rejectedVersion string
+	rejectedErr     error
+	rejectedCount   int
+
 	// Per stream: the last nonce received, whether a request was sent, and the names the
 	// server was last told.
 	nonce string
