@@ -20,11 +20,13 @@ const smoothWRRCost = 1 << 20
 
 // Envoy's load-balancer defaults for zero model values that are not meaningful.
 const (
-	defaultOverprovisioning = 140
-	defaultChoiceCount      = 2
-	defaultMinRingSize      = 1024
-	defaultMaxRingSize      = 8 << 20
-	defaultMaglevTableSize  = 65537
+	defaultOverprovisioning  = 140
+	defaultPanicThreshold    = 50
+	defaultActiveRequestBias = 1.0
+	defaultChoiceCount       = 2
+	defaultMinRingSize       = 1024
+	defaultMaxRingSize       = 8 << 20
+	defaultMaglevTableSize   = 65537
 )
 
 // lbSettings is a cluster's load-balancing configuration with defaults applied.
@@ -43,14 +45,20 @@ func newLBSettings(m *model.Cluster) lbSettings {
 	l := &m.LB
 	s := lbSettings{
 		policy:           m.LBPolicy,
-		panicThreshold:   l.HealthyPanicThreshold,
+		panicThreshold:   defaultPanicThreshold,
 		overprovisioning: float64(cmpOr(l.OverprovisioningFactor, defaultOverprovisioning)) / 100,
 		localityWeighted: l.LocalityWeighted,
 		choiceCount:      int(cmpOr(l.ChoiceCount, defaultChoiceCount)),
-		bias:             l.ActiveRequestBias,
+		bias:             defaultActiveRequestBias,
 		minRing:          cmpOr(l.MinRingSize, defaultMinRingSize),
 		maxRing:          cmpOr(l.MaxRingSize, defaultMaxRingSize),
 		maglevSize:       cmpOr(l.MaglevTableSize, defaultMaglevTableSize),
+	}
+	if l.HealthyPanicThreshold != nil {
+		s.panicThreshold = *l.HealthyPanicThreshold
+	}
+	if l.ActiveRequestBias != nil {
+		s.bias = *l.ActiveRequestBias
 	}
 	s.minRing = min(s.minRing, s.maxRing)
 	return s

@@ -20,7 +20,7 @@ func testHosts(weights ...uint32) []*Host {
 
 // settings are a policy's defaults, as decoders produce them.
 func settings(p model.LBPolicy) *lbSettings {
-	s := newLBSettings(&model.Cluster{LBPolicy: p, LB: model.LBConfig{HealthyPanicThreshold: 50, ActiveRequestBias: 1}})
+	s := newLBSettings(&model.Cluster{LBPolicy: p})
 	return &s
 }
 

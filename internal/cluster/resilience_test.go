@@ -61,7 +61,6 @@ func TestActiveHealthChecksSteerPicks(t *testing.T) {
 	m := NewManager(Options{Stats: st})
 	defer m.Close()
 	mc := staticCluster("hc", srvs[0].port(), srvs[1].port(), srvs[2].port())
-	mc.LB.HealthyPanicThreshold = 50
 	mc.HealthCheck = &model.HealthCheck{
 		Kind: model.HealthCheckHTTP, Timeout: time.Second, Interval: 5 * time.Millisecond,
 		NoTrafficInterval: 5 * time.Millisecond, UnhealthyThreshold: 2, HealthyThreshold: 1,
@@ -134,7 +133,6 @@ func TestOutlierEjectionExcludesHost(t *testing.T) {
 	m := NewManager(Options{Stats: st})
 	defer m.Close()
 	mc := staticCluster("od", 1001, 1002, 1003)
-	mc.LB.HealthyPanicThreshold = 50
 	mc.OutlierDetection = &model.OutlierDetection{
 		Interval: time.Hour, BaseEjectionTime: time.Hour, MaxEjectionTime: time.Hour, MaxEjectionPercent: 50,
 		Consecutive5xx: 3, EnforcingConsecutive5xx: 100,

@@ -201,6 +201,11 @@ type HTTPConnectionManager struct {
 	StripAnyHostPort bool
 
 	HTTP2 HTTP2Options
+
+	// AccessLogs are the compiled access_log entries (*accesslog.Logger), run at stream end.
+	AccessLogs []any
+	// Tracing is the tracing block; nil means requests are not traced.
+	Tracing *Tracing
 }
 
 // HTTP2Options are downstream or upstream HTTP/2 protocol options.

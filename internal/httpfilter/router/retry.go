@@ -247,6 +247,9 @@ func (f *filter) useHost(s *httpfilter.Stream, h *cluster.Host) {
 	}
 	s.Info.UpstreamHost = h.Address
 	f.pool = h.PoolFor(s.Downstream.Protocol == "HTTP/2")
+	if s.Span != nil { // tracing: a client span per attempt, its context in the request (httpfilter.Span)
+		s.Span.UpstreamAttempt(s, &s.Request)
+	}
 }
 
 // beginAttempt numbers the attempt, counts it and arms its per-try deadline.

@@ -89,6 +89,9 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 		}
 		out.Listeners = append(out.Listeners, ml)
 	}
+	if err := resolveTracing(b, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

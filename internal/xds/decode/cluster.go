@@ -26,7 +26,6 @@ var (
 		"respect_dns_ttl", "typed_extension_protocol_options", "http2_protocol_options",
 		"circuit_breakers", "transport_socket", "eds_cluster_config")
 	_ = allow(&clusterv3.CircuitBreakers{}, "thresholds")
-	_ = allow(&clusterv3.CircuitBreakers_Thresholds{}, "priority", "max_connections")
 	_ = allow(&upstreamhttpv3.HttpProtocolOptions{}, "explicit_http_config",
 		"use_downstream_protocol_config", "common_http_protocol_options")
 	_ = allow(&upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{}, "http_protocol_options", "http2_protocol_options")
@@ -74,10 +73,9 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 	if c.GetEdsClusterConfig() != nil && out.Type != model.ClusterEDS {
 		return nil, p.field("eds_cluster_config").errorf("only for type EDS")
 	}
-	if c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
-		return nil, p.field("lb_policy").errorf("%s not supported yet", c.GetLbPolicy())
+	if err := lbConfig(p, c, out); err != nil {
+		return nil, err
 	}
-	out.LBPolicy = model.LBRoundRobin
 
 	var err error
 	if out.ConnectTimeout, err = duration(p.field("connect_timeout"), c.GetConnectTimeout(), defaultConnectTimeout); err != nil {
@@ -114,21 +112,8 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 		return nil, err
 	}
 
-	for i, t := range c.GetCircuitBreakers().GetThresholds() {
-		tp := p.field("circuit_breakers").field("thresholds").index(i)
-		if t.GetPriority() != corev3.RoutingPriority_DEFAULT {
-			return nil, tp.field("priority").errorf("%s not supported (only DEFAULT)", t.GetPriority())
-		}
-		if i > 0 {
-			return nil, tp.errorf("duplicate DEFAULT thresholds")
-		}
-		if v := t.GetMaxConnections(); v != nil {
-			if v.GetValue() == 0 {
-				// The model reads 0 as "Envoy's default", so a literal 0 cannot be expressed.
-				return nil, tp.field("max_connections").errorf("must be at least 1")
-			}
-			out.MaxConnections = v.GetValue()
-		}
+	if err := circuitBreakers(p, c, out); err != nil {
+		return nil, err
 	}
 
 	if ts := c.GetTransportSocket(); ts != nil {
@@ -154,6 +139,12 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 		if out.Localities, err = endpoints(lp, la, out.Type == model.ClusterStatic); err != nil {
 			return nil, err
 		}
+	}
+	if err := healthChecks(p, c, out); err != nil {
+		return nil, err
+	}
+	if err := outlierDetection(p, c, out); err != nil {
+		return nil, err
 	}
 	if out.Type == model.ClusterLogicalDNS {
 		n := 0

@@ -179,6 +179,7 @@ var enumNames = map[reflect.Type][]string{
 	reflect.TypeOf(model.UpstreamProtocol(0)):  {"http1", "http2", "use_downstream"},
 	reflect.TypeOf(model.DNSFamily(0)):         {"auto", "v4_only", "v6_only", "v4_preferred", "all"},
 	reflect.TypeOf(model.SANType(0)):           {"unset", "dns", "uri", "email", "ip_address"},
+	reflect.TypeOf(model.HealthCheckKind(0)):   {"http", "tcp", "grpc"},
 }
 
 // alwaysShown are fields whose zero value means something worth seeing in a golden file.

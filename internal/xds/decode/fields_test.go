@@ -28,15 +28,15 @@ func TestStrict(t *testing.T) {
 		},
 		{
 			name:    "unsupported field named with its path",
-			msg:     &clusterv3.Cluster{Name: "a", OutlierDetection: &clusterv3.OutlierDetection{}},
-			wantErr: "outlier_detection: not supported",
+			msg:     &clusterv3.Cluster{Name: "a", CleanupInterval: durationpb.New(1)},
+			wantErr: "cleanup_interval: not supported",
 		},
 		{
 			name: "nested unsupported field",
 			msg: &clusterv3.Cluster{CircuitBreakers: &clusterv3.CircuitBreakers{
-				Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{}, {MaxRequests: wrapperspb.UInt32(1)}},
+				Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{}, {MaxConnectionPools: wrapperspb.UInt32(1)}},
 			}},
-			wantErr: "circuit_breakers.thresholds[1].max_requests: not supported",
+			wantErr: "circuit_breakers.thresholds[1].max_connection_pools: not supported",
 		},
 		{
 			name: "access log filter outside the subset",

@@ -44,7 +44,6 @@ var (
 		"stream_idle_timeout", "common_http_protocol_options", "max_request_headers_kb",
 		"generate_request_id", "preserve_external_request_id", "normalize_path", "merge_slashes",
 		"upgrade_configs", "http2_protocol_options", "drain_timeout", "access_log", "strip_any_host_port")
-	_ = reject(&hcmv3.HttpConnectionManager{}, "access_log", "not supported yet")
 	_ = allow(&hcmv3.HttpFilter{}, "name", "typed_config", "is_optional", "disabled")
 	_ = allowOpaque(&hcmv3.HttpFilter{}, "typed_config")
 	_ = allow(&hcmv3.HttpConnectionManager_UpgradeConfig{}, "upgrade_type", "enabled")
@@ -159,6 +158,9 @@ func hcm(p path, m *hcmv3.HttpConnectionManager, reg *httpfilter.Registry) (*mod
 		}
 	}
 	if out.HTTPFilters, err = httpFilters(p.field("http_filters"), m.GetHttpFilters(), reg); err != nil {
+		return nil, err
+	}
+	if err := observability(p, m, out); err != nil {
 		return nil, err
 	}
 	return out, nil
