@@ -70,6 +70,40 @@ type h1conn struct {
 	// after the drain looked at it.
 	idle    atomic.Bool
 	drained atomic.Bool
+
+	// The read deadline in force, as armRead left it. dlDirty is set when onDrain moves
+	// the deadline from another goroutine: from then on every armRead sets it.
+	rdl     time.Time
+	rdlSpan time.Duration
+	dlKnown bool
+	dlDirty atomic.Bool
+}
+
+// readSlack bounds how late armRead lets a connection's idle or stream timeout fire.
+const readSlack = time.Second
+
+// armRead sets the read deadline to d (zero: none); span is the timeout d was computed
+// from. Setting a deadline re-arms the poller's timers, which costs more than the rest of a
+// small request's bookkeeping, while an idle timeout moves forward by only the time between
+// requests: a deadline in force that is no earlier than d and at most an eighth of the
+// timeout (and readSlack) later is kept.
+func (hc *h1conn) armRead(d time.Time, span time.Duration) {
+	if hc.dlKnown && !hc.dlDirty.Load() {
+		if d.IsZero() {
+			if hc.rdl.IsZero() {
+				return
+			}
+		} else if !hc.rdl.IsZero() && !hc.rdl.Before(d) && hc.rdl.Sub(d) <= min(readSlack, hc.rdlSpan/8) {
+			return
+		}
+	}
+	if !d.IsZero() {
+		slack := max(min(readSlack, span/8), 0)
+		d = d.Add(slack)
+		span += slack
+	}
+	hc.rdl, hc.rdlSpan, hc.dlKnown = d, span, true
+	hc.nc.SetReadDeadline(d)
 }
 
 // onDrain wakes a connection that waits for its next request, so it closes now rather than
@@ -77,6 +111,7 @@ type h1conn struct {
 func (hc *h1conn) onDrain() {
 	hc.drained.Store(true)
 	if hc.idle.Load() {
+		hc.dlDirty.Store(true)
 		hc.nc.SetReadDeadline(time.Now())
 	}
 }
@@ -118,7 +153,8 @@ func (hc *h1conn) draining() bool {
 // serveOne reads and answers one request; it reports whether the connection stays open.
 func (hc *h1conn) serveOne(ctx context.Context) bool {
 	cfg := hc.cfg
-	hc.nc.SetReadDeadline(time.Now().Add(cfg.idleTimeout()))
+	idle := cfg.idleTimeout()
+	hc.armRead(time.Now().Add(idle), idle)
 	s := getStream(cfg, hc)
 	defer s.release()
 	s.Downstream = httpfilter.Downstream{
@@ -156,11 +192,6 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 	}
 	hc.keepAlive = hc.rh.KeepAlive && !hc.draining()
 	s.headRequest = s.Request.Method == "HEAD"
-	if cfg.model.StreamIdleTimeout > 0 {
-		hc.nc.SetReadDeadline(time.Now().Add(cfg.model.StreamIdleTimeout))
-	} else {
-		hc.nc.SetReadDeadline(time.Time{})
-	}
 	if rerr := s.sanitizeRequest(); rerr.status != 0 {
 		hc.keepAlive = false
 		s.localReplyEarly(rerr.status, rerr.details)
@@ -178,9 +209,18 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 		}
 	}
 	s.begin(ctx)
-	if cfg.model.RequestTimeout > 0 {
-		deadline := s.Info.Start.Add(cfg.model.RequestTimeout)
-		hc.nc.SetReadDeadline(deadline)
+	if !end {
+		// Only body reads need the stream's deadline: a bodiless request reads nothing more
+		// from the client until its response is done and the idle wait re-arms.
+		var d time.Time
+		var span time.Duration
+		if t := cfg.model.StreamIdleTimeout; t > 0 {
+			d, span = s.Info.Start.Add(t), t
+		}
+		if t := cfg.model.RequestTimeout; t > 0 && (d.IsZero() || t < span) {
+			d, span = s.Info.Start.Add(t), t
+		}
+		hc.armRead(d, span)
 	}
 	s.decodeHeaders(0, end)
 	discarded := 0
@@ -385,6 +425,8 @@ func (hc *h1conn) hijack() (net.Conn, []byte, bool) {
 	}
 	hc.hijacked = true
 	conn, buffered := hc.sc.Hijack()
+	// A tunnel lives as long as its peers want, as on the upstream side.
+	conn.SetReadDeadline(time.Time{})
 	return conn, buffered, true
 }
 

@@ -5,13 +5,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 
+	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/listener"
 )
@@ -65,7 +68,7 @@ type h2handler struct {
 // h2writer is the downstream side of one HTTP/2 stream.
 type h2writer struct {
 	w       http.ResponseWriter
-	rc      *http.ResponseController
+	flusher http.Flusher
 	body    io.Closer
 	ended   atomic.Bool // the response is complete or reset
 	resetMu sync.Mutex
@@ -84,11 +87,19 @@ func (hw *h2writer) finish() {
 
 var h2BodyPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
+var h2writerPool = sync.Pool{New: func() any { return new(h2writer) }}
+
 func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := h.cfg
-	hw := &h2writer{w: w, rc: http.NewResponseController(w), body: r.Body}
+	hw := h2writerPool.Get().(*h2writer)
+	hw.w, hw.body = w, r.Body
+	hw.flusher, _ = w.(http.Flusher)
 	s := getStream(cfg, hw)
-	defer s.release()
+	defer func() {
+		s.release()
+		*hw = h2writer{}
+		h2writerPool.Put(hw)
+	}()
 	s.Downstream = httpfilter.Downstream{
 		RemoteAddr: h.info.RemoteAddr, DirectRemoteAddr: h.info.RemoteAddr,
 		LocalAddr: h.info.LocalAddr, TLS: r.TLS, Secure: r.TLS != nil, Protocol: "HTTP/2",
@@ -102,7 +113,7 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	count := 0
 	for k, vs := range r.Header {
-		name := strings.ToLower(k)
+		name := lowerName(k)
 		for _, v := range vs {
 			q.Add(name, v)
 			count++
@@ -131,7 +142,7 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					}
 					for k, vs := range r.Trailer {
 						for _, v := range vs {
-							s.RequestTrailers.Add(strings.ToLower(k), v)
+							s.RequestTrailers.Add(lowerName(k), v)
 						}
 					}
 					s.decodeTrailers()
@@ -170,21 +181,89 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (hw *h2writer) writeHeaders(s *stream, end bool) error {
-	hdr := hw.w.Header()
-	for _, f := range s.Response.Fields() {
-		hdr[f.Name] = append(hdr[f.Name], f.Value)
-	}
+	copyFields(hw.w.Header(), &s.Response, "")
 	status := s.Response.Status
 	if status == 0 {
 		status = 200
 	}
 	hw.w.WriteHeader(status)
 	if !end {
-		return hw.rc.Flush()
+		return hw.flush()
 	}
 	hw.finish()
 	return nil
 }
+
+func (hw *h2writer) flush() error {
+	if hw.flusher == nil {
+		return http.ErrNotSupported
+	}
+	hw.flusher.Flush()
+	return nil
+}
+
+// copyFields adds h's fields to hdr, names prefixed with prefix. The strings are copied,
+// all into one allocation: fields may alias buffers that are reused once the stream ends
+// (an upstream connection's read buffer, a pooled filter's scratch), while the HPACK
+// encoder keeps the strings it indexes in its dynamic table for the connection's life.
+func copyFields(hdr http.Header, h *header.Map, prefix string) {
+	fields := h.Fields()
+	if len(fields) == 0 {
+		return
+	}
+	n := 0
+	for _, f := range fields {
+		n += len(prefix) + len(f.Name) + len(f.Value)
+	}
+	arena := make([]byte, 0, n)
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		start := len(arena)
+		arena = append(arena, prefix...)
+		arena = append(arena, f.Name...)
+		name := unsafe.String(unsafe.SliceData(arena[start:]), len(arena)-start)
+		start = len(arena)
+		arena = append(arena, f.Value...)
+		vals[i] = unsafe.String(unsafe.SliceData(arena[start:]), len(arena)-start)
+		if prev, ok := hdr[name]; ok {
+			hdr[name] = append(prev, vals[i])
+		} else {
+			hdr[name] = vals[i : i+1 : i+1]
+		}
+	}
+}
+
+// lowerName turns a canonical header key (net/http's form) back into the lower-case wire
+// name, without allocating for common names.
+func lowerName(k string) string {
+	if v, ok := commonLower[k]; ok {
+		return v
+	}
+	return strings.ToLower(k)
+}
+
+var commonLower = func() map[string]string {
+	names := []string{
+		"accept", "accept-charset", "accept-encoding", "accept-language", "accept-ranges",
+		"access-control-request-headers", "access-control-request-method", "age",
+		"authorization", "cache-control", "content-disposition", "content-encoding",
+		"content-length", "content-type", "cookie", "date", "etag", "expect", "forwarded",
+		"from", "grpc-accept-encoding", "grpc-encoding", "grpc-timeout", "if-match",
+		"if-modified-since", "if-none-match", "if-range", "if-unmodified-since",
+		"last-modified", "origin", "pragma", "range", "referer", "te", "traceparent",
+		"tracestate", "user-agent", "via", "x-forwarded-for", "x-forwarded-host",
+		"x-forwarded-proto", "x-real-ip", "x-request-id", "baggage", "priority",
+		"sec-fetch-dest", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-user",
+		"sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform", "upgrade-insecure-requests",
+		"x-envoy-attempt-count", "x-envoy-expected-rq-timeout-ms", "x-b3-traceid",
+		"x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
+	}
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[textproto.CanonicalMIMEHeaderKey(n)] = n
+	}
+	return m
+}()
 
 func (hw *h2writer) writeBody(s *stream, chunk []byte, end bool) error {
 	if len(chunk) > 0 {
@@ -193,17 +272,14 @@ func (hw *h2writer) writeBody(s *stream, chunk []byte, end bool) error {
 		}
 	}
 	if !end {
-		return hw.rc.Flush()
+		return hw.flush()
 	}
 	hw.finish()
 	return nil
 }
 
 func (hw *h2writer) writeTrailers(s *stream) error {
-	hdr := hw.w.Header()
-	for _, f := range s.ResponseTrailers.Fields() {
-		hdr[http.TrailerPrefix+f.Name] = append(hdr[http.TrailerPrefix+f.Name], f.Value)
-	}
+	copyFields(hw.w.Header(), &s.ResponseTrailers, http.TrailerPrefix)
 	hw.finish()
 	return nil
 }

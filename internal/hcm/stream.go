@@ -52,14 +52,14 @@ type stream struct {
 	doneCh  chan struct{}
 	waiting bool
 
-	cancel  context.CancelFunc
+	ctx     *streamCtx // s.Ctx once the stream began
 	pathBuf []byte
 	idBuf   [36]byte
 	scratch []byte
 }
 
 var streamPool = sync.Pool{New: func() any {
-	s := &stream{doneCh: make(chan struct{}, 1)}
+	s := &stream{doneCh: make(chan struct{}, 1), ctx: new(streamCtx)}
 	return s
 }}
 
@@ -75,23 +75,20 @@ func getStream(cfg *Config, ds downstream) *stream {
 
 // release runs OnStreamDone and returns the stream to the pool.
 func (s *stream) release() {
-	// Logged before OnStreamDone, which hands the router's upstream connection back to its
-	// pool while the response headers still point into its buffer; a response that never
-	// completed may still be written by a router goroutine until OnStreamDone stops it.
-	done := s.respDone.Load()
-	if done {
-		s.observe()
-	}
 	for _, f := range s.filters {
 		if d, ok := f.(httpfilter.StreamDoneFilter); ok {
 			d.OnStreamDone(&s.Stream)
 		}
 	}
-	if !done {
-		s.observe()
-	}
-	if s.cancel != nil {
-		s.cancel()
+	ctx := s.ctx
+	if s.Ctx != nil {
+		ctx.cancel()
+		if ctx.reusable() {
+			ctx.parent = nil
+			ctx.canceled.Store(false)
+		} else {
+			ctx = new(streamCtx)
+		}
 	}
 	s.Request.Reset()
 	s.RequestTrailers.Reset()
@@ -104,7 +101,7 @@ func (s *stream) release() {
 			Response: s.Response, ResponseTrailers: s.ResponseTrailers,
 		},
 		filters: s.filters[:0], reqBuf: s.reqBuf[:0], respBuf: s.respBuf[:0],
-		doneCh: s.doneCh, pathBuf: s.pathBuf[:0], scratch: s.scratch[:0],
+		doneCh: s.doneCh, pathBuf: s.pathBuf[:0], scratch: s.scratch[:0], ctx: ctx,
 	}
 	select { // a stale completion signal must not leak into the next request
 	case <-s.doneCh:
@@ -117,7 +114,7 @@ func (s *stream) release() {
 // complete and sanitised.
 func (s *stream) begin(ctx context.Context) {
 	s.Info.Start = time.Now()
-	s.Ctx, s.cancel = context.WithCancel(ctx)
+	s.startCtx(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
 	s.BufferLimit = s.cfg.bufLim
 	s.table = s.cfg.routes.Load()
@@ -125,7 +122,12 @@ func (s *stream) begin(ctx context.Context) {
 		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))
 	}
 	s.selectRoute()
-	s.startSpan()
+}
+
+// startCtx makes s.Ctx a child of parent (see streamCtx).
+func (s *stream) startCtx(parent context.Context) {
+	s.ctx.parent = parent
+	s.Ctx = s.ctx
 }
 
 func (s *stream) selectRoute() {
@@ -162,9 +164,6 @@ func (s *stream) decodeHeaders(from int, end bool) {
 // decodeBody delivers one request body chunk.
 func (s *stream) decodeBody(chunk []byte, end bool) {
 	s.Info.BytesReceived += int64(len(chunk))
-	if end {
-		s.Info.LastDownstreamRx = time.Now()
-	}
 	if s.reqStopped || s.respDone.Load() {
 		return
 	}
@@ -241,7 +240,6 @@ func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
 
 // decodeTrailers delivers request trailers, which end the request.
 func (s *stream) decodeTrailers() {
-	s.Info.LastDownstreamRx = time.Now()
 	if s.reqStopped || s.respDone.Load() {
 		return
 	}
@@ -429,8 +427,8 @@ func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
 // upstream response nobody receives, to its end, which for an event stream is never.
 func (s *stream) downstreamFailed() {
 	s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
-	if s.cancel != nil {
-		s.cancel()
+	if s.Ctx != nil {
+		s.ctx.cancel()
 	}
 	s.complete()
 }
@@ -483,8 +481,8 @@ func (s *stream) resetResponse(details string) {
 	}
 	s.Info.ResponseFlags |= httpfilter.FlagLocalReset
 	s.ds.reset(s)
-	if s.cancel != nil {
-		s.cancel() // nothing more can reach the client; see downstreamFailed
+	if s.Ctx != nil {
+		s.ctx.cancel() // nothing more can reach the client; see downstreamFailed
 	}
 	s.complete()
 }
