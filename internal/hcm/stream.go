@@ -75,10 +75,20 @@ func getStream(cfg *Config, ds downstream) *stream {
 
 // release runs OnStreamDone and returns the stream to the pool.
 func (s *stream) release() {
+	// Logged before OnStreamDone, which hands the router's upstream connection back to its
+	// pool while the response headers still point into its buffer; a response that never
+	// completed may still be written by a router goroutine until OnStreamDone stops it.
+	done := s.respDone.Load()
+	if done {
+		s.observe()
+	}
 	for _, f := range s.filters {
 		if d, ok := f.(httpfilter.StreamDoneFilter); ok {
 			d.OnStreamDone(&s.Stream)
 		}
+	}
+	if !done {
+		s.observe()
 	}
 	ctx := s.ctx
 	if s.Ctx != nil {
@@ -122,6 +132,7 @@ func (s *stream) begin(ctx context.Context) {
 		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))
 	}
 	s.selectRoute()
+	s.startSpan()
 }
 
 // startCtx makes s.Ctx a child of parent (see streamCtx).
@@ -164,6 +175,9 @@ func (s *stream) decodeHeaders(from int, end bool) {
 // decodeBody delivers one request body chunk.
 func (s *stream) decodeBody(chunk []byte, end bool) {
 	s.Info.BytesReceived += int64(len(chunk))
+	if end {
+		s.Info.LastDownstreamRx = time.Now()
+	}
 	if s.reqStopped || s.respDone.Load() {
 		return
 	}
@@ -240,6 +254,7 @@ func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
 
 // decodeTrailers delivers request trailers, which end the request.
 func (s *stream) decodeTrailers() {
+	s.Info.LastDownstreamRx = time.Now()
 	if s.reqStopped || s.respDone.Load() {
 		return
 	}
