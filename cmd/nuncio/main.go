@@ -1,6 +1,6 @@
-// Command nuncio is the Nuncio API gateway: one binary that serves traffic (run), checks a
-// configuration (validate), prints the Envoy form of a configuration (translate) and reports
-// its version.
+// Command nuncio is the Nuncio API gateway: one binary that serves traffic (run), serves xDS to
+// data planes (controller), checks a configuration (validate), prints the Envoy form of a
+// configuration (translate) and reports its version.
 package main
 
 import (
@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nuncio-gw/nuncio/internal/controller/source"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/all"
@@ -29,6 +31,7 @@ const usage = `usage: nuncio <command> [flags]
 
 commands:
   run        serve traffic (built-in default config when no -c is given)
+  controller serve a config file's resources over xDS (ADS) to data planes
   validate   check a config file and exit
   translate  print the Envoy bootstrap equivalent of a config file
   version    print the version
@@ -48,6 +51,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCmd(args[1:], stderr)
+	case "controller":
+		return controllerCmd(args[1:], stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
 	case "translate":
@@ -105,6 +110,37 @@ func runCmd(args []string, stderr io.Writer) int {
 		LogLevel: *level, LevelVar: lv, Version: versionString(), Watch: *watch, XDS: xds,
 	})
 	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "nuncio:", err)
+		return 1
+	}
+	return 0
+}
+
+func controllerCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("c", "", "config file to serve: a Nuncio simple config or an Envoy v3 bootstrap's static_resources")
+	xdsAddr := fs.String("xds-address", "127.0.0.1:18000", "address to serve ADS (gRPC) on")
+	healthAddr := fs.String("health-address", "", "address for HTTP /healthz and /readyz (none when empty)")
+	drain := fs.Duration("drain-time", 5*time.Second, "how long to let xDS streams close on SIGTERM")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfg == "" {
+		fmt.Fprintln(stderr, "usage: nuncio controller -c FILE [--xds-address HOST:PORT]")
+		return 2
+	}
+	log, _, err := newLogger(*level, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "nuncio:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = xdsserver.ListenAndRun(ctx, *xdsAddr, *healthAddr, source.NewFile(*cfg, log),
+		xdsserver.Options{Logger: log, DrainTime: *drain})
+	if err != nil {
 		fmt.Fprintln(stderr, "nuncio:", err)
 		return 1
 	}
