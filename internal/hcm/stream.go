@@ -90,6 +90,7 @@ func (s *stream) release() {
 	if !done {
 		s.observe()
 	}
+	s.cfg.stats.count(s.Info.Start, s.Response.Status)
 	ctx := s.ctx
 	if s.Ctx != nil {
 		ctx.cancel()
