@@ -254,6 +254,9 @@ func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) htt
 	}
 	f.keep(chunk)
 	if f.h2 != nil {
+		if end && f.mirrorWanted {
+			f.requestDone(s)
+		}
 		return f.h2Body(s, chunk, end)
 	}
 	if f.pendErr != nil && f.bodyTooLarge {
@@ -310,6 +313,9 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 	}
 	if f.h2 != nil {
 		f.h2.trailers(t)
+		if f.mirrorWanted {
+			f.requestDone(s)
+		}
 		return f.h2Body(s, nil, true)
 	}
 	if f.pendErr != nil && f.bodyTooLarge {

@@ -483,3 +483,18 @@ func TestHashCookieGenerated(t *testing.T) {
 		t.Fatalf("set-cookie %q although the request had the cookie", sc)
 	}
 }
+
+func TestRetryH2Upstream(t *testing.T) {
+	checkGoroutines(t)
+	h, n := flaky(1, 503)
+	up := serveH2C(t, h)
+	c := staticCluster(t, "h2retry", up)
+	c.Protocol = model.UpstreamHTTP2
+	p := newProxy(t, proxyOptions{
+		clusters: []*model.Cluster{c},
+		routes:   []*model.Route{retryRoute("h2retry", policy(model.Retry5xx, 1))},
+	})
+	if code, _, _ := get(t, h1Client(t), "http://"+p.addr+"/", "a"); code != 200 || n.Load() != 2 {
+		t.Fatalf("status %d after %d attempts, want 200 after 2", code, n.Load())
+	}
+}
