@@ -28,6 +28,7 @@ const SchemaID = "https://nuncio.dev/schemas/v1alpha1/config.schema.json"
 var enums = map[string][]any{
 	"ListenerTLS.MinVersion": anys(tlsVersions),
 	"Backend.Protocol":       anys(protocols),
+	"LoadBalancer.Policy":    anys(lbPolicies),
 	"Redirect.Code":          anys(redirectCodes),
 }
 

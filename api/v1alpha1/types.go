@@ -314,6 +314,82 @@ type Backend struct {
 	ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
 	// Connects to the backend over TLS. Without ca or insecureSkipVerify, the system's roots verify it.
 	TLS *BackendTLS `json:"tls,omitempty"`
+	// How requests are spread over the endpoints. Default round robin.
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
+	// Probes every endpoint and sends requests only to those that pass.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Takes endpoints that keep failing out of rotation for a while.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// Limits on connections, queued requests, requests and retries; beyond them requests get 503.
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+}
+
+// LoadBalancer chooses how requests are spread over a backend's endpoints.
+type LoadBalancer struct {
+	// round_robin (the default, weighted), least_request (the less busy of two random
+	// endpoints), random, ring_hash or maglev (consistent hashing on the route's hash, so the
+	// same key keeps reaching the same endpoint).
+	Policy string `json:"policy,omitempty"`
+}
+
+// HealthCheck probes every endpoint of a backend; set exactly one of http, tcp and grpc.
+type HealthCheck struct {
+	// An HTTP/1.1 GET that must answer one of the expected statuses.
+	HTTP *HTTPHealthCheck `json:"http,omitempty"`
+	// A TCP connect.
+	TCP *TCPHealthCheck `json:"tcp,omitempty"`
+	// The gRPC health protocol (grpc.health.v1.Health/Check).
+	GRPC *GRPCHealthCheck `json:"grpc,omitempty"`
+	// Time between probes of an endpoint. Default 10s.
+	Interval *Duration `json:"interval,omitempty"`
+	// Time a probe may take. Default 1s.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Passing probes in a row that bring a failed endpoint back. Default 1.
+	HealthyThreshold *uint32 `json:"healthyThreshold,omitempty"`
+	// Failing probes in a row that take an endpoint out. Default 3.
+	UnhealthyThreshold *uint32 `json:"unhealthyThreshold,omitempty"`
+}
+
+// HTTPHealthCheck is an HTTP health probe.
+type HTTPHealthCheck struct {
+	// Path requested, e.g. /healthz. Default /.
+	Path string `json:"path,omitempty"`
+	// Statuses that pass. Default [200].
+	ExpectedStatuses []uint32 `json:"expectedStatuses,omitempty"`
+}
+
+// TCPHealthCheck passes when a connection opens.
+type TCPHealthCheck struct{}
+
+// GRPCHealthCheck asks the gRPC health service.
+type GRPCHealthCheck struct {
+	// Service name asked about; empty asks about the server as a whole.
+	Service string `json:"service,omitempty"`
+}
+
+// OutlierDetection ejects endpoints that return errors in a row.
+type OutlierDetection struct {
+	// 5xx answers (or connection failures) in a row that eject an endpoint. Default 5.
+	Consecutive5xx *uint32 `json:"consecutive5xx,omitempty"`
+	// How often ejected endpoints are reconsidered. Default 10s.
+	Interval *Duration `json:"interval,omitempty"`
+	// First ejection time; each further ejection of the same endpoint lasts longer. Default 30s.
+	BaseEjectionTime *Duration `json:"baseEjectionTime,omitempty"`
+	// Most endpoints ejected at once, in percent; one can always be. Default 10.
+	MaxEjectionPercent *uint32 `json:"maxEjectionPercent,omitempty"`
+}
+
+// CircuitBreaker caps what a backend is sent at once. Requests over a limit fail fast with
+// 503 instead of piling up.
+type CircuitBreaker struct {
+	// Connections to all endpoints together. Default 1024.
+	MaxConnections *uint32 `json:"maxConnections,omitempty"`
+	// Requests waiting for a connection. Default 1024.
+	MaxPendingRequests *uint32 `json:"maxPendingRequests,omitempty"`
+	// Requests in flight. Default 1024.
+	MaxRequests *uint32 `json:"maxRequests,omitempty"`
+	// Retries in flight. Default 3.
+	MaxRetries *uint32 `json:"maxRetries,omitempty"`
 }
 
 // Endpoint is one address of a backend. It is written either as "host:port" or as an object.

@@ -685,6 +685,8 @@ func (v *validator) headerOps(p string, ops *HeaderOps, request bool) {
 
 var protocols = []string{"http1", "http2", "auto"}
 
+var lbPolicies = []string{"round_robin", "least_request", "random", "ring_hash", "maglev"}
+
 func (v *validator) backend(p string, b *Backend) {
 	v.name(p+".name", b.Name)
 	if b.Protocol != "" && !slices.Contains(protocols, b.Protocol) {
@@ -728,6 +730,60 @@ func (v *validator) backend(p string, b *Backend) {
 		if (t.Cert == "") != (t.Key == "") {
 			v.fail(tp, "cert and key must be given together")
 		}
+	}
+	if lb := b.LoadBalancer; lb != nil && lb.Policy != "" && !slices.Contains(lbPolicies, lb.Policy) {
+		v.fail(p+".loadBalancer.policy", "%q must be one of %s", lb.Policy, strings.Join(lbPolicies, ", "))
+	}
+	if hc := b.HealthCheck; hc != nil {
+		v.healthCheck(p+".healthCheck", hc)
+	}
+	if od := b.OutlierDetection; od != nil {
+		op := p + ".outlierDetection"
+		v.positive(op+".interval", od.Interval)
+		v.positive(op+".baseEjectionTime", od.BaseEjectionTime)
+		v.atLeastOne(op+".consecutive5xx", od.Consecutive5xx)
+		v.percent(op+".maxEjectionPercent", od.MaxEjectionPercent)
+	}
+	if cb := b.CircuitBreaker; cb != nil && cb.MaxConnections != nil && *cb.MaxConnections == 0 {
+		v.fail(p+".circuitBreaker.maxConnections", "must be at least 1")
+	}
+}
+
+func (v *validator) healthCheck(p string, hc *HealthCheck) {
+	n := 0
+	for _, set := range []bool{hc.HTTP != nil, hc.TCP != nil, hc.GRPC != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.fail(p, "set exactly one of http, tcp, grpc")
+	}
+	v.positive(p+".interval", hc.Interval)
+	v.positive(p+".timeout", hc.Timeout)
+	v.atLeastOne(p+".healthyThreshold", hc.HealthyThreshold)
+	v.atLeastOne(p+".unhealthyThreshold", hc.UnhealthyThreshold)
+	if h := hc.HTTP; h != nil {
+		if h.Path != "" && (h.Path[0] != '/' || strings.ContainsAny(h.Path, " \t\r\n")) {
+			v.fail(p+".http.path", "%q must start with / and contain no spaces", h.Path)
+		}
+		for i, s := range h.ExpectedStatuses {
+			if s < 100 || s > 599 {
+				v.fail(idx(p+".http.expectedStatuses", i), "must be an HTTP status from 100 to 599, got %d", s)
+			}
+		}
+	}
+}
+
+func (v *validator) positive(p string, d *Duration) {
+	if d != nil && d.Duration <= 0 {
+		v.fail(p, "must be positive, got %s", d.Duration)
+	}
+}
+
+func (v *validator) atLeastOne(p string, n *uint32) {
+	if n != nil && *n == 0 {
+		v.fail(p, "must be at least 1")
 	}
 }
 

@@ -55,6 +55,7 @@ func (t *translator) cluster(b *v1alpha1.Backend) *clusterv3.Cluster {
 	if b.TLS != nil {
 		c.TransportSocket = t.upstreamTLS(b)
 	}
+	upstreamResilience(c, b)
 	return c
 }
 
