@@ -37,7 +37,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes an endpoint without a weight in its short form, "host:port".
 func (e Endpoint) MarshalJSON() ([]byte, error) {
-	if e.Weight == 0 {
+	if e.Weight == 0 && e.Priority == 0 {
 		return json.Marshal(e.Address)
 	}
 	type plain Endpoint // without methods, so that Marshal does not recurse

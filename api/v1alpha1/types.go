@@ -63,6 +63,8 @@ type Listener struct {
 	WebSocket bool `json:"websocket,omitempty"`
 	// Downstream timeouts. Unset timeouts keep Envoy's defaults.
 	Timeouts *ListenerTimeouts `json:"timeouts,omitempty"`
+	// Writes a line per request. Without it, nothing is logged.
+	AccessLog *AccessLog `json:"accessLog,omitempty"`
 	// Routes, tried in order; the first match wins. Routes are grouped by their hosts: a request
 	// is only matched against the routes whose hosts match its Host header most specifically.
 	Routes []Route `json:"routes"`
@@ -85,6 +87,19 @@ type Certificate struct {
 	Key string `json:"key"`
 	// SNI names this certificate serves, e.g. a.example.com or *.example.com.
 	Hosts []string `json:"hosts,omitempty"`
+}
+
+// AccessLog writes one line per request, formatted with Envoy's command operators.
+type AccessLog struct {
+	// File to append to, relative to the config file's directory unless absolute. Default
+	// /dev/stdout; /dev/stderr also writes to the process's stream.
+	Path string `json:"path,omitempty"`
+	// Envoy format string, e.g. "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION%\n".
+	// Default: Envoy's default format. Not with json.
+	Format string `json:"format,omitempty"`
+	// One JSON object per line: each value is a format string. A value that is a single
+	// operator such as %RESPONSE_CODE% keeps its type (a number), and null when absent.
+	JSON map[string]string `json:"json,omitempty"`
 }
 
 // ListenerTimeouts are a listener's downstream timeouts. "0s" disables a timeout.
@@ -398,6 +413,9 @@ type Endpoint struct {
 	Address string `json:"address"`
 	// Relative share of requests among the backend's endpoints. Default 1.
 	Weight uint32 `json:"weight,omitempty"`
+	// Failover order: requests go to priority 0 endpoints, and spill to priority 1 (then 2, …)
+	// as those fail health checks or are ejected. Default 0.
+	Priority uint32 `json:"priority,omitempty"`
 }
 
 // BackendTLS makes connections to a backend use TLS.

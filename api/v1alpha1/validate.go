@@ -142,6 +142,7 @@ func (v *validator) listener(p string, l *Listener, backends map[string]int) {
 		v.duration(p+".timeouts.idle", t.Idle)
 		v.duration(p+".timeouts.streamIdle", t.StreamIdle)
 	}
+	v.accessLog(p+".accessLog", l.AccessLog)
 	if len(l.Routes) == 0 {
 		v.fail(p+".routes", "at least one route is required")
 	}
@@ -699,6 +700,18 @@ func (v *validator) backend(p string, b *Backend) {
 		v.fail(p+".endpoints", "at least one endpoint is required")
 	}
 	seen := map[string]int{}
+	var maxPriority uint32
+	priorities := map[uint32]bool{}
+	for _, e := range b.Endpoints {
+		priorities[e.Priority] = true
+		maxPriority = max(maxPriority, e.Priority)
+	}
+	for pr := range maxPriority {
+		if !priorities[pr] {
+			v.fail(p+".endpoints", "priorities must run from 0 without gaps; no endpoint has priority %d", pr)
+			break
+		}
+	}
 	for i, e := range b.Endpoints {
 		ep := idx(p+".endpoints", i)
 		if e.Address == "" {

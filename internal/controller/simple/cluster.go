@@ -32,7 +32,7 @@ func (t *translator) cluster(b *v1alpha1.Backend) *clusterv3.Cluster {
 		},
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{ClusterName: b.Name},
 	}
-	lbs := make([]*endpointv3.LbEndpoint, 0, len(b.Endpoints))
+	var groups []*endpointv3.LocalityLbEndpoints // by priority
 	for _, e := range b.Endpoints {
 		if host, _, _ := net.SplitHostPort(e.Address); !isIP(host) {
 			// One name among the endpoints is enough to need DNS; STRICT_DNS also takes IP
@@ -45,9 +45,12 @@ func (t *translator) cluster(b *v1alpha1.Backend) *clusterv3.Cluster {
 		if e.Weight > 0 {
 			lb.LoadBalancingWeight = wrapperspb.UInt32(e.Weight)
 		}
-		lbs = append(lbs, lb)
+		for uint32(len(groups)) <= e.Priority {
+			groups = append(groups, &endpointv3.LocalityLbEndpoints{Priority: uint32(len(groups))})
+		}
+		groups[e.Priority].LbEndpoints = append(groups[e.Priority].LbEndpoints, lb)
 	}
-	c.LoadAssignment.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}}
+	c.LoadAssignment.Endpoints = groups
 
 	if opts := httpOptions(b.Protocol); opts != nil {
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: typed(opts)}
