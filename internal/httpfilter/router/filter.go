@@ -559,7 +559,7 @@ func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
 	}
 	status := s.Response.Status
 	f.report(failNone, status)
-	if f.rp != nil && f.retriesLeft > 0 && f.rp.RetriableResponse(f.retryOn, status, &s.Response) {
+	if f.rp != nil && f.rp.RetriableResponse(f.retryOn, status, &s.Response) {
 		return failNone, status, nil
 	}
 	f.h1Relay(s)

@@ -278,7 +278,7 @@ func (f *filter) h2Exchange(s *httpfilter.Stream, h *header.Map, req *http.Reque
 		kind, status := failNone, 0
 		if err != nil {
 			kind = f.h2Kind(err)
-		} else if f.rp != nil && f.retriesLeft > 0 {
+		} else if f.rp != nil {
 			copyResponseHead(s, resp)
 			if f.rp.RetriableResponse(f.retryOn, resp.StatusCode, &s.Response) {
 				status = resp.StatusCode

@@ -150,36 +150,41 @@ func (f *filter) classify(err error) failKind {
 
 // retriable reports whether an attempt that ended as kind (with status and the response
 // headers in s.Response when kind is failNone) may go again, taking a retry slot from the
-// circuit breaker when it may.
+// circuit breaker when it may. A request that would be retried but has no retries left gets
+// flag URX, one the circuit breaker refuses flag UO.
 func (f *filter) retriable(s *httpfilter.Stream, kind failKind, status int) bool {
-	if f.rp == nil || f.retriesLeft == 0 || f.bodyTooLarge || s.ResponseStarted() || s.Ctx.Err() != nil {
+	if f.rp == nil || f.bodyTooLarge || s.ResponseStarted() || s.Ctx.Err() != nil {
 		return false
 	}
-	on := f.retryOn
-	switch kind {
-	case failNone:
-		if !f.rp.RetriableResponse(on, status, &s.Response) {
-			return false
-		}
-	case failConnect:
-		if on&(model.Retry5xx|model.RetryGatewayError|model.RetryReset|model.RetryConnectFailure) == 0 {
-			return false
-		}
-	case failReset, failPerTry:
-		if on&(model.Retry5xx|model.RetryGatewayError|model.RetryReset) == 0 {
-			return false
-		}
-	default:
+	if !f.retryCondition(s, kind, status) {
+		return false
+	}
+	if f.retriesLeft == 0 {
+		s.Info.ResponseFlags |= httpfilter.FlagUpstreamRetryLimitExceeded
 		return false
 	}
 	if !tryRetry(f.c) {
-		s.Info.ResponseFlags |= httpfilter.FlagUpstreamRetryLimitExceeded
+		s.Info.ResponseFlags |= httpfilter.FlagUpstreamOverflow
 		return false
 	}
 	f.retriesLeft--
 	f.retried = true
 	f.st.RqRetry.Inc()
 	return true
+}
+
+// retryCondition reports whether the retry policy covers how the attempt ended.
+func (f *filter) retryCondition(s *httpfilter.Stream, kind failKind, status int) bool {
+	on := f.retryOn
+	switch kind {
+	case failNone:
+		return f.rp.RetriableResponse(on, status, &s.Response)
+	case failConnect:
+		return on&(model.Retry5xx|model.RetryGatewayError|model.RetryReset|model.RetryConnectFailure) != 0
+	case failReset, failPerTry:
+		return on&(model.Retry5xx|model.RetryGatewayError|model.RetryReset) != 0
+	}
+	return false
 }
 
 // backOff waits before a retry: Envoy's fully jittered exponential back-off, a random time

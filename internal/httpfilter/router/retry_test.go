@@ -66,9 +66,12 @@ func TestRetryExhaustedRelaysLastResponse(t *testing.T) {
 		clusters: []*model.Cluster{staticCluster(t, "exhaust", up)},
 		routes:   []*model.Route{retryRoute("exhaust", policy(model.RetryGatewayError, 1))},
 	})
-	code, _, _ := get(t, h1Client(t), "http://"+p.addr+"/", "a")
+	code, _, _ := get(t, h1Client(t), "http://"+p.addr+"/", "exhausted")
 	if code != 502 || n.Load() != 2 {
 		t.Fatalf("status %d after %d attempts, want 502 after 2", code, n.Load())
+	}
+	if f := p.rec.wait(t, "exhausted").ResponseFlags.String(); f != "URX" {
+		t.Errorf("flags %s, want URX", f)
 	}
 }
 
@@ -372,9 +375,12 @@ func TestRetryOverflow(t *testing.T) {
 		clusters: []*model.Cluster{c},
 		routes:   []*model.Route{retryRoute("retryoverflow", policy(model.Retry5xx, 3))},
 	})
-	code, _, _ := get(t, h1Client(t), "http://"+p.addr+"/", "a")
+	code, _, _ := get(t, h1Client(t), "http://"+p.addr+"/", "overflow")
 	if code != 503 || n.Load() != 1 {
 		t.Fatalf("status %d after %d attempts, want 503 after 1", code, n.Load())
+	}
+	if f := p.rec.wait(t, "overflow").ResponseFlags.String(); f != "UO" {
+		t.Errorf("flags %s, want UO", f)
 	}
 	if st := routerStats(p, "retryoverflow"); st.RqRetryOverflow.Value() != 1 {
 		t.Errorf("upstream_rq_retry_overflow = %d, want 1", st.RqRetryOverflow.Value())
