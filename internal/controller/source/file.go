@@ -15,7 +15,6 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"github.com/fsnotify/fsnotify"
-	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
@@ -97,7 +96,8 @@ func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 	if err != nil {
 		return err
 	}
-	r, err := Translate(f.Path, last)
+	cache := new(decodeCache)
+	r, err := cache.translate(f.Path, last)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 			if bytes.Equal(data, last) {
 				continue
 			}
-			r, err := Translate(f.Path, data)
+			r, err := cache.translate(f.Path, data)
 			if err != nil {
 				log.Error("config rejected, keeping the previous one", "file", f.Path, "error", err)
 				continue
@@ -170,7 +170,12 @@ func send(ctx context.Context, out chan<- xdsgen.Resources, r xdsgen.Resources) 
 // by the top-level apiVersion, as `nuncio run` tells it: the simple format has one, an Envoy
 // bootstrap none. Errors start with path and name the field.
 func Translate(path string, data []byte) (xdsgen.Resources, error) {
-	b, err := parse(path, data)
+	return new(decodeCache).translate(path, data)
+}
+
+// translate is Translate reusing what the cache holds from the file's previous version.
+func (c *decodeCache) translate(path string, data []byte) (xdsgen.Resources, error) {
+	b, err := c.parse(path, data)
 	if err != nil {
 		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -188,7 +193,7 @@ func Translate(path string, data []byte) (xdsgen.Resources, error) {
 // that: at the scale of thousands of routes, YAML parsing is most of a reload's time, and the
 // Envoy reader would otherwise parse the YAML a second time. When the fast path fails, the
 // Envoy reader runs on the original bytes to report the error by field and line.
-func parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
+func (c *decodeCache) parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
 	js := data
 	if !isJSON(data) {
 		var err error
@@ -198,11 +203,10 @@ func parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
 	}
 	switch v := apiVersion(js); {
 	case v == "":
-		b := &bootstrapv3.Bootstrap{}
-		if err := protojson.Unmarshal(js, b); err != nil {
-			return envoyconfig.UnmarshalBootstrap(data)
+		if b, ok := c.decodeBootstrap(js); ok {
+			return b, nil
 		}
-		return b, nil
+		return envoyconfig.UnmarshalBootstrap(data)
 	case v != v1alpha1.APIVersion:
 		return nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, v1alpha1.APIVersion)
 	}
