@@ -92,6 +92,12 @@ bench:
 bench-quick:
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); QUICK=1 $(GO) run ./bench/cmd/benchrun
 
+## bench-xds: `nuncio controller` with 10,000 routes and 1,000 clusters pushing to three ADS
+## clients (docs/performance-xds.md); BENCH_XDS_FLAGS are passed on (e.g. -changes 20)
+.PHONY: bench-xds
+bench-xds: build
+	$(GO) run ./bench/xds -nuncio bin/nuncio $(BENCH_XDS_FLAGS)
+
 ## help: list the targets
 .PHONY: help
 help:
