@@ -418,7 +418,6 @@ func (f *filter) h1Send(s *httpfilter.Stream, h *header.Map, replay bool) bool {
 // caller answers with the last failure) when the stream or the route timeout ends first or
 // no host is left.
 func (f *filter) nextAttempt(s *httpfilter.Stream, h *header.Map) bool {
-	f.retrySlots++
 	f.releaseConn(false)
 	if !f.backOff(s) {
 		return false

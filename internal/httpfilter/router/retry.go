@@ -163,10 +163,17 @@ func (f *filter) retriable(s *httpfilter.Stream, kind failKind, status int) bool
 		s.Info.ResponseFlags |= httpfilter.FlagUpstreamRetryLimitExceeded
 		return false
 	}
+	// A retry holds its slot while it is outstanding: the previous retry of this request has
+	// ended by now, so its slot goes back first.
+	if f.retrySlots > 0 {
+		doneRetry(f.c)
+		f.retrySlots--
+	}
 	if !tryRetry(f.c) {
 		s.Info.ResponseFlags |= httpfilter.FlagUpstreamOverflow
 		return false
 	}
+	f.retrySlots++
 	f.retriesLeft--
 	f.retried = true
 	f.st.RqRetry.Inc()
@@ -212,10 +219,12 @@ func (f *filter) backOff(s *httpfilter.Stream) bool {
 }
 
 // nextHost picks the host for a retry, avoiding hosts already tried when the policy has the
-// previous_hosts predicate.
+// previous_hosts predicate. It picks from the cluster in force now, which a configuration
+// update may have replaced; f.c, whose circuit breakers hold this request's slots, stays.
 func (f *filter) nextHost() *cluster.Host {
-	if c := f.ref.Load(); c != nil {
-		f.c = c
+	c := f.ref.Load()
+	if c == nil {
+		c = f.c
 	}
 	var excl func(*cluster.Host) bool
 	tries := 1
@@ -223,7 +232,7 @@ func (f *filter) nextHost() *cluster.Host {
 		excl = f.excludeFn
 		tries = int(f.rp.HostSelectionMaxAttempts)
 	}
-	return choose(f.c, f.hash, f.hasHash, rand.Uint64(), excl, tries)
+	return choose(c, f.hash, f.hasHash, rand.Uint64(), excl, tries)
 }
 
 // excluded is the previous_hosts predicate.
