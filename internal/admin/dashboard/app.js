@@ -4,7 +4,9 @@
 
 (function () {
   const REFRESH_MS = 1000;
-  const WINDOW_MS = 5 * 60 * 1000;
+  // Charts span the data they have, from one minute up to the five the server keeps.
+  const MIN_WINDOW_MS = 60 * 1000;
+  const MAX_WINDOW_MS = 5 * 60 * 1000;
   const SVG = "http://www.w3.org/2000/svg";
 
   const $ = (id) => document.getElementById(id);
@@ -18,6 +20,7 @@
   }
 
   function fmtRate(v) {
+    if (v === 0) return "0";
     if (v >= 1000) return (v / 1000).toFixed(1) + "k";
     if (v >= 100) return v.toFixed(0);
     if (v >= 10) return v.toFixed(1);
@@ -51,14 +54,25 @@
     return isNaN(d) ? iso : d.toLocaleString();
   }
 
-  // niceMax rounds a chart's top up to 1, 2 or 5 times a power of ten.
-  function niceMax(v) {
+  // niceStep rounds a gridline step up to 1, 2 or 5 times a power of ten.
+  function niceStep(v) {
     if (!(v > 0)) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
     for (const m of [1, 2, 5, 10]) {
-      if (v <= m * p) return m * p;
+      if (v <= m * p + 1e-12) return m * p;
     }
     return 10 * p;
+  }
+
+  // decimals is how many are needed to tell gridlines step apart.
+  function decimals(step) {
+    return Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  }
+
+  function fmtAge(ms) {
+    const s = Math.round(ms / 1000);
+    if (s === 0) return "now";
+    return s % 60 === 0 ? "-" + s / 60 + "m" : "-" + s + "s";
   }
 
   function el(name, attrs, parent) {
@@ -68,34 +82,41 @@
     return e;
   }
 
-  // drawChart draws lines (each {key, color, fill}) over points in the last WINDOW_MS.
-  function drawChart(svg, points, lines, now, fmtY, fixedMax) {
+  // drawChart draws lines (each {key, color, fill}) over the recent points. fmtY formats a
+  // gridline value given the number of decimals the step needs; minTop is the least top the
+  // y axis may have, so that a flat line near zero does not fill the chart.
+  function drawChart(svg, points, lines, now, fmtY, minTop) {
     const w = svg.clientWidth || 400, h = svg.clientHeight || 170;
-    const left = 44, right = 8, top = 8, bottom = 20;
+    const left = 46, right = 10, top = 8, bottom = 20;
     const pw = w - left - right, ph = h - top - bottom;
     svg.setAttribute("viewBox", "0 0 " + w + " " + h);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
 
-    const t0 = now - WINDOW_MS;
+    const oldest = points.length ? points[0].t : now;
+    const span = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, now - oldest));
+    const t0 = now - span;
     const visible = points.filter((p) => p.t >= t0);
-    let max = 0;
+    let max = minTop || 0;
     for (const p of visible) for (const l of lines) if (p[l.key] !== null && p[l.key] > max) max = p[l.key];
-    max = fixedMax !== undefined ? Math.max(fixedMax, niceMax(max)) : niceMax(max);
-    if (fixedMax !== undefined && fixedMax === 1 && max > 1) max = 1;
+    const step = niceStep(max / 4 || 0.25);
+    const ticks = Math.max(1, Math.ceil(max / step - 1e-9));
+    const topV = step * ticks;
 
-    const x = (t) => left + ((t - t0) / WINDOW_MS) * pw;
-    const y = (v) => top + ph - (v / max) * ph;
+    const x = (t) => left + ((t - t0) / span) * pw;
+    const y = (v) => top + ph - (v / topV) * ph;
 
-    for (let i = 0; i <= 4; i++) {
-      const v = (max * i) / 4, yy = y(v);
+    const dec = decimals(step);
+    for (let i = 0; i <= ticks; i++) {
+      const v = step * i, yy = y(v);
       el("line", { x1: left, x2: w - right, y1: yy, y2: yy, class: "grid" }, svg);
       const t = el("text", { x: left - 6, y: yy + 3, "text-anchor": "end", class: "axis" }, svg);
-      t.textContent = fmtY(v);
+      t.textContent = fmtY(v, dec);
     }
-    for (let m = 5; m >= 0; m--) {
-      const xx = x(now - m * 60000);
-      const t = el("text", { x: xx, y: h - 4, "text-anchor": m === 0 ? "end" : m === 5 ? "start" : "middle", class: "axis" }, svg);
-      t.textContent = m === 0 ? "now" : "-" + m + "m";
+    const xstep = span > 2 * MIN_WINDOW_MS ? 60000 : 15000;
+    for (let age = 0; age <= span; age += xstep) {
+      const xx = x(now - age);
+      const t = el("text", { x: xx, y: h - 4, "text-anchor": age === 0 ? "end" : age + xstep > span ? "start" : "middle", class: "axis" }, svg);
+      t.textContent = fmtAge(age);
     }
     if (visible.length < 2) {
       const t = el("text", { x: left + pw / 2, y: top + ph / 2, "text-anchor": "middle", class: "nodata" }, svg);
@@ -125,7 +146,7 @@
   }
 
   function renderHeader(d) {
-    $("version").textContent = d.server.version ? "v" + d.server.version.replace(/^v/, "") : "";
+    $("version").textContent = /^\d/.test(d.server.version) ? "v" + d.server.version : d.server.version;
     const st = $("state");
     st.textContent = d.server.state;
     st.className = "pill " + (d.server.state === "LIVE" ? "live" : d.server.state === "DRAINING" ? "draining" : "down");
@@ -161,12 +182,13 @@
   }
 
   function renderCharts(d) {
-    drawChart($("chart-rps"), d.series, [{ key: "rps", color: "#2f6fec", fill: true }], d.now, fmtRate);
+    const fixed = (v, dec) => v.toFixed(dec);
+    drawChart($("chart-rps"), d.series, [{ key: "rps", color: "#2f6fec", fill: true }], d.now, fixed, 1);
     drawChart($("chart-errors"), d.series, [{ key: "error_rate", color: "#d64545", fill: true }], d.now,
-      (v) => (v * 100).toFixed(v < 0.1 ? 1 : 0) + "%", 0.01);
+      (v, dec) => (v * 100).toFixed(Math.max(0, dec - 2)) + "%", 0.01);
     drawChart($("chart-latency"), d.series, [
       { key: "p50", color: "#2f6fec" }, { key: "p90", color: "#8a5cf6" }, { key: "p99", color: "#e0662c" },
-    ], d.now, (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(0) : v.toFixed(1)));
+    ], d.now, fixed, 1);
   }
 
   function renderClusters(d) {
@@ -190,7 +212,7 @@
         '<span class="count"><b class="healthy-count">' + c.healthy + "/" + c.hosts.length + "</b> healthy · " +
         '<b class="upstream-rq" data-value="' + c.upstream_rq_total + '">' + fmtInt(c.upstream_rq_total) + "</b> requests</span></header>" +
         '<div class="bar"><span></span></div>' +
-        "<table><thead><tr><th>Endpoint</th><th>Health</th><th class=\"num\">Weight</th><th class=\"num\">Active rq</th><th class=\"num\">Conns</th></tr></thead>" +
+        "<table><thead><tr><th>Endpoint</th><th>Health</th><th class=\"num\">Weight</th><th class=\"num\">In flight</th><th class=\"num\">Conns</th></tr></thead>" +
         "<tbody>" + rows + "</tbody></table></article>";
     }).join("");
     // Widths are set through the CSSOM: the page's policy forbids inline style attributes.
