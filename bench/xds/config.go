@@ -17,11 +17,16 @@ type scale struct {
 type changes struct {
 	routeTags map[int]string   // route index → tag
 	extra     map[int][]string // cluster index → extra endpoint addresses
+	// probe is the body of the probe route (Host: probe, path /probe), a direct response that a
+	// client of a data plane can see change.
+	probe string
 }
 
 // generate writes an Envoy bootstrap as JSON (which is YAML): one listener whose route table
 // has s.VirtualHosts virtual hosts of s.RoutesPerHost prefix routes each, spread over
-// s.Clusters STATIC clusters of s.Endpoints endpoints each.
+// s.Clusters STATIC clusters of s.Endpoints endpoints each, plus the probe virtual host. The
+// listener binds port 0, so that several data planes on one machine can all serve it, each on
+// a port of its own.
 func generate(s scale, c changes) []byte {
 	type m = map[string]any
 	vhosts := make([]any, 0, s.VirtualHosts)
@@ -45,6 +50,18 @@ func generate(s scale, c changes) []byte {
 			"routes":  routes,
 		})
 	}
+	probe := c.probe
+	if probe == "" {
+		probe = "p0"
+	}
+	vhosts = append(vhosts, m{
+		"name":    "probe",
+		"domains": []string{"probe"},
+		"routes": []any{m{
+			"match":           m{"prefix": "/probe"},
+			"direct_response": m{"status": 200, "body": m{"inline_string": probe}},
+		}},
+	})
 	clusters := make([]any, 0, s.Clusters)
 	for i := range s.Clusters {
 		eps := make([]any, 0, s.Endpoints)
@@ -67,7 +84,7 @@ func generate(s scale, c changes) []byte {
 	doc := m{"static_resources": m{
 		"listeners": []any{m{
 			"name":    "bench",
-			"address": m{"socket_address": m{"address": "127.0.0.1", "port_value": 10080}},
+			"address": m{"socket_address": m{"address": "127.0.0.1", "port_value": 0}},
 			"filter_chains": []any{m{"filters": []any{m{
 				"name": "envoy.filters.network.http_connection_manager",
 				"typed_config": m{

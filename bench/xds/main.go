@@ -51,6 +51,7 @@ func main() {
 	routes := flag.Int("routes-per-host", 10, "routes per virtual host")
 	clusters := flag.Int("clusters", 1000, "clusters")
 	endpoints := flag.Int("endpoints", 10, "endpoints per cluster")
+	dataPlanes := flag.Int("dataplanes", 3, "`nuncio run --xds` data planes for the end-to-end runs (0: none)")
 	flag.Parse()
 
 	s := scale{VirtualHosts: *vhosts, RoutesPerHost: *routes, Clusters: *clusters, Endpoints: *endpoints}
@@ -66,6 +67,15 @@ func main() {
 	}
 	for _, p := range strings.Split(*protocols, ",") {
 		if err := run(*nuncio, s, p == "delta", *clients, *changes); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-xds:", err)
+			os.Exit(1)
+		}
+	}
+	for _, p := range strings.Split(*protocols, ",") {
+		if *dataPlanes == 0 {
+			break
+		}
+		if err := runDataPlanes(*nuncio, s, p == "delta", *dataPlanes, *changes); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-xds:", err)
 			os.Exit(1)
 		}

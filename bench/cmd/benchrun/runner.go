@@ -473,6 +473,10 @@ func (r *runner) versions() map[string]string {
 		case "caddy":
 			out[p] = run("caddy", "version")
 		case "nuncio":
+			if r.o.nuncio != "" {
+				out[p] = run(r.bins.nuncio, "version") + " (prebuilt " + r.o.nuncio + ")"
+				continue
+			}
 			rev := run("git", "-C", r.o.root, "rev-parse", "--short", "HEAD")
 			if dirty := run("git", "-C", r.o.root, "status", "--porcelain", "--", "cmd", "internal"); dirty != "" {
 				rev += " (with uncommitted changes)"
