@@ -37,6 +37,7 @@ var endpoints = []endpoint{
 	{path: "/memory", help: "print current allocation/heap usage", serve: (*Server).serveMemory},
 	{path: "/quitquitquit", help: "exit the server", mutates: true, serve: (*Server).serveQuit},
 	{path: "/ready", help: "print server state, return 200 if LIVE, otherwise return 503", serve: (*Server).serveReady},
+	{path: "/reopen_logs", help: "reopen access log files (after log rotation)", mutates: true, serve: (*Server).serveReopenLogs},
 	{path: "/reset_counters", help: "reset all counters to zero", mutates: true, serve: (*Server).serveResetCounters},
 	{path: "/runtime", help: "print runtime values", serve: (*Server).serveRuntime},
 	{path: "/server_info", help: "print server version/status information", serve: (*Server).serveServerInfo},

@@ -163,5 +163,6 @@ func (t *translator) hcm(l *v1alpha1.Listener) *hcmv3.HttpConnectionManager {
 			h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: duration(to.Idle)}
 		}
 	}
+	h.AccessLog = t.accessLog(l.AccessLog)
 	return h
 }
