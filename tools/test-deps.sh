@@ -4,13 +4,13 @@
 #
 # usage: tools/test-deps.sh [--peers]
 #   --peers  also install the real peers that end-to-end tests and benchmarks run against, from
-#            Debian's packages: nginx haproxy caddy wrk nghttp2-client redis-server
+#            Debian's packages: nginx haproxy caddy wrk nghttp2-client redis-server chromium
 set -euo pipefail
 
 # The newest staticcheck that resolves from the module proxy when this was last bumped; find a
 # newer one with: go list -m -versions honnef.co/go/tools
 STATICCHECK_VERSION=v0.8.2
-PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
+PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server chromium)
 
 usage() { sed -n '5,7s/^# \{0,1\}//p' "$0"; }
 
