@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -344,7 +345,7 @@ func TestValidateExamples(t *testing.T) {
 func TestValidateRejects(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(f, []byte("static_resources:\n  clusters:\n  - name: c\n    type: STATIC\n    lb_policy: MAGLEV\n"), 0o644)
+	os.WriteFile(f, []byte("static_resources:\n  clusters:\n  - name: c\n    type: STATIC\n    lb_policy: CLUSTER_PROVIDED\n"), 0o644)
 	out, err := exec.Command(binPath, "validate", f).CombinedOutput()
 	if err == nil {
 		t.Fatalf("invalid config accepted:\n%s", out)
@@ -378,6 +379,15 @@ func TestTranslateSimple(t *testing.T) {
 // TestDefaultConfig runs the binary with no config: the welcome page on :8080 and the admin
 // API on 127.0.0.1:9901.
 func TestDefaultConfig(t *testing.T) {
+	// The built-in config binds fixed ports; another process holding them is not a failure of
+	// the default config.
+	for _, addr := range []string{"0.0.0.0:8080", "127.0.0.1:9901"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("%s is in use by another process: %v", addr, err)
+		}
+		l.Close()
+	}
 	cmd := exec.Command(binPath, "run")
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
