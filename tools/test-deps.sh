@@ -3,16 +3,19 @@
 # nothing but Go to run `make test`. Safe to run again: it only acts on what is missing.
 #
 # usage: tools/test-deps.sh [--peers]
-#   --peers  also install the real peers that end-to-end tests and benchmarks run against, from
-#            Debian's packages: nginx haproxy caddy wrk nghttp2-client redis-server chromium
+#   (always) the Debian packages the test suite itself drives: chromium (dashboard test)
+#   --peers  also install the real peers that benchmarks run against, from Debian's packages:
+#            nginx haproxy caddy wrk nghttp2-client redis-server
 set -euo pipefail
 
 # The newest staticcheck that resolves from the module proxy when this was last bumped; find a
 # newer one with: go list -m -versions honnef.co/go/tools
 STATICCHECK_VERSION=v0.8.2
-PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server chromium)
+# Packages the tests need; without them those tests skip, which CI must not do silently.
+TEST_PACKAGES=(chromium)
+PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
-usage() { sed -n '5,7s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,8s/^# \{0,1\}//p' "$0"; }
 
 peers=false
 for arg in "$@"; do
@@ -35,10 +38,11 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSIO
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 
-$peers || exit 0
+wanted=("${TEST_PACKAGES[@]}")
+$peers && wanted+=("${PEERS[@]}")
 
 missing=()
-for p in "${PEERS[@]}"; do
+for p in "${wanted[@]}"; do
 	if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
 		missing+=("$p")
 	fi
