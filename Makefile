@@ -29,9 +29,9 @@ NORACE ?= /test/(e2e|conformance)(/|$$)
 TEST_TIMEOUT ?= 10m
 FUZZTIME ?= 5m
 FUZZTIME_SHORT ?= 10s
-# Passed to tools/test-deps.sh: --peers also installs the real servers, load generators and
-# browser (nginx, haproxy, caddy, wrk, nghttp2-client, redis-server, chromium) that e2e and
-# bench tests drive.
+# Passed to tools/test-deps.sh, which always installs what the tests drive (chromium);
+# --peers also installs the servers and load generators the benchmarks compare against (nginx,
+# haproxy, caddy, wrk, nghttp2-client, redis-server).
 TEST_DEPS_FLAGS ?=
 # Tests run with -update by `make testdata`; every test of the packages using the golden helper
 # by default, since only golden comparisons look at the flag.
