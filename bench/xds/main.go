@@ -59,6 +59,10 @@ func main() {
 	fmt.Printf("# nuncio controller xDS benchmark\n\n")
 	fmt.Printf("- date: %s\n- machine: %s, %d CPUs (%s), %s/%s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		host, runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		// Other work on the machine shows in every figure; say how much there was.
+		fmt.Printf("- load average at start: %s\n", strings.Join(strings.Fields(string(la))[:3], " "))
+	}
 	fmt.Printf("- config: %d routes over %d virtual hosts, %d clusters of %d endpoints; %d clients; %d changes of each kind\n\n",
 		s.VirtualHosts*s.RoutesPerHost, s.VirtualHosts, s.Clusters, s.Endpoints, *clients, *changes)
 	if err := breakdown(s); err != nil {
