@@ -113,7 +113,7 @@ func breakdown(s scale) error {
 	fmt.Printf("## where a change's time goes (in process, median of 10)\n\n")
 	fmt.Printf("| step | time |\n| --- | --- |\n")
 	fmt.Printf("| file source debounce | %s |\n", ms(source.DefaultDebounce))
-	fmt.Printf("| translate: parse the file, split into xDS resources, validate | %s |\n", ms(pct(translate, 50)))
+	fmt.Printf("| translate from scratch: parse the file, split into xDS resources, validate | %s |\n", ms(pct(translate, 50)))
 	fmt.Printf("| snapshot: hash every resource, diff, set for every node | %s |\n\n", ms(pct(update, 50)))
 	return nil
 }
