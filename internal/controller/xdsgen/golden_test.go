@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/simple"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
@@ -92,4 +93,34 @@ func expectedError(data []byte) (string, bool) {
 	first, _, _ := bytes.Cut(data, []byte("\n"))
 	s, ok := strings.CutPrefix(string(first), expectErrorPrefix)
 	return strings.TrimSpace(s), ok
+}
+
+// TestFromBootstrapLeavesInput checks that generation copies what it changes: the source's
+// decode cache hands the same messages to every translation.
+func TestFromBootstrapLeavesInput(t *testing.T) {
+	data, err := os.ReadFile("testdata/grpc-api-listener.in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := envoyconfig.UnmarshalBootstrap(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := proto.Clone(b)
+	r1, err := xdsgen.FromBootstrap(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(b, before) {
+		t.Fatal("FromBootstrap modified its input")
+	}
+	r2, err := xdsgen.FromBootstrap(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y1, _ := r1.MarshalYAML()
+	y2, _ := r2.MarshalYAML()
+	if !bytes.Equal(y1, y2) {
+		t.Error("two generations from one bootstrap differ")
+	}
 }
