@@ -46,7 +46,7 @@ const envoyOK = `static_resources:
 const envoyBadPolicy = `static_resources:
   clusters:
   - name: a
-    lb_policy: MAGLEV
+    lb_policy: CLUSTER_PROVIDED
 `
 
 func TestRealMain(t *testing.T) {
@@ -102,7 +102,7 @@ func TestRealMain(t *testing.T) {
 			files:      map[string]string{"envoy.yaml": envoyBadPolicy},
 			args:       []string{"validate", "$DIR/envoy.yaml"},
 			wantCode:   1,
-			wantStderr: []string{"$DIR/envoy.yaml: static_resources.clusters[0].lb_policy: MAGLEV not supported"},
+			wantStderr: []string{"$DIR/envoy.yaml: static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED not supported"},
 		},
 		{
 			name:       "validate several files, one bad",

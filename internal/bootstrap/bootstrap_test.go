@@ -132,9 +132,9 @@ backends:
 			content: `static_resources:
   clusters:
   - name: a
-    lb_policy: MAGLEV
+    lb_policy: CLUSTER_PROVIDED
 `,
-			wantErr: "static_resources.clusters[0].lb_policy: MAGLEV not supported",
+			wantErr: "static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED not supported",
 		},
 		{
 			name:    "unknown apiVersion",
