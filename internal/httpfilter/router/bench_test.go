@@ -15,7 +15,7 @@ import (
 
 // fastUpstream answers every request on a connection with the same 100-byte response,
 // without net/http, so the benchmark measures the proxy rather than the upstream.
-func fastUpstream(b *testing.B) string {
+func fastUpstream(b testing.TB) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

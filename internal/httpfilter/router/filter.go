@@ -68,6 +68,11 @@ type filter struct {
 	numBuf  [20]byte
 	failed  bool
 
+	// Header variables (see vars), kept here so passing them as an interface allocates
+	// nothing, and the addresses they format.
+	hv                  vars
+	remoteBuf, localBuf [48]byte
+
 	// Deadlines: the route timeout (covering every attempt), the current attempt's
 	// per_try_timeout and the stream's max duration; zero when unset.
 	timeout          time.Duration
@@ -206,7 +211,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 
 	// Envoy applies the configured header mutations before rewriting path and host, so
 	// %REQ(:authority)% and friends see what the client sent.
-	s.Route.ApplyRequestHeaders(h, f.hm, vars{s})
+	s.Route.ApplyRequestHeaders(h, f.hm, f.headerVars(s))
 	f.pathBuf = e.RewriteRequest(h, f.pathBuf[:0])
 	if f.fw.AutoHostRewrite && f.host.Hostname != "" {
 		h.Authority = f.host.Hostname
@@ -670,7 +675,7 @@ func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
 		s.Response.Add("set-cookie", f.setCookie())
 	}
 	if s.Route != nil {
-		s.Route.ApplyResponseHeaders(&s.Response, f.hm, vars{s})
+		s.Route.ApplyResponseHeaders(&s.Response, f.hm, f.headerVars(s))
 	}
 }
 
@@ -715,7 +720,7 @@ func (f *filter) directResponse(s *httpfilter.Stream, e *route.Entry) {
 	}
 	b := appendUint(f.numBuf[:0], uint64(len(body)))
 	s.Response.Add("content-length", unsafe.String(&f.numBuf[0], len(b)))
-	s.Route.ApplyResponseHeaders(&s.Response, nil, vars{s})
+	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
 	s.Info.ResponseDetails = "direct_response"
 	if len(body) == 0 {
 		s.EncodeHeaders(true)
@@ -732,7 +737,7 @@ func (f *filter) redirect(s *httpfilter.Stream, e *route.Entry) {
 	s.Response.Status = code
 	s.Response.Add("location", location)
 	s.Response.Add("content-length", "0")
-	s.Route.ApplyResponseHeaders(&s.Response, nil, vars{s})
+	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
 	s.Info.ResponseDetails = "direct_response"
 	s.EncodeHeaders(true)
 }

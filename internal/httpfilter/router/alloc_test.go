@@ -1,0 +1,97 @@
+package router_test
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/nuncio-gw/nuncio/internal/model"
+)
+
+// h1Path is a steady-state HTTP/1.1 keep-alive GET through the connection manager (two
+// filters: the test recorder and the router), the route table, the cluster's load balancer,
+// the upstream pool and both HTTP/1.1 codecs, with request and response header mutations.
+type h1Path struct {
+	c   net.Conn
+	br  *bufio.Reader
+	req []byte
+}
+
+func newH1Path(t testing.TB, routes int) *h1Path {
+	up := fastUpstream(t)
+	var rs []*model.Route
+	for i := 0; i < routes-1; i++ {
+		// Fillers that share the table's index buckets but never match the request.
+		rs = append(rs, prefixRoute("/filler/"+strconv.Itoa(i)+"/", &model.RouteAction{Cluster: "up"}))
+	}
+	last := prefixRoute("/bench", &model.RouteAction{Cluster: "up"})
+	last.Headers = model.HeaderMutation{
+		RequestAdd:     []model.HeaderValueOption{{Name: "x-route", Value: "bench"}, {Name: "x-client", Value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"}},
+		RequestRemove:  []string{"x-drop"},
+		ResponseAdd:    []model.HeaderValueOption{{Name: "x-served-by", Value: "nuncio", Action: model.OverwriteIfExistsOrAdd}},
+		ResponseRemove: []string{"content-type"},
+	}
+	rs = append(rs, last)
+	p := newProxy(t, proxyOptions{
+		clusters: []*model.Cluster{staticCluster(t, "up", up)},
+		routes:   rs,
+	})
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &h1Path{
+		c:   c,
+		br:  bufio.NewReaderSize(c, 4096),
+		req: []byte("GET /bench HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Drop: 1\r\n\r\n"),
+	}
+}
+
+func (h *h1Path) roundTrip(t testing.TB) {
+	if _, err := h.c.Write(h.req); err != nil {
+		t.Fatal(err)
+	}
+	if status, err := readResponse(h.br); err != nil || status != 200 {
+		t.Fatalf("status %d, %v", status, err)
+	}
+}
+
+// TestProxyH1DoesNotAllocate holds the proxy's own layers to zero heap allocations per
+// request on the steady-state HTTP/1.1 path, with one route and with a thousand.
+func TestProxyH1DoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("instrumentation allocates")
+	}
+	for _, routes := range []int{1, 1000} {
+		t.Run(strconv.Itoa(routes)+" routes", func(t *testing.T) {
+			checkGoroutines(t)
+			h := newH1Path(t, routes)
+			for range 200 { // warm the pools, the upstream connection and the buffers
+				h.roundTrip(t)
+			}
+			if n := testing.AllocsPerRun(2000, func() { h.roundTrip(t) }); n != 0 {
+				t.Errorf("%v allocations per request, want 0", n)
+			}
+		})
+	}
+}
+
+// BenchmarkProxyH1Routes compares the per-request cost with one route and with a thousand
+// (the request matching the last one).
+func BenchmarkProxyH1Routes(b *testing.B) {
+	for _, routes := range []int{1, 1000} {
+		b.Run(strconv.Itoa(routes), func(b *testing.B) {
+			h := newH1Path(b, routes)
+			for range 100 {
+				h.roundTrip(b)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				h.roundTrip(b)
+			}
+		})
+	}
+}
