@@ -47,6 +47,8 @@ type Cluster struct {
 	od       *outlier.Detector // nil without outlier detection
 	used     atomic.Bool       // a request has been sent (health checks slow down until then)
 
+	rebuildPending atomic.Bool // a healthChanged call is about to rebuild the endpoint set
+
 	membershipTotal, membershipHealthy *stats.Gauge
 
 	mu        sync.Mutex // serializes endpoint-set updates (DNS refreshes, SetEndpoints)

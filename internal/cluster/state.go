@@ -80,9 +80,16 @@ func (c *Cluster) dropHostStateLocked(key string, st *hostState) {
 }
 
 // healthChanged rebuilds the endpoint set after a host's health changed, so picks see it.
+// Verdicts arriving together (a first round of checks) share one rebuild: a caller that
+// finds one already waiting leaves it to that one, which reads every flag set before it
+// takes the lock.
 func (c *Cluster) healthChanged() {
+	if c.rebuildPending.Swap(true) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.rebuildPending.Store(false)
 	if c.closed {
 		return
 	}
