@@ -606,13 +606,13 @@ type Endpoint struct {
 	Degraded bool
 }
 
-// LBConfig holds the load-balancing settings beside LBPolicy. Decoders fill in Envoy's
-// defaults; zero values are taken literally except where noted, because 0 is meaningful for
-// the panic threshold and the active-request bias.
+// LBConfig holds the load-balancing settings beside LBPolicy. Zero values (and nil
+// pointers, where 0 is meaningful) mean Envoy's defaults.
 type LBConfig struct {
-	// HealthyPanicThreshold is a percentage (0-100): a priority level with fewer healthy hosts
-	// than this balances over all its hosts, ignoring health. 0 disables panic mode.
-	HealthyPanicThreshold float64
+	// HealthyPanicThreshold is a percentage (0-100; nil = 50): a priority level with fewer
+	// healthy hosts than this balances over all its hosts, ignoring health. 0 disables
+	// panic mode.
+	HealthyPanicThreshold *float64
 	// OverprovisioningFactor is a percentage (0 = Envoy's 140): a priority level keeps all
 	// of its traffic while healthy hosts × factor ≥ 100% of its hosts.
 	OverprovisioningFactor uint32
@@ -622,8 +622,8 @@ type LBConfig struct {
 	// ChoiceCount is the number of random hosts LEAST_REQUEST compares (0 = 2).
 	ChoiceCount uint32
 	// ActiveRequestBias is the exponent of (active requests + 1) that divides a host's
-	// weight under LEAST_REQUEST with unequal weights (Envoy's default is 1.0).
-	ActiveRequestBias float64
+	// weight under LEAST_REQUEST with unequal weights (nil = 1.0).
+	ActiveRequestBias *float64
 
 	// MinRingSize and MaxRingSize bound the RING_HASH ring (0 = 1024 and 8M).
 	MinRingSize, MaxRingSize uint64
