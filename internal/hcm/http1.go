@@ -155,15 +155,20 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 	cfg := hc.cfg
 	idle := cfg.idleTimeout()
 	hc.armRead(time.Now().Add(idle), idle)
+	hc.idle.Store(true)
+	if hc.drained.Load() {
+		return false
+	}
+	// The stream is taken only once a request arrives: an idle connection holds no more
+	// than its socket, its goroutine and this struct.
+	if hc.sc.Wait() != nil {
+		return false // closed, timed out or drained before sending anything
+	}
 	s := getStream(cfg, hc)
 	defer s.release()
 	s.Downstream = httpfilter.Downstream{
 		RemoteAddr: hc.info.RemoteAddr, DirectRemoteAddr: hc.info.RemoteAddr,
 		LocalAddr: hc.info.LocalAddr, TLS: hc.info.TLS, Secure: hc.info.TLS != nil,
-	}
-	hc.idle.Store(true)
-	if hc.drained.Load() {
-		return false
 	}
 	err := hc.sc.ReadRequest(&s.Request, &hc.rh)
 	hc.idle.Store(false)

@@ -67,6 +67,25 @@ func (c *ServerConn) ReadRequest(h *header.Map, rh *RequestHead) error {
 	return nil
 }
 
+// Wait blocks until bytes of the next request have arrived (or are already buffered),
+// holding no read buffer while it waits, so a caller can defer setting up per-request state
+// until a request actually comes. It returns what ReadRequest would for a connection that
+// closed or timed out before sending anything; ReadRequest reports everything else.
+func (c *ServerConn) Wait() error {
+	if c.gone != nil {
+		return c.gone
+	}
+	rd := &c.rd
+	if rd.err != nil || c.closing || !rd.bodyDone {
+		return nil // ReadRequest has the answer, or must skip a body first
+	}
+	rd.startMessage()
+	if rd.r < rd.w || rd.rerr != nil {
+		return nil
+	}
+	return rd.fill()
+}
+
 // ReadBody returns the next piece of the request body, dechunked, and whether it is the
 // last. The slice aliases the read buffer and is valid until the next call. At the end of a
 // chunked body the trailers are available from Trailers.
