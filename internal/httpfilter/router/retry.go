@@ -319,6 +319,9 @@ func (f *filter) failLocally(s *httpfilter.Stream, kind failKind, err error) {
 	}
 	switch kind {
 	case failOverflow:
+		if f.c != nil {
+			f.c.Breakers().ConnOverflow()
+		}
 		s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_cx_overflow")
 	case failConnect:
 		s.SendLocalReply(503, bodyConnectFail, httpfilter.FlagUpstreamConnectFailure, "upstream_reset_before_response_started{connection_failure}")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 func TestKeepAliveReuse(t *testing.T) {
@@ -466,7 +467,20 @@ func TestCircuitBreakerOverflow(t *testing.T) {
 	if info := p.rec.wait(t, "second"); info.ResponseFlags&httpfilter.FlagUpstreamOverflow == 0 {
 		t.Errorf("flags %v, want UO", info.ResponseFlags)
 	}
+	if n := statValue("cluster.up.upstream_cx_overflow"); n < 1 {
+		t.Errorf("upstream_cx_overflow = %d, want the refused connection counted", n)
+	}
 	if r := <-first; r.status != 200 || r.body != "slow" {
 		t.Errorf("first: %d %q", r.status, r.body)
 	}
+}
+
+// statValue reads a counter or gauge from the process-wide stats store (0 when absent).
+func statValue(name string) int64 {
+	for _, st := range stats.Default.All() {
+		if st.Name == name {
+			return st.Value
+		}
+	}
+	return 0
 }
