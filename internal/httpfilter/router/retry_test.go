@@ -24,7 +24,9 @@ func policy(on model.RetryOn, n uint32) *model.RetryPolicy {
 	return &model.RetryPolicy{RetryOn: on, NumRetries: n, BackOffBase: time.Millisecond, BackOffMax: 2 * time.Millisecond}
 }
 
-func routerStats(p *proxy, name string) *cluster.RouterStats { return p.clusters.Ref(name).RouterStats() }
+func routerStats(p *proxy, name string) *cluster.RouterStats {
+	return p.clusters.Ref(name).RouterStats()
+}
 
 // flaky answers status for the first fails requests, then 200 with the request body.
 func flaky(fails int32, status int) (http.Handler, *atomic.Int32) {
