@@ -89,6 +89,14 @@ func (p Problem) String() string {
 type Result struct {
 	Config   *ir.Config
 	Problems []Problem
+	// Served are the Ingresses translated (refused ones are not), whose status the provider
+	// keeps.
+	Served []IngressRef
+}
+
+// IngressRef names an Ingress in a cluster.
+type IngressRef struct {
+	Cluster, Namespace, Name string
 }
 
 // state is one translation in progress.
@@ -99,6 +107,7 @@ type state struct {
 	byName   map[string]*clusterIndex
 	out      *ir.Config
 	problems []Problem
+	served   []IngressRef
 
 	irClusters map[string]*ir.Cluster
 	secrets    map[string]*ir.Secret
@@ -177,7 +186,7 @@ func Translate(in Input, opts Options) Result {
 		s.ingress(o.ci, o.ing, i)
 	}
 	s.finish()
-	return Result{Config: s.out, Problems: s.problems}
+	return Result{Config: s.out, Problems: s.problems, Served: s.served}
 }
 
 // owns reports whether the Ingress is for this controller: its class names an IngressClass
@@ -245,6 +254,7 @@ func (s *state) ingress(ci *clusterIndex, ing *networkingv1.Ingress, order int) 
 		return
 	}
 	s.merge(ci, ing, t.out)
+	s.served = append(s.served, IngressRef{Cluster: ci.name, Namespace: ing.Namespace, Name: ing.Name})
 }
 
 // merge adds an Ingress's output. Paths another (older) Ingress already serves on a host are
