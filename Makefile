@@ -5,7 +5,9 @@
 # Time budget for `make test` on the 2-core machines everyone (CI included) has: the whole suite
 # stays under 25 minutes, well inside CI's 90, so that a slow test is noticed long before it
 # blocks a landing. .ci/run prints the total and warns past 25 minutes. Roughly:
-#   deps        about 1 minute once per machine (building staticcheck), then nothing
+#   deps        about 1 minute once per machine (building staticcheck), plus about 6 minutes
+#               once per machine to build kube-apiserver for test/k8s (cached outside the
+#               repository by Kubernetes and Go version, see docs/testing.md), then nothing
 #   lint        2-3 minutes cold (type-checking go-control-plane), seconds with a warm cache
 #   unit        the bulk: -race roughly doubles CPU time, and with 2 cores that is felt, so
 #               -race runs on every package except the whole-binary suites (NORACE), which are
@@ -25,7 +27,7 @@ SHELL := bash
 GO ?= go
 PKGS ?= ./...
 # Extended regular expression over import paths of the packages tested without -race.
-NORACE ?= /test/(e2e|conformance)(/|$$)
+NORACE ?= /test/(e2e|conformance|k8s)(/|$$)
 TEST_TIMEOUT ?= 10m
 FUZZTIME ?= 5m
 FUZZTIME_SHORT ?= 10s
@@ -98,6 +100,14 @@ bench-quick:
 .PHONY: bench-xds
 bench-xds: build
 	$(GO) run ./bench/xds -nuncio bin/nuncio $(BENCH_XDS_FLAGS)
+
+## bench-k8s: `nuncio controller --kubeconfig` with 10,000 Ingresses over 2,000 Services in a real
+## API server, in a private network namespace (root; docs/performance-k8s.md); BENCH_K8S_FLAGS
+## are passed on (e.g. -changes 20)
+.PHONY: bench-k8s
+bench-k8s: build
+	./tools/kube-apiserver.sh >/dev/null
+	$(GO) run ./bench/k8s -nuncio bin/nuncio $(BENCH_K8S_FLAGS)
 
 ## help: list the targets
 .PHONY: help

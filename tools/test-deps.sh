@@ -3,7 +3,9 @@
 # nothing but Go to run `make test`. Safe to run again: it only acts on what is missing.
 #
 # usage: tools/test-deps.sh [--peers]
-#   (always) the Debian packages the test suite itself drives: chromium (dashboard test)
+#   (always) the Debian packages the test suite itself drives: chromium (dashboard test),
+#            etcd-server and iproute2 (test/k8s), and kube-apiserver built by
+#            tools/kube-apiserver.sh (about 6 minutes on 2 cores, once per machine)
 #   --peers  also install the real peers that benchmarks run against, from Debian's packages:
 #            nginx haproxy caddy wrk nghttp2-client redis-server
 set -euo pipefail
@@ -12,10 +14,10 @@ set -euo pipefail
 # newer one with: go list -m -versions honnef.co/go/tools
 STATICCHECK_VERSION=v0.8.2
 # Packages the tests need; without them those tests skip, which CI must not do silently.
-TEST_PACKAGES=(chromium)
+TEST_PACKAGES=(chromium etcd-server iproute2)
 PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
-usage() { sed -n '5,8s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,10s/^# \{0,1\}//p' "$0"; }
 
 peers=false
 for arg in "$@"; do
@@ -37,6 +39,9 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSIO
 	echo "test-deps: installing staticcheck $STATICCHECK_VERSION"
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
+
+# test/k8s runs against a real API server, built from source and cached outside the repository.
+"$(dirname "$0")/kube-apiserver.sh" >/dev/null
 
 wanted=("${TEST_PACKAGES[@]}")
 $peers && wanted+=("${PEERS[@]}")
