@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -80,6 +81,7 @@ func (r Resources) Validate() error {
 	for _, e := range r.Endpoints {
 		unique("cluster_load_assignment", e.GetClusterName())
 		check("cluster_load_assignment", e.GetClusterName(), e)
+		errs = append(errs, checkIPs(e)...)
 	}
 	for _, s := range r.Secrets {
 		unique("secret", s.GetName())
@@ -161,6 +163,26 @@ func (r Resources) checkClusterRefs() []error {
 							rc.GetName(), i, vh.GetName(), j, n))
 					}
 				}
+			}
+		}
+	}
+	return errs
+}
+
+// checkIPs finds endpoint addresses that are not IP literals. The assignments served come from
+// STATIC clusters, whose endpoints Envoy requires to be IPs; every data plane would reject
+// anything else.
+func checkIPs(cla *endpointv3.ClusterLoadAssignment) []error {
+	var errs []error
+	for i, le := range cla.GetEndpoints() {
+		for j, lb := range le.GetLbEndpoints() {
+			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+			if sa == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(sa.GetAddress()); err != nil {
+				errs = append(errs, fmt.Errorf("cluster_load_assignment %q: endpoints[%d].lb_endpoints[%d].endpoint.address.socket_address.address: %q is not an IP address (a STATIC cluster's endpoints must be; use STRICT_DNS for host names)",
+					cla.GetClusterName(), i, j, sa.GetAddress()))
 			}
 		}
 	}
