@@ -111,9 +111,12 @@ func durationOr(d *v1alpha1.Duration, def time.Duration) *durationpb.Duration {
 }
 
 // typed wraps a typed_config message. The messages are ours and well-formed, so marshalling
-// cannot fail.
+// cannot fail. The bytes are deterministic: the controller versions resources by hashing them,
+// and a map (a JSON access log format, say) marshalled in random order would make an unchanged
+// listener look changed and be pushed to every data plane.
 func typed(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a := &anypb.Any{}
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		panic(fmt.Sprintf("simple: %v", err))
 	}
