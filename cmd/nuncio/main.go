@@ -31,7 +31,7 @@ const usage = `usage: nuncio <command> [flags]
 
 commands:
   run        serve traffic (built-in default config when no -c is given)
-  controller serve a config file's resources over xDS (ADS) to data planes
+  controller serve a config file's or Kubernetes Ingresses' resources over xDS (ADS) to data planes
   validate   check a config file and exit
   translate  print the Envoy bootstrap equivalent of a config file
   version    print the version
@@ -90,6 +90,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	nodeID := fs.String("node-id", "", "node.id sent to the management server")
 	nodeCluster := fs.String("node-cluster", "", "node.cluster sent to the management server")
 	delta := fs.Bool("xds-delta", false, "use the incremental (delta) xDS protocol")
+	kube := addKubeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -105,6 +106,21 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if len(kube.kubeconfigs) > 0 {
+		if *cfg != "" || xds != nil {
+			fmt.Fprintln(stderr, "nuncio: --kubeconfig excludes -c and --xds")
+			return 2
+		}
+		var xdsDone <-chan error
+		if xds, xdsDone, err = kube.embeddedXDS(ctx, log); err != nil {
+			fmt.Fprintln(stderr, "nuncio:", err)
+			return 1
+		}
+		defer func() {
+			stop()
+			<-xdsDone
+		}()
+	}
 	srv := server.New(server.Options{
 		ConfigPath: *cfg, AdminAddress: *adminAddr, DrainTime: *drain, Logger: log,
 		LogLevel: *level, LevelVar: lv, Version: versionString(), Watch: *watch, XDS: xds,
@@ -124,11 +140,13 @@ func controllerCmd(args []string, stderr io.Writer) int {
 	healthAddr := fs.String("health-address", "", "address for HTTP /healthz and /readyz (none when empty)")
 	drain := fs.Duration("drain-time", 5*time.Second, "how long to let xDS streams close on SIGTERM")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	kube := addKubeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *cfg == "" {
-		fmt.Fprintln(stderr, "usage: nuncio controller -c FILE [--xds-address HOST:PORT]")
+	useKube := kube.enabled(*cfg)
+	if *cfg == "" && !useKube || *cfg != "" && len(kube.kubeconfigs) > 0 {
+		fmt.Fprintln(stderr, "usage: nuncio controller -c FILE [--xds-address HOST:PORT]\n       nuncio controller [--kubeconfig [NAME=]PATH]... [--xds-address HOST:PORT] (in a pod: the in-cluster config)")
 		return 2
 	}
 	log, _, err := newLogger(*level, stderr)
@@ -138,7 +156,16 @@ func controllerCmd(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err = xdsserver.ListenAndRun(ctx, *xdsAddr, *healthAddr, source.NewFile(*cfg, log),
+	var src source.Source = source.NewFile(*cfg, log)
+	if useKube {
+		p, err := kube.provider(log)
+		if err != nil {
+			fmt.Fprintln(stderr, "nuncio:", err)
+			return 1
+		}
+		src = p
+	}
+	err = xdsserver.ListenAndRun(ctx, *xdsAddr, *healthAddr, src,
 		xdsserver.Options{Logger: log, DrainTime: *drain})
 	if err != nil {
 		fmt.Fprintln(stderr, "nuncio:", err)
