@@ -52,6 +52,7 @@ type config struct {
 	ingresses, services int
 	changes, workers    int
 	controllerArgs      string
+	applyOnly           bool
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 	flag.IntVar(&c.changes, "changes", 50, "single-Ingress changes to time")
 	flag.IntVar(&c.workers, "workers", 32, "concurrent API requests while creating the objects")
 	flag.StringVar(&c.controllerArgs, "controller-args", "", "more flags for `nuncio controller`, space-separated")
+	flag.BoolVar(&c.applyOnly, "apply-only", false, "only time creating the objects through the API, without a controller")
 	flag.Parse()
 
 	var err error
@@ -175,12 +177,23 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	if b.c.applyOnly {
+		start := time.Now()
+		if err := b.apply(ctx); err != nil {
+			return err
+		}
+		fmt.Printf("| measure | value |\n| --- | --- |\n")
+		fmt.Printf("| create %d Ingresses, %d Services, %d EndpointSlices through the API (%d concurrent) | %s |\n\n",
+			b.c.ingresses, b.c.services, b.c.services, b.c.workers, ms(time.Since(start)))
+		return nil
+	}
+
 	// Apply → served, with the controller watching from the start.
 	ctl, xds, err := b.startController()
 	if err != nil {
 		return err
 	}
-	ads, err := dialADS(ctx, xds, "bench-ads")
+	ads, err := dialADS(ctx, xds, "bench-ads", ctl)
 	if err != nil {
 		return err
 	}
@@ -207,7 +220,7 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer ctl.Stop(10 * time.Second)
-	ads, err = dialADS(ctx, xds, "bench-ads")
+	ads, err = dialADS(ctx, xds, "bench-ads", ctl)
 	if err != nil {
 		return err
 	}
@@ -358,10 +371,13 @@ func (b *bench) change(ctx context.Context, ads *xdstest.Client, client *http.Cl
 	return time.Duration(toADS.Load()), toDP, err
 }
 
-func dialADS(ctx context.Context, addr, node string) (*xdstest.Client, error) {
+func dialADS(ctx context.Context, addr, node string, ctl *k8stest.Process) (*xdstest.Client, error) {
 	// The controller's port opens a moment after the process starts.
 	deadline := time.Now().Add(time.Minute)
 	for {
+		if done, err := ctl.Exited(); done {
+			return nil, fmt.Errorf("%s exited: %v; last lines of its log:\n%s", ctl.Name, err, ctl.Tail(30))
+		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
