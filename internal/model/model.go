@@ -171,7 +171,7 @@ type HTTPConnectionManager struct {
 	Codec       CodecType
 	RouteConfig *RouteConfig // inline route_config
 	// RDS names the route table when it comes from RDS (RouteConfig is then nil).
-	RDS *RDS
+	RDS         *RDS
 	HTTPFilters []HTTPFilter // last one is terminal (the router)
 
 	UseRemoteAddress  bool
@@ -390,6 +390,8 @@ type RouteAction struct {
 
 	// MaxStreamDuration bounds the whole stream, response included (0 = none).
 	MaxStreamDuration time.Duration
+	// HighPriority is routing priority HIGH: the cluster's HIGH circuit breakers apply.
+	HighPriority bool
 	// GrpcTimeoutHeaderMax caps the grpc-timeout a gRPC request asks for; when set (0 = no
 	// cap) the header's value becomes the stream's maximum duration.
 	GrpcTimeoutHeaderMax *time.Duration

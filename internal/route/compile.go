@@ -221,6 +221,7 @@ func (c *compiler) resilience(f *Forward, mv *model.VirtualHost, mr *model.Route
 		f.BufferLimit = *mv.PerRequestBufferLimitBytes
 	}
 	f.MaxStreamDuration = ra.MaxStreamDuration
+	f.HighPriority = ra.HighPriority
 	f.GrpcTimeoutHeaderMax = ra.GrpcTimeoutHeaderMax
 	f.GrpcTimeoutHeaderOffset = ra.GrpcTimeoutHeaderOffset
 	f.hash = compileHashPolicies(ra.HashPolicy)

@@ -110,6 +110,8 @@ type Forward struct {
 	UpgradeWebSocket *bool
 	// MaxStreamDuration bounds the whole stream (0: none).
 	MaxStreamDuration time.Duration
+	// HighPriority routes use the cluster's HIGH circuit-breaker thresholds.
+	HighPriority bool
 	// GrpcTimeoutHeaderMax, when non-nil, makes a grpc-timeout request header the stream's
 	// maximum duration, capped at the value (0: no cap); GrpcTimeoutHeaderOffset is
 	// subtracted from the header's value.

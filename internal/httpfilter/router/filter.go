@@ -123,10 +123,10 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	}
 	if f.c != nil {
 		if f.inRequest {
-			doneRequest(f.c)
+			f.breakers().DoneRequest()
 		}
 		for ; f.retrySlots > 0; f.retrySlots-- {
-			doneRetry(f.c)
+			f.breakers().DoneRetry()
 		}
 	}
 	f.dropBody()
@@ -185,7 +185,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		upgrade = u
 	}
 	f.st = ref.RouterStats()
-	if !tryRequest(c) {
+	if !f.breakers().TryRequest() {
 		s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_reset_before_response_started{overflow}")
 		return httpfilter.Stop
 	}
@@ -497,7 +497,7 @@ func (f *filter) h1Finish(s *httpfilter.Stream) {
 // connect gets a pooled or new connection. A request waiting for it counts as pending
 // for the max_pending_requests circuit breaker.
 func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
-	if !tryPending(f.c) {
+	if !f.breakers().TryPending() {
 		return failOverflow, upstream.ErrOverflow
 	}
 	var conn *upstream.Conn
@@ -507,7 +507,7 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 	} else {
 		conn, err = f.pool.Get(s.Ctx)
 	}
-	donePending(f.c)
+	f.breakers().DonePending()
 	if err != nil {
 		if errors.Is(err, upstream.ErrOverflow) {
 			return failOverflow, err

@@ -17,11 +17,11 @@ func reportResult(h *cluster.Host, status int, localOriginFailure bool) {
 	h.ReportResult(status, localOriginFailure)
 }
 
-// The request-level circuit breakers of the DEFAULT routing priority. A refused Try counts
-// its overflow stat itself.
-func tryRequest(c *cluster.Cluster) bool { return c.Breakers().TryRequest() }
-func doneRequest(c *cluster.Cluster)     { c.Breakers().DoneRequest() }
-func tryPending(c *cluster.Cluster) bool { return c.Breakers().TryPending() }
-func donePending(c *cluster.Cluster)     { c.Breakers().DonePending() }
-func tryRetry(c *cluster.Cluster) bool   { return c.Breakers().TryRetry() }
-func doneRetry(c *cluster.Cluster)       { c.Breakers().DoneRetry() }
+// breakers returns the request-level circuit breakers of the route's routing priority
+// (DEFAULT unless the route says HIGH). A refused Try counts its overflow stat itself.
+func (f *filter) breakers() *cluster.Breakers {
+	if f.fw != nil && f.fw.HighPriority {
+		return f.c.BreakersHigh()
+	}
+	return f.c.Breakers()
+}

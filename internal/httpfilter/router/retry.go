@@ -166,10 +166,10 @@ func (f *filter) retriable(s *httpfilter.Stream, kind failKind, status int) bool
 	// A retry holds its slot while it is outstanding: the previous retry of this request has
 	// ended by now, so its slot goes back first.
 	if f.retrySlots > 0 {
-		doneRetry(f.c)
+		f.breakers().DoneRetry()
 		f.retrySlots--
 	}
-	if !tryRetry(f.c) {
+	if !f.breakers().TryRetry() {
 		s.Info.ResponseFlags |= httpfilter.FlagUpstreamOverflow
 		return false
 	}
@@ -320,7 +320,7 @@ func (f *filter) failLocally(s *httpfilter.Stream, kind failKind, err error) {
 	switch kind {
 	case failOverflow:
 		if f.c != nil {
-			f.c.Breakers().ConnOverflow()
+			f.breakers().ConnOverflow()
 		}
 		s.SendLocalReply(503, bodyOverflow, httpfilter.FlagUpstreamOverflow, "upstream_cx_overflow")
 	case failConnect:

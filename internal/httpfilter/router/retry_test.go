@@ -430,6 +430,64 @@ func TestMaxRequestsOverflow(t *testing.T) {
 	}
 }
 
+// TestHighPriorityBreakers checks that a HIGH priority route counts against the cluster's HIGH
+// thresholds: the DEFAULT limit of one request does not stop it.
+func TestHighPriorityBreakers(t *testing.T) {
+	checkGoroutines(t)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	started := make(chan struct{}, 2)
+	up := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+	}))
+	c := staticCluster(t, "prio", up)
+	c.CircuitBreakers = &model.CircuitBreakers{
+		Default: model.Thresholds{MaxConnections: 1024, MaxPendingRequests: 1024, MaxRequests: 1, MaxRetries: 3},
+		High:    model.Thresholds{MaxConnections: 1024, MaxPendingRequests: 1024, MaxRequests: 1024, MaxRetries: 3},
+	}
+	p := newProxy(t, proxyOptions{
+		clusters: []*model.Cluster{c},
+		routes: []*model.Route{
+			prefixRoute("/high", &model.RouteAction{Cluster: "prio", Timeout: 5 * time.Second, HighPriority: true}),
+			prefixRoute("/", &model.RouteAction{Cluster: "prio", Timeout: 5 * time.Second}),
+		},
+	})
+	done := make(chan int)
+	go func() {
+		resp, err := h1Client(t).Get("http://" + p.addr + "/slow")
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-started
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+	}{
+		{name: "default priority over its limit", path: "/other", wantStatus: 503},
+		{name: "high priority within its own limit", path: "/high", wantStatus: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, _ := get(t, h1Client(t), "http://"+p.addr+tc.path, tc.name); code != tc.wantStatus {
+				t.Fatalf("status %d, want %d", code, tc.wantStatus)
+			}
+		})
+	}
+	once.Do(func() { close(release) })
+	if first := <-done; first != 200 {
+		t.Errorf("first request: status %d, want 200", first)
+	}
+}
+
 func TestMirror(t *testing.T) {
 	checkGoroutines(t)
 	type seen struct{ host, body string }

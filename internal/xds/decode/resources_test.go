@@ -100,3 +100,31 @@ func TestEndpointsFromEDS(t *testing.T) {
 		})
 	}
 }
+
+func TestRoutingPriority(t *testing.T) {
+	tests := []struct {
+		name     string
+		priority string
+		wantHigh bool
+	}{
+		{name: "unset is default", priority: "", wantHigh: false},
+		{name: "default", priority: ", priority: DEFAULT", wantHigh: false},
+		{name: "high", priority: ", priority: HIGH", wantHigh: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &routev3.RouteConfiguration{}
+			y := `{name: r, virtual_hosts: [{name: v, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: a` + tc.priority + `}}]}]}`
+			if err := envoyconfig.Unmarshal([]byte(y), rc); err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode.RouteConfig(rc, testRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := got.VirtualHosts[0].Routes[0].Route.HighPriority; h != tc.wantHigh {
+				t.Errorf("HighPriority = %v, want %v", h, tc.wantHigh)
+			}
+		})
+	}
+}

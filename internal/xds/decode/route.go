@@ -55,7 +55,7 @@ var (
 	_ = allow(&routev3.RouteAction{}, "cluster", "cluster_header", "weighted_clusters",
 		"cluster_not_found_response_code", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
 		"auto_host_rewrite", "timeout", "idle_timeout", "upgrade_configs", "retry_policy",
-		"hash_policy", "request_mirror_policies", "max_stream_duration")
+		"hash_policy", "request_mirror_policies", "max_stream_duration", "priority")
 	_ = allow(&routev3.RouteAction_MaxStreamDuration{}, "max_stream_duration", "grpc_timeout_header_max",
 		"grpc_timeout_header_offset")
 	_ = allow(&routev3.WeightedCluster{}, "clusters")
@@ -464,6 +464,7 @@ func routeAction(p path, a *routev3.RouteAction, kind model.PathMatchKind) (*mod
 	if out.RequestMirrorPolicies, err = mirrorPolicies(p.field("request_mirror_policies"), a.GetRequestMirrorPolicies()); err != nil {
 		return nil, err
 	}
+	out.HighPriority = a.GetPriority() == corev3.RoutingPriority_HIGH
 	if m := a.GetMaxStreamDuration(); m != nil {
 		mp := p.field("max_stream_duration")
 		if out.MaxStreamDuration, err = duration(mp.field("max_stream_duration"), m.GetMaxStreamDuration(), 0); err != nil {
