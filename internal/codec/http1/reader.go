@@ -28,6 +28,10 @@ type reader struct {
 	rawFn func(uintptr) bool // rd.rawRead, bound once so parking does not allocate
 	lim   Limits
 	large int
+	// readLarge makes the first read of a message use a large buffer: set while this
+	// connection's bodies outgrow the small one, so a 16 KiB response arrives in one read
+	// rather than three, and cleared by a message that fits.
+	readLarge, outgrew bool
 
 	bufp *[]byte
 	buf  []byte
@@ -74,6 +78,7 @@ func (rd *reader) startMessage() {
 		rd.headp = nil
 	}
 	rd.base, rd.holdsHead = 0, false
+	rd.readLarge, rd.outgrew = rd.outgrew, false
 	if rd.bufp != nil && rd.r == rd.w {
 		putBuf(rd.bufp)
 		rd.bufp, rd.buf = nil, nil
@@ -121,7 +126,11 @@ func (rd *reader) awaitData() error {
 	for {
 		n, err := rd.nc.Read(rd.one[:])
 		if n == 1 {
-			rd.setBuf(getBuf(smallBufSize))
+			size := smallBufSize
+			if rd.readLarge {
+				size = rd.large
+			}
+			rd.setBuf(getBuf(size))
 			rd.buf[0] = rd.one[0]
 			rd.w = 1
 			rd.rerr = err
@@ -183,6 +192,16 @@ func (rd *reader) grow() error {
 	if need > size {
 		return errHeadTooLarge
 	}
+	if size == rd.large {
+		rd.outgrew = true
+	}
+	rd.swapBuf(size)
+	return nil
+}
+
+// swapBuf moves the unread bytes to a new buffer of size. A buffer that holds the current
+// head is set aside, not reused, so the head's strings stay valid.
+func (rd *reader) swapBuf(size int) {
 	nbp := getBuf(size)
 	n := copy(*nbp, rd.buf[rd.r:rd.w])
 	if rd.holdsHead {
@@ -192,7 +211,6 @@ func (rd *reader) grow() error {
 	}
 	rd.setBuf(nbp)
 	rd.w, rd.base = n, 0
-	return nil
 }
 
 // headDone marks n bytes at rd.r as the head just parsed and prepares for its body.
@@ -207,6 +225,9 @@ func (rd *reader) headDone(n int, f Framing) {
 	case Length:
 		rd.remain = f.Length
 		rd.bodyDone = f.Length == 0
+		if int64(n)+f.Length > smallBufSize {
+			rd.outgrew = true
+		}
 	case Chunked:
 		rd.chunk.reset(rd.lim, &rd.trailers)
 		rd.bodyDone = false
@@ -225,6 +246,10 @@ func (rd *reader) readBody() ([]byte, bool, error) {
 	switch rd.framing.Kind {
 	case Length:
 		if rd.r == rd.w {
+			if rd.bufp != nil && rd.remain > int64(len(rd.buf)-rd.base) && len(rd.buf) < rd.large {
+				// The rest will not fit: read it into a large buffer, in fewer reads.
+				rd.swapBuf(rd.large)
+			}
 			if err := rd.fill(); err != nil {
 				return nil, false, rd.fail(unexpectedEOF(err))
 			}

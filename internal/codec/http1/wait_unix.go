@@ -34,7 +34,11 @@ func rawConnFor(nc net.Conn) syscall.RawConn {
 // and calling Read afterwards saves a syscall, and avoids guessing at readiness, which after
 // a read that filled the buffer may be unknown to the poller.
 func (rd *reader) rawRead(fd uintptr) bool {
-	bp := getBuf(smallBufSize)
+	size := smallBufSize
+	if rd.readLarge {
+		size = rd.large
+	}
+	bp := getBuf(size)
 	for {
 		n, err := syscall.Read(int(fd), *bp)
 		switch {
