@@ -90,14 +90,15 @@ func runCmd(args []string, stderr io.Writer) int {
 	nodeID := fs.String("node-id", "", "node.id sent to the management server")
 	nodeCluster := fs.String("node-cluster", "", "node.cluster sent to the management server")
 	delta := fs.Bool("xds-delta", false, "use the incremental (delta) xDS protocol")
+	xdsCA := fs.String("xds-tls-ca", "", "PEM `FILE` of the CAs that sign the management server's certificate: connect to --xds over TLS")
 	kube := addKubeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	var xds *server.XDSOptions
-	if *xdsAddr != "" || *nodeID != "" || *nodeCluster != "" || *delta {
+	if *xdsAddr != "" || *nodeID != "" || *nodeCluster != "" || *delta || *xdsCA != "" {
 		// Without --xds the node flags apply to the config file's dynamic_resources.
-		xds = &server.XDSOptions{Address: *xdsAddr, NodeID: *nodeID, NodeCluster: *nodeCluster, Delta: *delta}
+		xds = &server.XDSOptions{Address: *xdsAddr, NodeID: *nodeID, NodeCluster: *nodeCluster, Delta: *delta, TLSCA: *xdsCA}
 	}
 	log, lv, err := newLogger(*level, stderr)
 	if err != nil {

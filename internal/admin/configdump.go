@@ -121,43 +121,54 @@ func maskSections(dump *adminv3.ConfigDump, mask []string) (*adminv3.ConfigDump,
 	return out, nil
 }
 
-// trimResource applies mask to one config dump resource (a StaticCluster, a DynamicListener's
-// state, …). Paths through the resource's Any field (cluster.name) are applied to the message
-// packed in it, which a plain field mask cannot reach.
+// trimResource applies mask to one config dump resource (a StaticCluster, a DynamicListener,
+// …). Paths through Any fields, at any depth (cluster.name, active_state.listener.name), are
+// applied to the message packed in them, which a plain field mask cannot reach.
 func trimResource(m proto.Message, mask []string) error {
-	r := m.ProtoReflect()
-	fields := r.Descriptor().Fields()
-	var outer, inner []string
-	anyField := protoreflect.FullName("google.protobuf.Any")
-	var anyFD protoreflect.FieldDescriptor
-	for _, p := range mask {
-		head, rest, _ := strings.Cut(p, ".")
-		fd := fields.ByName(protoreflect.Name(head))
-		if fd != nil && !fd.IsList() && fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == anyField && rest != "" {
-			if anyFD == nil || anyFD == fd {
-				anyFD = fd
-				outer = append(outer, head)
-				inner = append(inner, rest)
-				continue
-			}
+	return trimThroughAny(m.ProtoReflect(), newMaskTree(mask))
+}
+
+var anyName = protoreflect.FullName("google.protobuf.Any")
+
+// trimThroughAny is trimMessage reaching into Any fields.
+func trimThroughAny(m protoreflect.Message, tree maskTree) error {
+	var clear, descend []protoreflect.FieldDescriptor
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		child, ok := tree[string(fd.Name())]
+		switch {
+		case !ok:
+			clear = append(clear, fd)
+		case len(child) > 0 && fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap():
+			descend = append(descend, fd)
 		}
-		outer = append(outer, p)
+		return true
+	})
+	for _, fd := range clear {
+		m.Clear(fd)
 	}
-	if anyFD != nil && r.Has(anyFD) {
+	for _, fd := range descend {
+		child := tree[string(fd.Name())]
+		if fd.Message().FullName() != anyName {
+			if err := trimThroughAny(m.Mutable(fd).Message(), child); err != nil {
+				return err
+			}
+			continue
+		}
 		a := &anypb.Any{}
-		proto.Merge(a, r.Get(anyFD).Message().Interface())
+		proto.Merge(a, m.Get(fd).Message().Interface())
 		packed, err := a.UnmarshalNew()
 		if err != nil {
 			return err
 		}
-		trimMessage(packed.ProtoReflect(), newMaskTree(inner))
+		if err := trimThroughAny(packed.ProtoReflect(), child); err != nil {
+			return err
+		}
 		repacked, err := anypb.New(packed)
 		if err != nil {
 			return err
 		}
-		r.Set(anyFD, protoreflect.ValueOfMessage(repacked.ProtoReflect()))
+		m.Set(fd, protoreflect.ValueOfMessage(repacked.ProtoReflect()))
 	}
-	trimMessage(r, newMaskTree(outer))
 	return nil
 }
 

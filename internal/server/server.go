@@ -170,11 +170,22 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("admin: %w", err)
 	}
 	s.adminLive.Store(s.admin)
-	s.state.Store(uint32(admin.StateLive))
+	// An xDS data plane is INITIALIZING (503 on /ready) until its first listeners and
+	// clusters arrive and warm, or their initial_fetch_timeout passes, as Envoy.
+	var initialized <-chan struct{}
+	if s.xds != nil {
+		initialized = s.xds.client.Initialized()
+	} else {
+		s.state.Store(uint32(admin.StateLive))
+	}
 	s.log.Info("nuncio serving", "listeners", s.listenerSummary(), "admin", s.admin.Addr().String())
 
 	for {
 		select {
+		case <-initialized:
+			initialized = nil
+			s.state.Store(uint32(admin.StateLive))
+			s.log.Info("xds: initialized; live", "listeners", s.listenerSummary())
 		case <-hup:
 			s.Reload()
 		case <-changes:

@@ -2,19 +2,27 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/snapshot"
+	upstreamtls "github.com/nuncio-gw/nuncio/internal/upstream"
 	"github.com/nuncio-gw/nuncio/internal/xds/client"
 )
 
@@ -29,7 +37,21 @@ type XDSOptions struct {
 	Delta bool
 	// BackoffMin and BackoffMax bound the reconnection backoff (the client's defaults when 0).
 	BackoffMin, BackoffMax time.Duration
+	// TLSCA is a PEM file of the CAs that sign the management server's certificate; set, the
+	// connection uses TLS and verifies the server's name (the host of Address).
+	TLSCA string
 }
+
+// defaultInitialFetchTimeout is Envoy's, for the listeners and clusters of `--xds`, which has
+// no lds_config or cds_config to say otherwise.
+const defaultInitialFetchTimeout = 15 * time.Second
+
+// xdsKeepalive pings the management server when the stream has been quiet for a minute, so
+// that a server (or a NAT on the way) gone silently is noticed within about a minute and a
+// half rather than at the next TCP retransmission timeout. grpc-go servers refuse pings more
+// often than every 5 minutes unless told otherwise (the controller allows every 10 s); grpc-go
+// then doubles the interval itself after the server's GOAWAY.
+var xdsKeepalive = keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}
 
 // xdsState is the running xDS client.
 type xdsState struct {
@@ -78,6 +100,8 @@ func (s *Server) withXDSOptions(b *model.Bootstrap, src *bootstrapv3.Bootstrap) 
 		dyn = *b.Dynamic
 	} else {
 		dyn.LDS, dyn.CDS = true, true
+		dyn.LDSSource.InitialFetchTimeout = defaultInitialFetchTimeout
+		dyn.CDSSource.InitialFetchTimeout = defaultInitialFetchTimeout
 	}
 	if o.Address != "" {
 		dyn.Target = o.Address
@@ -111,10 +135,15 @@ func (s *Server) startXDS(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error 
 	if s.opts.XDS != nil {
 		o = *s.opts.XDS
 	}
+	creds, err := xdsCredentials(b, o)
+	if err != nil {
+		return err
+	}
 	c := client.New(client.Options{
 		Target: b.Dynamic.Target, Node: node, Delta: b.Dynamic.Delta, Static: b,
 		Registry: s.reg, Applier: xdsApplier{s}, Logger: s.log,
 		BackoffMin: o.BackoffMin, BackoffMax: o.BackoffMax,
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(xdsKeepalive)},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &xdsState{client: c, cancel: cancel, done: make(chan struct{})}
@@ -133,6 +162,39 @@ func (s *Server) startXDS(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error 
 	}()
 	s.log.Info("xds: client started", "server", b.Dynamic.Target, "node", node.GetId(), "delta", b.Dynamic.Delta)
 	return nil
+}
+
+// xdsCredentials secures the connection to the management server: with --xds-tls-ca, TLS
+// verified against that CA; with ads_config's envoy_grpc cluster, that cluster's
+// UpstreamTlsContext, as Envoy connects to it; otherwise plaintext.
+func xdsCredentials(b *model.Bootstrap, o XDSOptions) (credentials.TransportCredentials, error) {
+	if o.TLSCA != "" {
+		pem, err := os.ReadFile(o.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("xds: --xds-tls-ca: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xds: --xds-tls-ca %s: no PEM certificates", o.TLSCA)
+		}
+		return credentials.NewTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), nil
+	}
+	if name := b.Dynamic.ADSCluster; name != "" {
+		for _, c := range b.Clusters {
+			if c.Name != name || c.TLS == nil {
+				continue
+			}
+			if c.TLS.ClientCertSecret != nil || c.TLS.ValidationSecret != nil {
+				return nil, fmt.Errorf("xds: cluster %q: the ADS cluster's TLS cannot use SDS secrets, which come over ADS", name)
+			}
+			cfg, err := upstreamtls.BuildTLS(c.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("xds: cluster %q: %w", name, err)
+			}
+			return credentials.NewTLS(cfg), nil
+		}
+	}
+	return insecure.NewCredentials(), nil
 }
 
 // stopXDS stops the client before the managers it applies to are closed.

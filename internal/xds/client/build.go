@@ -26,6 +26,7 @@ func (c *Client) build(res resources) (*plan, error) {
 	p := &plan{applied: applied{
 		listeners: map[string]appliedListener{}, clusters: map[string]appliedCluster{},
 		routes: map[string]*model.RouteConfig{},
+		lmeta:  map[string]rmeta{}, cmeta: map[string]rmeta{},
 	}}
 	for k := range p.want {
 		p.want[k] = map[string]model.ConfigSource{}
@@ -56,6 +57,11 @@ func (c *Client) build(res resources) (*plan, error) {
 				eff = prev.eff
 			}
 			src = prev.src
+			if m, ok := c.applied.cmeta[src.Name]; ok {
+				p.applied.cmeta[src.Name] = m
+			}
+		} else if res.clusters[src.Name] == src {
+			p.applied.cmeta[src.Name] = res.meta[kindCDS][src.Name]
 		}
 		p.model.Clusters = append(p.model.Clusters, eff)
 		p.applied.clusters[src.Name] = appliedCluster{src: src, eff: eff}
@@ -83,6 +89,11 @@ func (c *Client) build(res resources) (*plan, error) {
 				eff = prev.eff
 			}
 			src = prev.src
+			if m, ok := c.applied.lmeta[src.Name]; ok {
+				p.applied.lmeta[src.Name] = m
+			}
+		} else if res.listeners[src.Name] == src {
+			p.applied.lmeta[src.Name] = res.meta[kindLDS][src.Name]
 		}
 		p.model.Listeners = append(p.model.Listeners, eff)
 		p.applied.listeners[src.Name] = appliedListener{src: src, eff: eff}

@@ -62,7 +62,8 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the wait between reconnection attempts, which doubles
 	// from BackoffMin on each failure, with jitter (defaults 500 ms and 30 s, Envoy's).
 	BackoffMin, BackoffMax time.Duration
-	// DialOptions are added to the gRPC dial (the default is plaintext).
+	// DialOptions are added to the gRPC dial: transport credentials replace the default,
+	// plaintext.
 	DialOptions []grpc.DialOption
 }
 
@@ -83,6 +84,16 @@ type Client struct {
 	timers  map[watchKey]*time.Timer
 	expired map[watchKey]bool
 	closed  bool
+	// failed holds, per type, the last refused version of each resource.
+	failed [numKinds]map[string]failure
+	// warming are the listeners and clusters waiting for what they name.
+	warming []string
+	// first records, for listeners and clusters, that the first fetch is over: a response
+	// came (accepted or not) or initial_fetch_timeout passed. initDone is closed once both
+	// are and nothing they brought is warming.
+	first      [numKinds]bool
+	initDone   chan struct{}
+	initClosed bool
 
 	// kick wakes the stream to send subscription changes made outside a response.
 	kick chan struct{}
@@ -107,10 +118,14 @@ func New(opts Options) *Client {
 	}
 	c := &Client{
 		opts: opts, log: opts.Logger, reg: opts.Registry, static: opts.Static,
-		res:     newResources(),
-		timers:  map[watchKey]*time.Timer{},
-		expired: map[watchKey]bool{},
-		kick:    make(chan struct{}, 1),
+		res:      newResources(),
+		timers:   map[watchKey]*time.Timer{},
+		expired:  map[watchKey]bool{},
+		kick:     make(chan struct{}, 1),
+		initDone: make(chan struct{}),
+	}
+	for k := range c.failed {
+		c.failed[k] = map[string]failure{}
 	}
 	dyn := opts.Static.Dynamic
 	for k := range c.types {
@@ -122,11 +137,61 @@ func New(opts Options) *Client {
 }
 
 // Start puts the static configuration in force, with whatever it names over xDS left
-// warming. It returns the error that made the configuration fail to apply.
+// warming, and starts the clocks of the first fetch of listeners and clusters. It returns the
+// error that made the configuration fail to apply.
 func (c *Client) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rebuildLocked("static configuration")
+	if err := c.rebuildLocked("static configuration"); err != nil {
+		return err
+	}
+	dyn := c.static.Dynamic
+	for _, k := range []kind{kindLDS, kindCDS} {
+		if !c.types[k].wildcard {
+			c.first[k] = true // not subscribed: nothing to wait for
+			continue
+		}
+		var d time.Duration
+		if dyn != nil {
+			d = dyn.LDSSource.InitialFetchTimeout
+			if k == kindCDS {
+				d = dyn.CDSSource.InitialFetchTimeout
+			}
+		}
+		if d > 0 && c.timers[watchKey{k, ""}] == nil {
+			c.timers[watchKey{k, ""}] = time.AfterFunc(d, func() { c.firstFetchTimedOut(k) })
+		}
+	}
+	c.checkInitLocked()
+	return nil
+}
+
+// Initialized is closed when the first fetch is over, as Envoy's initialization: the first
+// listeners and clusters arrived and warmed (their route tables, endpoints and secrets came
+// or timed out), or their initial_fetch_timeout passed. A server reports INITIALIZING until
+// then. A timeout of 0 waits for ever.
+func (c *Client) Initialized() <-chan struct{} { return c.initDone }
+
+func (c *Client) firstFetchTimedOut(k kind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := watchKey{k, ""}
+	if c.closed || c.timers[key] == nil {
+		return
+	}
+	delete(c.timers, key)
+	c.log.Warn("xds: initial fetch timed out; initializing without it", "type", k.String())
+	c.first[k] = true
+	c.checkInitLocked()
+}
+
+func (c *Client) checkInitLocked() {
+	if c.initClosed || !c.first[kindLDS] || !c.first[kindCDS] || len(c.warming) > 0 {
+		return
+	}
+	c.initClosed = true
+	close(c.initDone)
+	c.log.Info("xds: initialized")
 }
 
 // SetStatic replaces the static configuration (the bootstrap file was reloaded) and applies
@@ -312,6 +377,13 @@ func (c *Client) onUpdate(tr transport, u *update) (delay time.Duration, err err
 	defer c.mu.Unlock()
 	ts := c.types[u.kind]
 	ts.nonce = u.nonce
+	if !c.first[u.kind] {
+		// Accepted or not, the first fetch is over, as in Envoy: what was refused would
+		// not come by waiting.
+		c.first[u.kind] = true
+		c.stopTimer(watchKey{u.kind, ""})
+		defer c.checkInitLocked()
+	}
 	if !u.delta && ts.rejectedErr != nil && u.version == ts.rejectedVersion {
 		ts.rejectedCount++
 		return min(nackHoldMin<<min(ts.rejectedCount-1, 10), nackHoldMax), nil

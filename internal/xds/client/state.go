@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -12,6 +13,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
@@ -25,14 +27,52 @@ type resources struct {
 	clusters  map[string]*model.Cluster
 	endpoints map[string][]model.LocalityEndpoints // by EDS service name
 	secrets   map[string]*model.Secret
+	// meta says, per type and name, which version of each resource is held and when it came,
+	// with the resource as received, for config dumps.
+	meta [numKinds]map[string]rmeta
+}
+
+// rmeta is what a config dump shows of one accepted resource.
+type rmeta struct {
+	version string
+	msg     proto.Message
+	updated time.Time
+}
+
+// failure is a resource's last refused version, for config dumps (error_state).
+type failure struct {
+	version, details string
+	msg              proto.Message
+	at               time.Time
 }
 
 func newResources() resources {
-	return resources{
+	r := resources{
 		listeners: map[string]*model.Listener{}, routes: map[string]*model.RouteConfig{},
 		clusters: map[string]*model.Cluster{}, endpoints: map[string][]model.LocalityEndpoints{},
 		secrets: map[string]*model.Secret{},
 	}
+	for k := range r.meta {
+		r.meta[k] = map[string]rmeta{}
+	}
+	return r
+}
+
+// names returns the names of the resources of kind k held.
+func (r *resources) names(k kind) []string {
+	switch k {
+	case kindLDS:
+		return slices.Sorted(maps.Keys(r.listeners))
+	case kindRDS:
+		return slices.Sorted(maps.Keys(r.routes))
+	case kindCDS:
+		return slices.Sorted(maps.Keys(r.clusters))
+	case kindEDS:
+		return slices.Sorted(maps.Keys(r.endpoints))
+	case kindSDS:
+		return slices.Sorted(maps.Keys(r.secrets))
+	}
+	return nil
 }
 
 func (r *resources) has(k kind, name string) bool {
@@ -59,6 +99,9 @@ type applied struct {
 	clusters  map[string]appliedCluster
 	// routes are the RDS tables in force, by name (a placeholder after a timed-out fetch).
 	routes map[string]*model.RouteConfig
+	// lmeta and cmeta describe the running versions of the dynamic listeners and clusters,
+	// which differ from those in resources while a newer version warms.
+	lmeta, cmeta map[string]rmeta
 	// sig identifies the running set of listeners, clusters and secrets; an update that
 	// leaves it unchanged changes only route tables or endpoints.
 	sig string
@@ -74,115 +117,196 @@ type watchKey struct {
 	name string
 }
 
-// handleLocked decodes u into a candidate state, builds the configuration it makes and puts
-// it in force. An error leaves everything as it was; it becomes the NACK's error_detail.
+// change is one resource of a response to put in force: a new version (value set) or a
+// removal (value nil).
+type change struct {
+	name  string
+	value any
+	meta  rmeta
+}
+
+// rejection is a resource of a response that was refused, and why.
+type rejection struct {
+	name string
+	err  error
+}
+
+// handleLocked decodes u and puts in force what it can. As Envoy does, each resource stands
+// on its own: the valid ones are applied, and the ones that fail to decode or to apply are
+// refused, each keeping its last good version. The error, when any were refused, names them
+// and the field at fault; it becomes the NACK's error_detail.
 func (c *Client) handleLocked(u *update) error {
 	if u.err != nil {
 		return u.err
 	}
-	next, changed, err := c.decodeUpdate(u)
+	changes, rejected, err := c.decodeUpdate(u)
 	if err != nil {
 		return err
 	}
-	if err := c.applyLocked(next, u.kind, changed); err != nil {
-		return err
-	}
+	rejected = append(rejected, c.applyChanges(u.kind, changes)...)
 	ts := c.types[u.kind]
-	if u.delta {
-		for _, r := range u.resources {
-			if ts.wildcard || ts.want[r.name] {
-				ts.versions[r.name] = r.version
+	refused := map[string]bool{}
+	var msgs []string
+	for _, r := range rejected {
+		refused[r.name] = true
+		msg := r.err.Error()
+		if prefix := fmt.Sprintf("%s %q", u.kind, r.name); !strings.HasPrefix(msg, prefix) {
+			msg = prefix + ": " + msg
+		}
+		msgs = append(msgs, msg)
+		f := failure{version: u.version, details: msg, at: time.Now()}
+		for _, res := range u.resources {
+			if res.name == r.name {
+				f.msg = res.msg
+				if u.delta {
+					f.version = res.version
+				}
 			}
 		}
-		for _, n := range u.removed {
-			delete(ts.versions, n)
+		c.failed[u.kind][r.name] = f
+	}
+	for _, ch := range changes {
+		if refused[ch.name] {
+			continue
+		}
+		delete(c.failed[u.kind], ch.name)
+		if u.delta {
+			if ch.value != nil {
+				ts.versions[ch.name] = ch.meta.version
+			} else {
+				delete(ts.versions, ch.name)
+			}
+		}
+		if ch.value != nil {
+			c.stopTimer(watchKey{u.kind, ch.name})
 		}
 	}
-	for name := range changed {
-		if next.has(u.kind, name) {
-			c.stopTimer(watchKey{u.kind, name})
-		}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
 	}
 	return nil
 }
 
-// decodeUpdate returns the state u leads to and the names it changed.
-func (c *Client) decodeUpdate(u *update) (resources, map[string]bool, error) {
+// decodeUpdate returns the changes u makes, and the resources that fail to decode.
+func (c *Client) decodeUpdate(u *update) ([]change, []rejection, error) {
 	ts := c.types[u.kind]
-	next := c.res
-	changed := map[string]bool{}
-	// A state-of-the-world response for a wildcard type (listeners, clusters) is the whole
-	// set: whatever it leaves out is removed. For the other types it carries some of the
-	// subscribed resources, and leaving one out does not remove it.
-	replace := !u.delta && ts.wildcard
+	var changes []change
+	var rejected []rejection
+	now := time.Now()
 	seen := map[string]bool{}
-	decoded := map[string]any{}
 	for _, r := range u.resources {
 		if !ts.wildcard && !ts.want[r.name] {
 			continue // not (or no longer) subscribed
 		}
 		if r.name == "" {
-			return next, nil, fmt.Errorf("%s without a name", u.kind)
+			return nil, nil, fmt.Errorf("%s without a name", u.kind)
 		}
 		if seen[r.name] {
-			return next, nil, fmt.Errorf("%s %q: listed twice", u.kind, r.name)
+			return nil, nil, fmt.Errorf("%s %q: listed twice", u.kind, r.name)
 		}
 		seen[r.name] = true
 		v, err := c.decodeResource(u.kind, r.msg)
 		if err != nil {
-			return next, nil, fmt.Errorf("%s %q: %w", u.kind, r.name, err)
+			rejected = append(rejected, rejection{r.name, err})
+			continue
 		}
-		decoded[r.name] = v
-		changed[r.name] = true
+		version := u.version
+		if u.delta {
+			version = r.version
+		}
+		changes = append(changes, change{name: r.name, value: v, meta: rmeta{version: version, msg: r.msg, updated: now}})
 	}
 	removed := u.removed
-	switch u.kind {
+	// A state-of-the-world response for a wildcard type (listeners, clusters) is the whole
+	// set: whatever it leaves out is removed. For the other types it carries some of the
+	// subscribed resources, and leaving one out does not remove it. A resource that is
+	// present but refused is not removed: its last good version stays.
+	if !u.delta && ts.wildcard {
+		for _, name := range c.res.names(u.kind) {
+			if !seen[name] {
+				removed = append(removed, name)
+			}
+		}
+	}
+	for _, name := range removed {
+		if c.res.has(u.kind, name) && !seen[name] {
+			changes = append(changes, change{name: name})
+		}
+	}
+	return changes, rejected, nil
+}
+
+// applyChanges puts changes in force, all at once if they apply together; otherwise it splits
+// them in halves, and so on down to the single changes that do not apply, which it returns.
+// Only an update with a bad resource pays for the extra builds, about two per bad resource
+// and level of halving.
+func (c *Client) applyChanges(k kind, changes []change) []rejection {
+	if len(changes) == 0 {
+		return nil
+	}
+	next, changed, err := c.candidate(k, changes)
+	if err == nil {
+		err = c.applyLocked(next, k, changed)
+	}
+	if err == nil {
+		return nil
+	}
+	if len(changes) == 1 {
+		return []rejection{{changes[0].name, err}}
+	}
+	half := len(changes) / 2
+	return append(c.applyChanges(k, changes[:half]), c.applyChanges(k, changes[half:])...)
+}
+
+// candidate returns the resources with changes made, and the names changed.
+func (c *Client) candidate(k kind, changes []change) (resources, map[string]bool, error) {
+	next := c.res
+	changed := make(map[string]bool, len(changes))
+	meta := maps.Clone(next.meta[k])
+	for _, ch := range changes {
+		changed[ch.name] = true
+		if ch.value == nil {
+			delete(meta, ch.name)
+		} else {
+			meta[ch.name] = ch.meta
+		}
+	}
+	next.meta[k] = meta
+	switch k {
 	case kindLDS:
-		m := update1(next.listeners, replace, decoded, removed, changed)
+		m := update1(next.listeners, changes)
 		for _, l := range c.static.Listeners {
-			if _, dup := m[l.Name]; dup {
+			if _, dup := m[l.Name]; dup && changed[l.Name] {
 				return next, nil, fmt.Errorf("listener %q: a static listener has that name", l.Name)
 			}
 		}
 		next.listeners = m
 	case kindRDS:
-		next.routes = update1(next.routes, replace, decoded, removed, changed)
+		next.routes = update1(next.routes, changes)
 	case kindCDS:
-		m := update1(next.clusters, replace, decoded, removed, changed)
+		m := update1(next.clusters, changes)
 		for _, cl := range c.static.Clusters {
-			if _, dup := m[cl.Name]; dup {
+			if _, dup := m[cl.Name]; dup && changed[cl.Name] {
 				return next, nil, fmt.Errorf("cluster %q: a static cluster has that name", cl.Name)
 			}
 		}
 		next.clusters = m
 	case kindEDS:
-		next.endpoints = update1(next.endpoints, replace, decoded, removed, changed)
+		next.endpoints = update1(next.endpoints, changes)
 	case kindSDS:
-		next.secrets = update1(next.secrets, replace, decoded, removed, changed)
+		next.secrets = update1(next.secrets, changes)
 	}
 	return next, changed, nil
 }
 
-// update1 returns a copy of m with the decoded resources set and the removed ones deleted
-// (or, to replace, just the decoded ones), recording the names that changed.
-func update1[V any](m map[string]V, replace bool, decoded map[string]any, removed []string, changed map[string]bool) map[string]V {
-	out := make(map[string]V, len(m)+len(decoded))
-	if replace {
-		for n := range m {
-			if _, ok := decoded[n]; !ok {
-				changed[n] = true
-			}
-		}
-	} else {
-		maps.Copy(out, m)
-	}
-	for n, v := range decoded {
-		out[n] = v.(V)
-	}
-	for _, n := range removed {
-		if _, ok := out[n]; ok {
-			delete(out, n)
-			changed[n] = true
+// update1 returns a copy of m with changes made.
+func update1[V any](m map[string]V, changes []change) map[string]V {
+	out := maps.Clone(m)
+	for _, ch := range changes {
+		if ch.value == nil {
+			delete(out, ch.name)
+		} else {
+			out[ch.name] = ch.value.(V)
 		}
 	}
 	return out
@@ -282,8 +406,12 @@ func (c *Client) commitLocked(p *plan) {
 		}
 	}
 	for _, name := range p.warming {
-		c.log.Info("xds: warming", "resource", name)
+		if !slices.Contains(c.warming, name) {
+			c.log.Info("xds: warming", "resource", name)
+		}
 	}
+	c.warming = p.warming
+	c.checkInitLocked()
 }
 
 // forget drops an unsubscribed resource.
@@ -292,6 +420,8 @@ func (c *Client) forget(k kind, name string) {
 	c.stopTimer(key)
 	delete(c.expired, key)
 	delete(c.types[k].versions, name)
+	delete(c.failed[k], name)
+	c.res.meta[k] = without(c.res.meta[k], name)
 	switch k {
 	case kindRDS:
 		c.res.routes = without(c.res.routes, name)
