@@ -280,15 +280,21 @@ type annotations struct {
 }
 
 // get returns the value of key, the nuncio.dev one if both are set, else the global default.
+// Values end up in headers, host names and regexes, where NUL and CR have no place.
 func (a *annotations) get(key string) (string, bool) {
-	if v, ok := a.m[NuncioPrefix+key]; ok {
-		return strings.TrimSpace(v), true
+	v, ok := a.m[NuncioPrefix+key]
+	if !ok {
+		v, ok = a.m[NginxPrefix+key]
 	}
-	if v, ok := a.m[NginxPrefix+key]; ok {
-		return strings.TrimSpace(v), true
+	if !ok {
+		v, ok = a.defaults[key]
 	}
-	v, ok := a.defaults[key]
-	return strings.TrimSpace(v), ok
+	v = strings.TrimSpace(v)
+	if strings.ContainsAny(v, "\x00\r") {
+		a.errorf(key, "control characters in the value")
+		return "", false
+	}
+	return v, ok
 }
 
 // set reports whether the Ingress itself carries key.
@@ -298,8 +304,13 @@ func (a *annotations) set(key string) bool {
 	return n || g
 }
 
+// str returns a single-line value.
 func (a *annotations) str(key string) string {
 	v, _ := a.get(key)
+	if strings.Contains(v, "\n") {
+		a.errorf(key, "the value is not one line")
+		return ""
+	}
 	return v
 }
 

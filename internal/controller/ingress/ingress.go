@@ -262,6 +262,9 @@ func (t *ingressTranslation) match(p networkingv1.HTTPIngressPath) (ir.Match, bo
 	if path == "" {
 		path = "/"
 	}
+	if !strings.HasPrefix(path, "/") {
+		return ir.Match{}, false, fmt.Errorf("path %q is not absolute", path)
+	}
 	kind := networkingv1.PathTypeImplementationSpecific
 	if p.PathType != nil {
 		kind = *p.PathType

@@ -73,6 +73,9 @@ func (t *ingressTranslation) routePolicy() error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
+			if strings.ContainsAny(cm.Data[k], "\x00\r\n") {
+				return fmt.Errorf("annotation custom-headers: configmap %s/%s: %s: control characters in the value", ns, name, k)
+			}
 			p.ResponseHeaders = append(p.ResponseHeaders, ir.Header{Name: strings.ToLower(k), Value: cm.Data[k]})
 		}
 	}
