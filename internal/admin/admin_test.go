@@ -158,6 +158,14 @@ func TestEndpoints(t *testing.T) {
 			wantCode: 200, wantType: contentText, wantBody: "",
 		},
 		{
+			name: "pprof index", method: "GET", path: "/debug/pprof/",
+			wantCode: 200, wantContain: []string{"heap", "goroutine"},
+		},
+		{
+			name: "pprof heap", method: "GET", path: "/debug/pprof/heap?debug=1",
+			wantCode: 200, wantContain: []string{"heap profile"},
+		},
+		{
 			name: "server info", method: "GET", path: "/server_info",
 			wantCode: 200, wantType: contentJSON,
 			wantJSON: `{

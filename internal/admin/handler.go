@@ -29,6 +29,7 @@ var endpoints = []endpoint{
 	{path: "/clusters", help: "upstream cluster status; format=json for JSON", serve: (*Server).serveClusters},
 	{path: "/config_dump", help: "dump the current configuration as JSON; resource=<field> selects one kind of resource, mask=<paths> trims it", serve: (*Server).serveConfigDump},
 	{path: "/dashboard", help: "live dashboard: traffic, latency, listeners, routes, clusters and config", serve: (*Server).serveDashboard},
+	{path: "/debug/pprof/", help: "Go runtime profiles (pprof): heap, profile?seconds=N for CPU, goroutine, allocs, trace", serve: (*Server).servePprof},
 	{path: "/drain_listeners", help: "drain listeners; graceful lets open connections finish within the drain time", mutates: true, serve: (*Server).serveDrainListeners},
 	{path: "/healthcheck/fail", help: "cause the server to fail health checks", mutates: true, serve: (*Server).serveHealthFail},
 	{path: "/healthcheck/ok", help: "cause the server to pass health checks", mutates: true, serve: (*Server).serveHealthOK},
