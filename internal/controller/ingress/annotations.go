@@ -273,21 +273,37 @@ var annotationByKey = func() map[string]*Annotation {
 // annotations reads an Ingress's annotations under both prefixes, and remembers the problems
 // with their values.
 type annotations struct {
+	// m holds the Ingress's keys without prefix, the nuncio.dev value where both are set.
 	m map[string]string
 	// defaults are the global ConfigMap's values for the keys it shares with annotations.
 	defaults map[string]string
 	errs     []error
 }
 
+func newAnnotations(all, defaults map[string]string) *annotations {
+	a := &annotations{m: map[string]string{}, defaults: defaults}
+	for k, v := range all {
+		if s, ok := strings.CutPrefix(k, NginxPrefix); ok {
+			a.m[s] = v
+		}
+	}
+	for k, v := range all {
+		if s, ok := strings.CutPrefix(k, NuncioPrefix); ok {
+			a.m[s] = v
+		}
+	}
+	return a
+}
+
 // get returns the value of key, the nuncio.dev one if both are set, else the global default.
 // Values end up in headers, host names and regexes, where NUL and CR have no place.
 func (a *annotations) get(key string) (string, bool) {
-	v, ok := a.m[NuncioPrefix+key]
-	if !ok {
-		v, ok = a.m[NginxPrefix+key]
-	}
+	v, ok := a.m[key]
 	if !ok {
 		v, ok = a.defaults[key]
+	}
+	if !ok {
+		return "", false
 	}
 	v = strings.TrimSpace(v)
 	if strings.ContainsAny(v, "\x00\r") {
@@ -295,13 +311,6 @@ func (a *annotations) get(key string) (string, bool) {
 		return "", false
 	}
 	return v, ok
-}
-
-// set reports whether the Ingress itself carries key.
-func (a *annotations) set(key string) bool {
-	_, n := a.m[NuncioPrefix+key]
-	_, g := a.m[NginxPrefix+key]
-	return n || g
 }
 
 // str returns a single-line value.

@@ -190,6 +190,22 @@ func endpointCount(c *ir.Cluster) int {
 // serviceCluster builds the cluster of a Service port. An empty port means the Service's
 // first port (for default-backend annotations, which name a Service only).
 func (s *state) serviceCluster(ci *clusterIndex, ns, name string, port networkingv1.ServiceBackendPort, cs clusterSettings, multicluster bool) (*ir.Cluster, error) {
+	// Many Ingresses name the same Service port: build its cluster once per translation.
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%v", ci.name, ns, name, port.Name, port.Number, cs.suffix(), multicluster)
+	if c, ok := s.clusterCache[key]; ok {
+		return c.c, c.err
+	}
+	c, err := s.buildServiceCluster(ci, ns, name, port, cs, multicluster)
+	s.clusterCache[key] = cachedCluster{c, err}
+	return c, err
+}
+
+type cachedCluster struct {
+	c   *ir.Cluster
+	err error
+}
+
+func (s *state) buildServiceCluster(ci *clusterIndex, ns, name string, port networkingv1.ServiceBackendPort, cs clusterSettings, multicluster bool) (*ir.Cluster, error) {
 	svc := ci.services[ns+"/"+name]
 	if svc == nil {
 		return nil, fmt.Errorf("service %s/%s not found", ns, name)

@@ -109,10 +109,11 @@ type state struct {
 	problems []Problem
 	served   []IngressRef
 
-	irClusters map[string]*ir.Cluster
-	secrets    map[string]*ir.Secret
-	hosts      map[string]*hostState
-	passthru   map[string]*ir.Passthrough
+	irClusters   map[string]*ir.Cluster
+	clusterCache map[string]cachedCluster
+	secrets      map[string]*ir.Secret
+	hosts        map[string]*hostState
+	passthru     map[string]*ir.Passthrough
 	// defaultBackend is the catch-all backend from the oldest Ingress's spec.defaultBackend.
 	defaultBackend []ir.WeightedBackend
 	defaultSource  string
@@ -148,13 +149,14 @@ type pathRoute struct {
 func Translate(in Input, opts Options) Result {
 	opts.defaults()
 	s := &state{
-		opts:       opts,
-		byName:     map[string]*clusterIndex{},
-		out:        &ir.Config{HTTPPort: opts.HTTPPort, HTTPSPort: opts.HTTPSPort},
-		irClusters: map[string]*ir.Cluster{},
-		secrets:    map[string]*ir.Secret{},
-		hosts:      map[string]*hostState{},
-		passthru:   map[string]*ir.Passthrough{},
+		opts:         opts,
+		byName:       map[string]*clusterIndex{},
+		out:          &ir.Config{HTTPPort: opts.HTTPPort, HTTPSPort: opts.HTTPSPort},
+		irClusters:   map[string]*ir.Cluster{},
+		clusterCache: map[string]cachedCluster{},
+		secrets:      map[string]*ir.Secret{},
+		hosts:        map[string]*hostState{},
+		passthru:     map[string]*ir.Passthrough{},
 	}
 	s.global = s.readGlobal(in.ConfigMap)
 	for i := range in.Clusters {
@@ -238,7 +240,7 @@ type hostRoute struct {
 
 func (s *state) ingress(ci *clusterIndex, ing *networkingv1.Ingress, order int) {
 	t := &ingressTranslation{s: s, ci: ci, ing: ing, order: order,
-		ann: &annotations{m: ing.Annotations, defaults: s.global.values},
+		ann: newAnnotations(ing.Annotations, s.global.values),
 		out: &ingressOut{tls: map[string]*ir.HostTLS{}, aliases: map[string][]string{}, redirect: map[string]string{}}}
 	if !t.checkAnnotations() {
 		return

@@ -49,6 +49,9 @@ const (
 
 const defaultConnectTimeout = 5 * time.Second
 
+// previousHostsConfig is shared by every retry policy: resources are never modified once built.
+var previousHostsConfig = typed(&previoushostsv3.PreviousHostsPredicate{})
+
 // ToXDS encodes an IR config as the xDS resources every gateway replica is sent: listeners on
 // the HTTP and HTTPS ports whose routes come over RDS, EDS clusters for Service endpoints with
 // their ClusterLoadAssignments, DNS clusters for names, and the certificates as SDS secrets.
@@ -58,12 +61,11 @@ func ToXDS(c *ir.Config) (xdsgen.Resources, error) {
 	}
 	g := &xdsGen{cfg: c}
 	var r xdsgen.Resources
-	r.Routes = []*routev3.RouteConfiguration{g.routeConfig(httpRoutes, false), g.routeConfig(httpsRoutes, true)}
+	r.Routes = []*routev3.RouteConfiguration{g.routeConfig(httpRoutes, false)}
 	r.Listeners = append(r.Listeners, g.httpListener())
 	if l := g.httpsListener(); l != nil {
 		r.Listeners = append(r.Listeners, l)
-	} else {
-		r.Routes = r.Routes[:1]
+		r.Routes = append(r.Routes, g.routeConfig(httpsRoutes, true))
 	}
 	for _, cl := range c.Clusters {
 		xc, cla := g.cluster(cl)
@@ -414,7 +416,7 @@ func (g *xdsGen) route(r *ir.Route, https bool) *routev3.Route {
 			// nginx's next upstream is another server.
 			RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
 				Name:       previousHosts,
-				ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: typed(&previoushostsv3.PreviousHostsPredicate{})},
+				ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: previousHostsConfig},
 			}},
 			HostSelectionRetryMaxAttempts: 3,
 			RetriableStatusCodes:          rt.StatusCodes,
