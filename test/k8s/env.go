@@ -151,14 +151,11 @@ func New(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	start := time.Now()
 
-	etcdClient, err := e.FreePort()
+	ports, err := e.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	etcdPeer, err := e.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	etcdClient, etcdPeer, port := ports[0], ports[1], ports[2]
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
 	if e.etcd, err = e.startProcess("etcd", etcdBin,
@@ -186,10 +183,6 @@ func New(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	tokens := filepath.Join(e.Dir, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(adminToken+`,nuncio-test-admin,nuncio-test-admin,"system:masters"`+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	port, err := e.FreePort()
-	if err != nil {
 		return nil, err
 	}
 	e.Server = "https://127.0.0.1:" + strconv.Itoa(port)
@@ -337,6 +330,21 @@ func (e *Env) FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePorts returns n distinct free ports: each is held until all are chosen, since a port
+// just released may be handed out again.
+func (e *Env) FreePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := e.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Argv returns the command line that runs name with args inside the namespace.

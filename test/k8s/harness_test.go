@@ -21,10 +21,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("K8STEST_HELPER") != "" {
+	// The test binary doubles as the programs tests start inside the namespace.
+	switch os.Getenv("K8STEST_HELPER") {
+	case "":
+		os.Exit(Main(m))
+	case "backend":
+		os.Exit(backendMain())
+	default:
 		os.Exit(helper())
 	}
-	os.Exit(Main(m))
 }
 
 // helper runs in a child process started inside the namespace, as the controller would be.
@@ -162,5 +167,38 @@ func TestNetns(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Errorf("client inside the namespace with the kubeconfig: %v: %s", err, out)
+	}
+}
+
+// TestClose checks that an environment of its own (Start's, New's) leaves nothing behind: its
+// processes end and its namespace goes.
+func TestClose(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second API server")
+	}
+	env, err := New(context.Background(), Options{Dir: t.TempDir(), Logf: t.Logf})
+	if IsSkip(err) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper, err := env.StartProcess("sleep", "/bin/sleep", "600")
+	if err != nil {
+		env.Close()
+		t.Fatal(err)
+	}
+	pids := []int{env.etcd.PID(), env.apiserver.PID(), sleeper.PID()}
+	if err := env.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		// Close waited for each process, so its PID is gone (not even a zombie).
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
+			t.Errorf("process %d still exists after Close", pid)
+		}
+	}
+	if _, err := os.Stat(env.Netns.path); !os.IsNotExist(err) {
+		t.Errorf("namespace %s still exists after Close", env.Netns.Name)
 	}
 }

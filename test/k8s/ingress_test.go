@@ -74,14 +74,11 @@ type gateway struct {
 
 func startGateway(t *testing.T, env *Env, nuncio string) *gateway {
 	t.Helper()
-	xdsPort, err := env.FreePort()
+	ports, err := env.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminPort, err := env.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	xdsPort, adminPort := ports[0], ports[1]
 	xds := fmt.Sprintf("127.0.0.1:%d", xdsPort)
 	g := &gateway{env: env, addr: "127.0.0.1:80", client: env.HTTPClient()}
 	g.controller = env.StartProcessT(t, "controller", nuncio, "controller",
@@ -139,18 +136,42 @@ func answers(name string) func(int, string) bool {
 // notRouted is the data plane's answer to a request that no route matches: 404, or no listener.
 func notRouted(status int, _ string) bool { return status == http.StatusNotFound || status == 0 }
 
-// backend serves HTTP at addr inside the namespace, answering its name.
+// backend starts a backend process inside the namespace (this test binary, as backendMain)
+// serving HTTP at addr and answering its name, and waits until it listens.
 func backend(t *testing.T, env *Env, name, addr string) {
 	t.Helper()
-	l, err := env.Listen("tcp", addr)
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := env.StartProcessT(t, "backend-"+name, "/usr/bin/env",
+		"K8STEST_HELPER=backend", "K8STEST_BACKEND_NAME="+name, "K8STEST_BACKEND_ADDR="+addr, self)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := env.DialContext(context.Background(), "tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if done, _ := p.Exited(); done {
+			t.Fatal(p.exitError())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %s at %s: %v", name, addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// backendMain is a backend process: HTTP at $K8STEST_BACKEND_ADDR answering
+// $K8STEST_BACKEND_NAME.
+func backendMain() int {
+	name := os.Getenv("K8STEST_BACKEND_NAME")
+	err := http.ListenAndServe(os.Getenv("K8STEST_BACKEND_ADDR"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, name)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	}))
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 func ensureIngressClass(t *testing.T, cs kubernetes.Interface) {
