@@ -3,6 +3,7 @@ package ingress
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -360,6 +361,9 @@ func (s *state) finish() {
 	for _, n := range hostNames {
 		h := s.hosts[n]
 		s.attachCanaries(h)
+		if h.regex {
+			regexHost(h)
+		}
 		orderRoutes(h)
 		for _, pr := range h.routes {
 			for _, c := range pr.canaries {
@@ -417,6 +421,26 @@ func hasCatchAll(rs []*ir.Route) bool {
 		}
 	}
 	return false
+}
+
+// regexHost makes the string-prefix paths of a host regexes when some Ingress on the host uses
+// them: ingress-nginx turns every location of the server into a regex location then.
+func regexHost(h *hostState) {
+	conv := func(r *ir.Route) {
+		if r.Match.Kind != ir.PathStringPrefix {
+			return
+		}
+		if _, err := regexp.Compile("(?i)" + r.Match.Path); err != nil {
+			return // not a regex: stays a prefix, which is what nginx would match for it too
+		}
+		r.Match.Kind, r.Match.CaseInsensitive = ir.PathRegex, true
+	}
+	for _, pr := range h.routes {
+		conv(pr.route)
+		for _, c := range pr.canaries {
+			conv(c)
+		}
+	}
 }
 
 // orderRoutes sorts a host's routes as nginx matches locations: exact paths first, then the
