@@ -129,7 +129,11 @@ func (h *h2handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.begin(r.Context())
-	end := r.Body == nil || r.Body == http.NoBody
+	// x/net gives every request a Body, even one whose HEADERS frame ended the stream; its
+	// ContentLength is 0 then (and for an explicit "content-length: 0"), -1 when the length is
+	// unknown. Treating a bodiless request as one with a body would forward a GET upstream
+	// with an empty chunked body: an extra write, and no replay on a stale connection.
+	end := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	s.decodeHeaders(0, end)
 	if !end {
 		buf := h2BodyPool.Get().(*[]byte)

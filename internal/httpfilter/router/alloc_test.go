@@ -3,7 +3,9 @@ package router_test
 import (
 	"bufio"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -93,5 +95,25 @@ func BenchmarkProxyH1Routes(b *testing.B) {
 				h.roundTrip(b)
 			}
 		})
+	}
+}
+
+// An HTTP/2 GET, whose HEADERS frame ends the stream, reaches an HTTP/1.1 upstream without
+// a body: no Transfer-Encoding, so the request stays replayable on a stale connection.
+func TestH2GetForwardedWithoutBody(t *testing.T) {
+	checkGoroutines(t)
+	te := make(chan string, 1)
+	up := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		te <- strings.Join(r.TransferEncoding, ",") + "|" + strconv.FormatInt(r.ContentLength, 10)
+	}))
+	p := newProxy(t, proxyOptions{
+		clusters: []*model.Cluster{staticCluster(t, "up", up)},
+		routes:   []*model.Route{prefixRoute("/", &model.RouteAction{Cluster: "up"})},
+	})
+	if code, _, _ := get(t, h2cClient(t), "http://"+p.addr+"/", "h2get"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if got := <-te; got != "|0" {
+		t.Fatalf("upstream saw transfer-encoding|content-length %q, want no body", got)
 	}
 }
