@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,11 @@ func TestMain(m *testing.M) {
 	// The test binary doubles as the programs tests start inside the namespace.
 	switch os.Getenv("K8STEST_HELPER") {
 	case "":
-		os.Exit(Main(m))
+		code := Main(m)
+		if nuncioBuild.path != "" {
+			os.RemoveAll(filepath.Dir(nuncioBuild.path))
+		}
+		os.Exit(code)
 	case "backend":
 		os.Exit(backendMain())
 	default:
