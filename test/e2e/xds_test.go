@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// controllerConfig is served by `nuncio controller`: an Envoy bootstrap, whose listener binds
+// port 0 so that two data planes on one host each get a port of their own (read back from
+// /listeners). The simple format refuses port 0.
+const controllerConfig = `
+static_resources:
+  listeners:
+  - name: web
+    address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: web
+          route_config:
+            name: web
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {path: /version}
+                direct_response: {status: 200, body: {inline_string: "{{.Data.version}}"}}
+              - match: {prefix: /}
+                route: {cluster: app}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+  clusters:
+  - name: app
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: app
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.upstream}}}}}
+`
+
+// startProcess runs nuncio with args; admin is the admin port it was given, or 0.
+func startProcess(t *testing.T, admin int, args ...string) *proxy {
+	t.Helper()
+	p := &proxy{t: t, dir: t.TempDir(), ports: map[string]int{}, log: &syncBuffer{}, exited: make(chan struct{}), admin: admin}
+	p.cmd = exec.Command(binPath, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", strings.Join(args[:1], " "), p.log.String())
+		}
+	})
+	return p
+}
+
+var webListener = regexp.MustCompile(`(?m)^web::(\S+)$`)
+
+// listenerAddr is where the data plane's web listener is bound.
+func listenerAddr(t *testing.T, p *proxy) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.adminURL("/listeners"))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if m := webListener.FindSubmatch(b); m != nil {
+				return string(m[1])
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no web listener:\n%s", p.log.String())
+	return ""
+}
+
+// waitServes waits until GET url answers 200 with a body for which ok holds.
+func waitServes(t *testing.T, url string, ok func(string) bool) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = strconv.Itoa(resp.StatusCode) + " " + string(b)
+			if resp.StatusCode == 200 && ok(string(b)) {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: last answer %q", url, last)
+}
+
+// TestXDSControllerAndDataPlanes runs one controller and two data planes as separate
+// processes: both follow a route change and an endpoint change made in the controller's file,
+// keep serving while the controller is down, and follow it again once it is back.
+func TestXDSControllerAndDataPlanes(t *testing.T) {
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	_, pa := hostPort(a)
+	_, pb := hostPort(b)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "envoy.yaml")
+	render := &proxy{t: t, dir: dir, ports: map[string]int{}}
+	write := func(version string, upstream int) {
+		t.Helper()
+		tmp := cfg + ".tmp"
+		if err := os.WriteFile(tmp, []byte(render.render(controllerConfig, map[string]any{"version": version, "upstream": upstream})), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v1", pa)
+	xdsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	ctl := startProcess(t, 0, "controller", "-c", cfg, "--xds-address", xdsAddr, "--drain-time", "1s")
+
+	var planes []*proxy
+	var urls []string
+	for i, delta := range []bool{false, true} {
+		admin := freePort(t)
+		args := []string{"run", "--xds", xdsAddr, "--node-id", "gw-" + strconv.Itoa(i+1),
+			"--admin", "127.0.0.1:" + strconv.Itoa(admin), "--drain-time", "1s"}
+		if delta {
+			args = append(args, "--xds-delta")
+		}
+		dp := startProcess(t, admin, args...)
+		dp.waitReady()
+		planes = append(planes, dp)
+		urls = append(urls, "http://"+listenerAddr(t, dp))
+	}
+	isA := func(body string) bool { return strings.Contains(body, `"server":"a"`) }
+	isB := func(body string) bool { return strings.Contains(body, `"server":"b"`) }
+	is := func(want string) func(string) bool { return func(body string) bool { return body == want } }
+	for _, u := range urls {
+		waitServes(t, u+"/version", is("v1"))
+		waitServes(t, u+"/app", isA)
+	}
+
+	// A route change, then an endpoint change, reach both.
+	write("v2", pa)
+	for _, u := range urls {
+		waitServes(t, u+"/version", is("v2"))
+	}
+	write("v2", pb)
+	for _, u := range urls {
+		waitServes(t, u+"/app", isB)
+	}
+
+	// Without the controller, the data planes keep serving what they have.
+	ctl.cmd.Process.Kill()
+	<-ctl.exited
+	for _, dp := range planes {
+		dp.waitLog("stream ended", 1)
+	}
+	for _, u := range urls {
+		waitServes(t, u+"/version", is("v2"))
+		waitServes(t, u+"/app", isB)
+	}
+
+	// A new controller on the same address, with a changed file: both reconnect and follow.
+	write("v3", pa)
+	startProcess(t, 0, "controller", "-c", cfg, "--xds-address", xdsAddr, "--drain-time", "1s")
+	for i, dp := range planes {
+		u := "http://" + listenerAddr(t, dp)
+		waitServes(t, u+"/version", is("v3"))
+		waitServes(t, u+"/app", isA)
+		if u != urls[i] {
+			t.Logf("data plane %d rebound its listener: %s -> %s", i+1, urls[i], u)
+		}
+	}
+}
