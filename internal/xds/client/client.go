@@ -31,6 +31,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
 // Applier puts configurations in force. Its methods are called one at a time.
@@ -84,6 +85,8 @@ type Client struct {
 	timers  map[watchKey]*time.Timer
 	expired map[watchKey]bool
 	closed  bool
+	// rds decodes route configurations, reusing their unchanged virtual hosts.
+	rds *decode.RouteCache
 	// failed holds, per type, the last refused version of each resource.
 	failed [numKinds]map[string]failure
 	// warming are the listeners and clusters waiting for what they name.
@@ -119,6 +122,7 @@ func New(opts Options) *Client {
 	c := &Client{
 		opts: opts, log: opts.Logger, reg: opts.Registry, static: opts.Static,
 		res:      newResources(),
+		rds:      decode.NewRouteCache(),
 		timers:   map[watchKey]*time.Timer{},
 		expired:  map[watchKey]bool{},
 		kick:     make(chan struct{}, 1),

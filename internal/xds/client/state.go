@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -37,6 +38,7 @@ type rmeta struct {
 	version string
 	msg     proto.Message
 	updated time.Time
+	sum     [sha256.Size]byte // of the serialized resource
 }
 
 // failure is a resource's last refused version, for config dumps (error_state).
@@ -194,7 +196,8 @@ func (c *Client) decodeUpdate(u *update) ([]change, []rejection, error) {
 	var rejected []rejection
 	now := time.Now()
 	seen := map[string]bool{}
-	for _, r := range u.resources {
+	for i := range u.resources {
+		r := &u.resources[i]
 		if !ts.wildcard && !ts.want[r.name] {
 			continue // not (or no longer) subscribed
 		}
@@ -205,7 +208,18 @@ func (c *Client) decodeUpdate(u *update) ([]change, []rejection, error) {
 			return nil, nil, fmt.Errorf("%s %q: listed twice", u.kind, r.name)
 		}
 		seen[r.name] = true
-		v, err := c.decodeResource(u.kind, r.msg)
+		if m, ok := c.res.meta[u.kind][r.name]; ok && m.sum == r.sum && c.res.has(u.kind, r.name) {
+			// The resource in force, byte for byte: nothing to decode or apply. A state-of-
+			// the-world response repeats every unchanged resource of its type.
+			r.msg = m.msg
+			delete(c.failed[u.kind], r.name)
+			if u.delta {
+				ts.versions[r.name] = r.version
+			}
+			continue
+		}
+		v, msg, err := c.decodeResource(u.kind, r.raw)
+		r.msg = msg
 		if err != nil {
 			rejected = append(rejected, rejection{r.name, err})
 			continue
@@ -214,7 +228,7 @@ func (c *Client) decodeUpdate(u *update) ([]change, []rejection, error) {
 		if u.delta {
 			version = r.version
 		}
-		changes = append(changes, change{name: r.name, value: v, meta: rmeta{version: version, msg: r.msg, updated: now}})
+		changes = append(changes, change{name: r.name, value: v, meta: rmeta{version: version, msg: r.msg, updated: now, sum: r.sum}})
 	}
 	removed := u.removed
 	// A state-of-the-world response for a wildcard type (listeners, clusters) is the whole
@@ -312,20 +326,40 @@ func update1[V any](m map[string]V, changes []change) map[string]V {
 	return out
 }
 
-func (c *Client) decodeResource(k kind, m any) (any, error) {
+// decodeResource unmarshals and decodes a serialized resource. Route configurations go
+// through the RDS cache, which decodes only their changed virtual hosts.
+func (c *Client) decodeResource(k kind, raw []byte) (any, proto.Message, error) {
+	if k == kindRDS {
+		v, msg, err := c.rds.RouteConfig(raw, c.reg)
+		if err != nil {
+			// The refused message is kept for config dumps (error_state).
+			rc := &routev3.RouteConfiguration{}
+			if proto.Unmarshal(raw, rc) != nil {
+				return nil, nil, err
+			}
+			return nil, rc, err
+		}
+		return v, msg, nil
+	}
+	m := kindInfo[k].new()
+	if err := proto.Unmarshal(raw, m); err != nil {
+		return nil, nil, err
+	}
+	var v any
+	var err error
 	switch k {
 	case kindLDS:
-		return decode.Listener(m.(*listenerv3.Listener), c.reg)
-	case kindRDS:
-		return decode.RouteConfig(m.(*routev3.RouteConfiguration), c.reg)
+		v, err = decode.Listener(m.(*listenerv3.Listener), c.reg)
 	case kindCDS:
-		return decode.Cluster(m.(*clusterv3.Cluster))
+		v, err = decode.Cluster(m.(*clusterv3.Cluster))
 	case kindEDS:
-		return decode.Endpoints(m.(*endpointv3.ClusterLoadAssignment))
+		v, err = decode.Endpoints(m.(*endpointv3.ClusterLoadAssignment))
 	case kindSDS:
-		return decode.Secret(m.(*tlsv3.Secret))
+		v, err = decode.Secret(m.(*tlsv3.Secret))
+	default:
+		err = errors.New("unknown resource type")
 	}
-	return nil, errors.New("unknown resource type")
+	return v, m, err
 }
 
 // applyLocked puts next in force. Route table and endpoint updates that leave the running
@@ -425,6 +459,7 @@ func (c *Client) forget(k kind, name string) {
 	switch k {
 	case kindRDS:
 		c.res.routes = without(c.res.routes, name)
+		c.rds.Forget(name)
 	case kindEDS:
 		c.res.endpoints = without(c.res.endpoints, name)
 	case kindSDS:

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -100,11 +102,54 @@ func (ts *typeState) wantNames() []string {
 	return slices.Sorted(maps.Keys(ts.want))
 }
 
-// resource is one resource of a response.
+// resource is one resource of a response. It arrives serialized: only a resource that
+// differs from the one held is unmarshalled (msg, set by decodeUpdate), which at scale is most
+// of the saving. A state-of-the-world EDS response carries every cluster's endpoints, and
+// usually one of them changed.
 type resource struct {
 	name    string
 	version string // incremental protocol only
+	raw     []byte
+	sum     [sha256.Size]byte // of raw
 	msg     proto.Message
+}
+
+// newResource names the serialized resource raw of kind k (the name is field 1 of every
+// resource type) unless name is given, and checksums it.
+func newResource(k kind, name, version string, a *anypb.Any) (resource, error) {
+	if a.GetTypeUrl() != kindInfo[k].url {
+		return resource{}, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), kindInfo[k].url)
+	}
+	raw := a.GetValue()
+	if name == "" {
+		var err error
+		if name, err = wireName(raw); err != nil {
+			return resource{}, err
+		}
+	}
+	return resource{name: name, version: version, raw: raw, sum: sha256.Sum256(raw)}, nil
+}
+
+// wireName returns field 1, the name of a Listener, RouteConfiguration, Cluster, Secret and
+// the cluster_name of a ClusterLoadAssignment, without unmarshalling the rest.
+func wireName(b []byte) (string, error) {
+	name := ""
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return "", protowire.ParseError(m)
+		}
+		if num == 1 && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b[n:])
+			name = string(v) // the last one wins, as in unmarshalling
+		}
+		b = b[n+m:]
+	}
+	return name, nil
 }
 
 // update is one response, of either protocol.
@@ -127,17 +172,6 @@ type transport interface {
 	subscribe(ts *typeState) error
 	// ack acknowledges u, or refuses it with err.
 	ack(ts *typeState, u *update, err error) error
-}
-
-func unpackResource(k kind, a *anypb.Any) (proto.Message, error) {
-	if a.GetTypeUrl() != kindInfo[k].url {
-		return nil, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), kindInfo[k].url)
-	}
-	m := kindInfo[k].new()
-	if err := a.UnmarshalTo(m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 func nackStatus(err error) *statuspb.Status {
@@ -204,12 +238,12 @@ func (t *sotwTransport) recv() (*update, error) {
 	}
 	u.kind = k
 	for i, a := range resp.GetResources() {
-		m, err := unpackResource(k, a)
+		r, err := newResource(k, "", "", a)
 		if err != nil {
 			u.err = fmt.Errorf("resources[%d]: %v", i, err)
 			break
 		}
-		u.resources = append(u.resources, resource{name: kindInfo[k].nameOf(m), msg: m})
+		u.resources = append(u.resources, r)
 	}
 	return u, nil
 }
@@ -282,16 +316,12 @@ func (t *deltaTransport) recv() (*update, error) {
 	}
 	u.kind = k
 	for i, r := range resp.GetResources() {
-		m, err := unpackResource(k, r.GetResource())
+		res, err := newResource(k, r.GetName(), r.GetVersion(), r.GetResource())
 		if err != nil {
 			u.err = fmt.Errorf("resources[%d] %q: %v", i, r.GetName(), err)
 			break
 		}
-		name := r.GetName()
-		if name == "" {
-			name = kindInfo[k].nameOf(m)
-		}
-		u.resources = append(u.resources, resource{name: name, version: r.GetVersion(), msg: m})
+		u.resources = append(u.resources, res)
 	}
 	return u, nil
 }

@@ -79,6 +79,27 @@ func RouteConfig(rc *routev3.RouteConfiguration, reg *httpfilter.Registry) (*mod
 }
 
 func routeConfig(p path, rc *routev3.RouteConfiguration, reg *httpfilter.Registry, validateClusters bool) (*model.RouteConfig, error) {
+	out, maxBody, err := routeConfigHead(p, rc, validateClusters)
+	if err != nil {
+		return nil, err
+	}
+	vhosts := make([]*model.VirtualHost, 0, len(rc.GetVirtualHosts()))
+	for i, vh := range rc.GetVirtualHosts() {
+		v, err := virtualHost(p.field("virtual_hosts").index(i), vh, reg, maxBody)
+		if err != nil {
+			return nil, err
+		}
+		vhosts = append(vhosts, v)
+	}
+	if err := addVirtualHosts(p, out, vhosts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// routeConfigHead decodes what a route configuration says beside its virtual hosts, and
+// returns the limit on direct response bodies its virtual hosts are decoded with.
+func routeConfigHead(p path, rc *routev3.RouteConfiguration, validateClusters bool) (*model.RouteConfig, uint32, error) {
 	out := &model.RouteConfig{Name: rc.GetName(), ValidateClusters: validateClusters, Source: rc}
 	if v := rc.GetValidateClusters(); v != nil {
 		out.ValidateClusters = v.GetValue()
@@ -90,28 +111,30 @@ func routeConfig(p path, rc *routev3.RouteConfiguration, reg *httpfilter.Registr
 	var err error
 	if out.Headers, err = headerMutation(p, rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(),
 		rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove()); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	return out, maxBody, nil
+}
+
+// addVirtualHosts sets the decoded virtual hosts of out, checking that no domain is claimed
+// twice.
+func addVirtualHosts(p path, out *model.RouteConfig, vhosts []*model.VirtualHost) error {
 	domains := map[string]int{}
-	for i, vh := range rc.GetVirtualHosts() {
+	for i, v := range vhosts {
 		vp := p.field("virtual_hosts").index(i)
-		v, err := virtualHost(vp, vh, reg, maxBody)
-		if err != nil {
-			return nil, err
-		}
 		for j, d := range v.Domains {
 			// Envoy refuses a domain claimed twice: which virtual host wins would be arbitrary.
 			if k, dup := domains[d]; dup {
 				if k == i {
-					return nil, vp.field("domains").index(j).errorf("duplicate domain %q", d)
+					return vp.field("domains").index(j).errorf("duplicate domain %q", d)
 				}
-				return nil, vp.field("domains").index(j).errorf("domain %q already used by virtual_hosts[%d]", d, k)
+				return vp.field("domains").index(j).errorf("domain %q already used by virtual_hosts[%d]", d, k)
 			}
 			domains[d] = i
 		}
-		out.VirtualHosts = append(out.VirtualHosts, v)
 	}
-	return out, nil
+	out.VirtualHosts = vhosts
+	return nil
 }
 
 func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxBody uint32) (*model.VirtualHost, error) {
