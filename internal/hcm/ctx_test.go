@@ -88,3 +88,20 @@ func TestCopyFieldsDoesNotAlias(t *testing.T) {
 		t.Fatalf("copied fields changed with their source: %q", hdr)
 	}
 }
+
+// The HTTP/2 server looks Content-Length, Content-Type and Date up under net/http's keys;
+// under lower-case ones it would add its own next to ours.
+func TestCopyFieldsServerKeys(t *testing.T) {
+	var h header.Map
+	h.Add("content-length", "2")
+	h.Add("content-type", "text/plain")
+	h.Add("date", "Sat, 21 Nov 2026 00:00:00 GMT")
+	h.Add("x-other", "1")
+	hdr := http.Header{}
+	copyFields(hdr, &h, "")
+	for _, k := range []string{"Content-Length", "Content-Type", "Date", "x-other"} {
+		if len(hdr[k]) != 1 {
+			t.Errorf("%s: %q", k, hdr)
+		}
+	}
+}

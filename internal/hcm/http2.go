@@ -192,6 +192,11 @@ func (hw *h2writer) writeHeaders(s *stream, end bool) error {
 	}
 	hw.w.WriteHeader(status)
 	if !end {
+		// As for HTTP/1.1: when a small body of known length follows at once, HEADERS and
+		// DATA leave together when the handler ends instead of in two flushes.
+		if n, ok := parseContentLength(s.Response.Value("content-length")); ok && n <= 16<<10 && s.Response.Status != 101 {
+			return nil
+		}
 		return hw.flush()
 	}
 	hw.finish()
@@ -226,6 +231,9 @@ func copyFields(hdr http.Header, h *header.Map, prefix string) {
 		arena = append(arena, prefix...)
 		arena = append(arena, f.Name...)
 		name := unsafe.String(unsafe.SliceData(arena[start:]), len(arena)-start)
+		if prefix == "" {
+			name = serverKey(name)
+		}
 		start = len(arena)
 		arena = append(arena, f.Value...)
 		vals[i] = unsafe.String(unsafe.SliceData(arena[start:]), len(arena)-start)
@@ -235,6 +243,21 @@ func copyFields(hdr http.Header, h *header.Map, prefix string) {
 			hdr[name] = vals[i : i+1 : i+1]
 		}
 	}
+}
+
+// serverKey returns net/http's canonical key for the fields the HTTP/2 server looks up in
+// the response header map: under a lower-case key it would not see them, and would add a
+// second Date, a sniffed Content-Type or its own Content-Length.
+func serverKey(name string) string {
+	switch name {
+	case "content-length":
+		return "Content-Length"
+	case "content-type":
+		return "Content-Type"
+	case "date":
+		return "Date"
+	}
+	return name
 }
 
 // lowerName turns a canonical header key (net/http's form) back into the lower-case wire
