@@ -28,6 +28,11 @@ import (
 // it would see half a file.
 const DefaultDebounce = 50 * time.Millisecond
 
+// renameDebounce replaces the debounce after a file is renamed into place (an atomic save,
+// a ConfigMap's "..data" swap): the new file is whole when it appears, so only the events of
+// the same save need gathering. A write after it restores the full debounce.
+const renameDebounce = 5 * time.Millisecond
+
 // File is a source reading one config file: the simple Nuncio format or an Envoy v3
 // bootstrap, whose static_resources are served.
 type File struct {
@@ -119,7 +124,11 @@ func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 			if !concerns(ev, abs) {
 				continue
 			}
-			timer.Reset(debounce)
+			wait := debounce
+			if ev.Op&(fsnotify.Write|fsnotify.Remove) == 0 && ev.Op&fsnotify.Create != 0 {
+				wait = min(debounce, renameDebounce)
+			}
+			timer.Reset(wait)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
