@@ -84,6 +84,7 @@ func runDataPlanes(nuncio string, s scale, delta bool, n, nchanges int) error {
 		return err
 	}
 	serving := time.Since(start)
+	dps[0].saveHeap("start")
 	var rss []int
 	for _, dp := range dps {
 		r, _ := procStatus(dp.cmd.Process.Pid)
@@ -138,6 +139,11 @@ func runDataPlanes(nuncio string, s scale, delta bool, n, nchanges int) error {
 		epLat = append(epLat, last.Sub(t0))
 		time.Sleep(20 * time.Millisecond)
 	}
+	dps[0].saveHeap("after")
+	idle, churn, nchurn, err := churnLatency(dps[0], cfg, s, state)
+	if err != nil {
+		return err
+	}
 	var rssAfter []int
 	for _, dp := range dps {
 		r, _ := procStatus(dp.cmd.Process.Pid)
@@ -149,7 +155,9 @@ func runDataPlanes(nuncio string, s scale, delta bool, n, nchanges int) error {
 	fmt.Printf("| controller start → all %d data planes serving the full config | %s |\n", n, ms(serving))
 	fmt.Printf("| one route changed → served by all data planes, p50 / p99 / max | %s / %s / %s |\n", ms(pct(routeLat, 50)), ms(pct(routeLat, 99)), ms(pct(routeLat, 100)))
 	fmt.Printf("| one endpoint added → applied by all data planes, p50 / p99 / max | %s / %s / %s |\n", ms(pct(epLat, 50)), ms(pct(epLat, 99)), ms(pct(epLat, 100)))
-	fmt.Printf("| data plane RSS with the config, after start / after the changes | %s / %s |\n\n", sizes(rss), sizes(rssAfter))
+	fmt.Printf("| data plane RSS with the config, after start / after the changes | %s / %s |\n", sizes(rss), sizes(rssAfter))
+	fmt.Printf("| request latency through one data plane, %d req/s: idle p50 / p99 | %s / %s |\n", churnRate, ms(pct(idle, 50)), ms(pct(idle, 99)))
+	fmt.Printf("| the same while the file changes every %s (%d changes): p50 / p99 | %s / %s |\n\n", churnEvery, nchurn, ms(pct(churn, 50)), ms(pct(churn, 99)))
 	return nil
 }
 
@@ -271,4 +279,123 @@ func sizes(ns []int) string {
 		s = append(s, size(n))
 	}
 	return strings.Join(s, ", ")
+}
+
+// profileDir, when set, receives heap profiles of the first data plane (its admin
+// /debug/pprof/heap) after start and after the changes.
+var profileDir string
+
+func (dp *dataPlane) saveHeap(when string) {
+	if profileDir == "" {
+		return
+	}
+	resp, err := dp.client.Get("http://" + dp.admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-xds: heap profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	name := filepath.Join(profileDir, fmt.Sprintf("dataplane-%d-%s.heap", time.Now().Unix(), when))
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-xds: heap profile:", err)
+	}
+}
+
+// The churn scenario: a bounded, paced load (not as fast as it can go, which would measure the
+// machine's saturation rather than the data plane's latency) through one data plane's probe
+// route, first with the config still, then while the file changes every churnEvery.
+const (
+	churnRate     = 200 // requests per second, over churnWorkers connections
+	churnWorkers  = 2
+	churnEvery    = 100 * time.Millisecond
+	churnDuration = 5 * time.Second
+)
+
+// churnLatency measures request latency idle and under churn. The changes alternate one route
+// changed and one endpoint added, as in the timed changes; the files are generated before the
+// load starts so that generating them does not compete with the data plane for the CPUs.
+func churnLatency(dp *dataPlane, cfg string, s scale, state changes) (idle, churn []time.Duration, nchurn int, err error) {
+	var files [][]byte
+	for i := range int(churnDuration / churnEvery) {
+		if i%2 == 0 {
+			state.routeTags[(i*131)%(s.VirtualHosts*s.RoutesPerHost)] = "churn" + strconv.Itoa(i)
+		} else {
+			cl := (i * 53) % s.Clusters
+			state.extra[cl] = append(state.extra[cl], fmt.Sprintf("10.201.%d.%d", i/250, 1+i%250))
+		}
+		files = append(files, generate(s, state))
+	}
+	if idle, err = dp.load(churnDuration); err != nil {
+		return nil, nil, 0, err
+	}
+	changed := make(chan int)
+	stopChanges := make(chan struct{})
+	go func() {
+		t := time.NewTicker(churnEvery)
+		defer t.Stop()
+		n := 0
+		defer func() { changed <- n }()
+		for _, f := range files {
+			select {
+			case <-stopChanges:
+				return
+			case <-t.C:
+			}
+			if _, err := replace(cfg, f); err != nil {
+				fmt.Fprintln(os.Stderr, "bench-xds: churn:", err)
+				return
+			}
+			n++
+		}
+	}()
+	churn, err = dp.load(churnDuration)
+	close(stopChanges)
+	nchurn = <-changed
+	return idle, churn, nchurn, err
+}
+
+// load sends churnRate requests per second to the probe route for d and returns their
+// latencies. Each worker keeps its connection and sends on a fixed schedule; a request that
+// is late starts at once, and its latency counts from when it was due.
+func (dp *dataPlane) load(d time.Duration) ([]time.Duration, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	interval := time.Second * churnWorkers / churnRate
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range churnWorkers {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+			defer client.CloseIdleConnections()
+			due := time.Now().Add(interval * time.Duration(w) / churnWorkers)
+			for due.Before(end) {
+				time.Sleep(time.Until(due))
+				req, _ := http.NewRequest("GET", "http://"+dp.addr+"/probe", nil)
+				req.Host = "probe"
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				took := time.Since(due)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lat = append(lat, took)
+				mu.Unlock()
+				due = due.Add(interval)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("load: %w", firstErr)
+	}
+	return lat, nil
 }

@@ -7,14 +7,20 @@
 //   - controller start → ready (resources translated and set) → all clients hold the full config;
 //   - one route changed in the file → the change received by all clients (p50/p99 over -changes);
 //   - one endpoint added in the file → likewise;
-//   - the bytes each push carried, and the controller's RSS and CPU time.
+//   - the bytes each push carried, and the controller's RSS and CPU time;
+//   - with -dataplanes, the same end to end through `nuncio run --xds` processes, their memory,
+//     and request latency through one of them idle and while the file changes every 100 ms.
+//
+// -cpuprofile profiles the in-process breakdowns (the controller's translation and a data
+// plane's decode and compile); -profiles saves a data plane's heap profiles (from its admin
+// /debug/pprof/heap) after start and after the changes.
 //
 // Changes are timed from the rename of the new file into place to the arrival of the response
 // that carries them, so they include the file source's 50 ms debounce and a full re-read and
 // translation of the file. The clients are raw ADS streams (xdstest), which stand in for data
 // planes: they ACK every response and decode nothing but resource names.
 //
-// usage: go run ./bench/xds -nuncio bin/nuncio [-changes 100] [-protocols sotw,delta]
+// usage: go run ./bench/xds -nuncio bin/nuncio [-changes 100] [-protocols sotw,delta] [-cpuprofile file] [-profiles dir]
 package main
 
 import (
@@ -28,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +59,8 @@ func main() {
 	clusters := flag.Int("clusters", 1000, "clusters")
 	endpoints := flag.Int("endpoints", 10, "endpoints per cluster")
 	dataPlanes := flag.Int("dataplanes", 3, "`nuncio run --xds` data planes for the end-to-end runs (0: none)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process breakdowns to `file`")
+	flag.StringVar(&profileDir, "profiles", "", "save the first data plane's heap profiles in `dir`")
 	flag.Parse()
 
 	s := scale{VirtualHosts: *vhosts, RoutesPerHost: *routes, Clusters: *clusters, Endpoints: *endpoints}
@@ -65,9 +74,26 @@ func main() {
 	}
 	fmt.Printf("- config: %d routes over %d virtual hosts, %d clusters of %d endpoints; %d clients; %d changes of each kind\n\n",
 		s.VirtualHosts*s.RoutesPerHost, s.VirtualHosts, s.Clusters, s.Endpoints, *clients, *changes)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-xds:", err)
+			os.Exit(1)
+		}
+	}
 	if err := breakdown(s); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-xds:", err)
 		os.Exit(1)
+	}
+	if err := dataPlaneBreakdown(s); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-xds:", err)
+		os.Exit(1)
+	}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
 	}
 	for _, p := range strings.Split(*protocols, ",") {
 		if err := run(*nuncio, s, p == "delta", *clients, *changes); err != nil {
