@@ -168,6 +168,7 @@ func newCluster(m *model.Cluster, opts *Options) (*Cluster, error) {
 		st = stats.Default
 	}
 	c.scope = st.Scope("cluster." + m.Name)
+	c.poolOpts.Stats = upstream.NewConnStats(c.scope)
 	var def, high *model.Thresholds
 	if cb := m.CircuitBreakers; cb != nil {
 		def, high = &cb.Default, &cb.High

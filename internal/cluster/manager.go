@@ -81,6 +81,7 @@ func (m *Manager) refLocked(name string) *Ref {
 	r := m.refs[name]
 	if r == nil {
 		r = NewRef(name)
+		r.store = m.opts.Stats
 		if c := m.clusters[name]; c != nil {
 			r.Store(c)
 		}
@@ -150,6 +151,7 @@ func (m *Manager) Apply(cs []*model.Cluster) error {
 			if next[name] == nil {
 				if r := m.refs[name]; r != nil {
 					r.Store(nil)
+					r.releaseStats()
 				}
 			}
 		}
@@ -295,6 +297,7 @@ func (m *Manager) Close() {
 	m.clusters = map[string]*Cluster{}
 	for _, r := range m.refs {
 		r.Store(nil)
+		r.releaseStats()
 	}
 	m.mu.Unlock()
 	for _, c := range cs {

@@ -1,6 +1,10 @@
 package cluster
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/nuncio-gw/nuncio/internal/stats"
+)
 
 // Ref is a stable slot for the cluster of one name. Route tables resolve cluster names to Refs
 // when they are compiled; a CDS update stores a new *Cluster into the same Ref, so routes never
@@ -10,6 +14,7 @@ type Ref struct {
 	name   string
 	cur    atomic.Pointer[Cluster]
 	rstats atomic.Pointer[RouterStats] // see RouterStats
+	store  *stats.Store                // where RouterStats go; nil = stats.Default
 }
 
 // NewRef returns an empty slot for name.

@@ -13,6 +13,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // Config is one filter chain's compiled connection manager. It is immutable once built and
@@ -25,6 +26,7 @@ type Config struct {
 	server  string
 	log     *slog.Logger
 	bufLim  int
+	stats   connStats
 	obs     observers // access logs and tracing
 
 	// Health reports whether /healthcheck/fail is in force; nil means healthy. When failed,
@@ -46,6 +48,8 @@ type Options struct {
 	// BufferLimit bounds how much of a body filters may buffer (the listener's
 	// per_connection_buffer_limit_bytes); 0 means Envoy's default of 1 MiB.
 	BufferLimit uint32
+	// Stats is where the http.<stat_prefix>.* stats go; stats.Default when nil.
+	Stats *stats.Store
 }
 
 // DefaultServerName is the Server header sent when server_name is not configured.
@@ -64,6 +68,10 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	if opts.Stats == nil {
+		opts.Stats = stats.Default
+	}
+	c.stats = newConnStats(c, opts.Stats, m.StatPrefix)
 	c.bufLim = int(opts.BufferLimit)
 	if c.bufLim == 0 {
 		c.bufLim = 1 << 20

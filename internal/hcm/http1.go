@@ -22,6 +22,8 @@ const maxDiscardBody = 64 << 10
 // ServeConn implements listener.ChainHandler: it picks the codec and serves the connection
 // until it closes or drains.
 func (c *Config) ServeConn(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+	c.stats.connOpened()
+	defer c.stats.connClosed(time.Now())
 	if info.ALPN == "h2" {
 		c.serveH2(ctx, nc, info)
 		return
@@ -118,6 +120,7 @@ func (hc *h1conn) onDrain() {
 
 func (c *Config) serveH1(ctx context.Context, nc net.Conn, info listener.ConnInfo, sniffed []byte) {
 	hc := &h1conn{cfg: c, nc: nc, info: info, sc: http1.NewServerConn(nc, c.limits)}
+	defer codecEnded(c.stats.codecStarted(false))
 	hc.sc.Prime(sniffed)
 	if info.DrainContext != nil {
 		stop := context.AfterFunc(info.DrainContext, hc.onDrain)
@@ -278,6 +281,7 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 // localReplyEarly answers a request that never reached the filter chain.
 func (s *stream) localReplyEarly(code int, details string) {
 	s.Info.Start = time.Now()
+	s.cfg.stats.requestStarted()
 	s.Info.ResponseDetails = details
 	s.Response.Reset()
 	s.Response.Status = code

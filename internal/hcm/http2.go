@@ -53,6 +53,7 @@ func (c *Config) serveH2(ctx context.Context, nc net.Conn, info listener.ConnInf
 		})
 		defer stop()
 	}
+	defer codecEnded(c.stats.codecStarted(true))
 	srv.ServeConn(nc, &http2.ServeConnOpts{
 		Context:    ctx,
 		BaseConfig: base,

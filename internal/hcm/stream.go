@@ -70,6 +70,7 @@ func getStream(cfg *Config, ds downstream) *stream {
 	s.reqBufferAt = -1
 	s.respBufferAt = -1
 	s.SetSink(s)
+	s.Stats = cfg.stats.router
 	return s
 }
 
@@ -90,7 +91,7 @@ func (s *stream) release() {
 	if !done {
 		s.observe()
 	}
-	s.cfg.stats.count(s.Info.Start, s.Response.Status)
+	s.cfg.stats.finish(s)
 	ctx := s.ctx
 	if s.Ctx != nil {
 		ctx.cancel()
@@ -125,6 +126,7 @@ func (s *stream) release() {
 // complete and sanitised.
 func (s *stream) begin(ctx context.Context) {
 	s.Info.Start = time.Now()
+	s.cfg.stats.requestStarted()
 	s.startCtx(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
 	s.BufferLimit = s.cfg.bufLim

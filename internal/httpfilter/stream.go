@@ -43,6 +43,10 @@ type Stream struct {
 	// router calls Span.UpstreamAttempt before each upstream attempt.
 	Span Span
 
+	// Stats are the router's counters under the connection manager's stat prefix; nil when
+	// the stream runs outside a connection manager (tests).
+	Stats *RouterStats
+
 	sink Sink
 }
 

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // ChainHandler serves connections that selected one filter chain (the HTTP connection manager
@@ -63,6 +65,8 @@ type Options struct {
 	// ListenerFiltersTimeout bounds the wait for a client's first bytes when the chain depends
 	// on them (Envoy's listener_filters_timeout, default 15 s).
 	ListenerFiltersTimeout time.Duration
+	// Stats receives the listeners' stats under "listener.<address>." (nil = stats.Default).
+	Stats *stats.Store
 }
 
 const (

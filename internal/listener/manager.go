@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // Manager runs the listeners of the current config.
@@ -21,6 +23,7 @@ type Manager struct {
 	drainTime        time.Duration
 	handshakeTimeout time.Duration
 	filtersTimeout   time.Duration
+	stats            *stats.Store
 
 	mu       sync.Mutex
 	active   map[string]*listener
@@ -42,12 +45,16 @@ func NewManager(opts Options) *Manager {
 		drainTime:        cmp.Or(opts.DrainTime, defaultDrainTime),
 		handshakeTimeout: cmp.Or(opts.HandshakeTimeout, defaultHandshakeTimeout),
 		filtersTimeout:   cmp.Or(opts.ListenerFiltersTimeout, defaultFiltersTimeout),
+		stats:            opts.Stats,
 		active:           make(map[string]*listener),
 		retiring:         make(map[*listener]struct{}),
 		closed:           make(chan struct{}),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.stats == nil {
+		m.stats = stats.Default
 	}
 	return m
 }
@@ -191,6 +198,7 @@ func (m *Manager) retireLocked(l *listener) {
 		t.Stop()
 		l.forceClose()
 		l.wg.Wait()
+		l.st.scope.Release()
 		m.mu.Lock()
 		delete(m.retiring, l)
 		m.mu.Unlock()
@@ -219,6 +227,11 @@ func (m *Manager) start(cc *Compiled) (*listener, error) {
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.bound = ta.AddrPort()
 	}
+	statAddr := cc.addr
+	if statAddr.Port() == 0 {
+		statAddr = netip.AddrPortFrom(statAddr.Addr(), l.bound.Port())
+	}
+	l.st = newListenerStats(m.stats, statAddr)
 	l.cur.Store(cc)
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -252,6 +265,7 @@ type listener struct {
 
 	rejected atomic.Uint64
 	noMatch  atomic.Uint64
+	st       *listenerStats
 	wg       sync.WaitGroup // the accept loop and one per connection
 }
 
@@ -313,6 +327,7 @@ func (l *listener) add(c *conn, limit uint64) bool {
 	}
 	if limit > 0 && uint64(l.n) >= limit {
 		l.rejected.Add(1)
+		l.st.cxOverflow.Inc()
 		return false
 	}
 	c.next = l.conns
@@ -390,6 +405,7 @@ func (l *listener) acceptLoop() {
 			nc.Close()
 			continue
 		}
+		l.st.opened()
 		l.wg.Add(1)
 		go l.serve(c, cc)
 	}
@@ -399,6 +415,7 @@ func (l *listener) acceptLoop() {
 func (l *listener) serve(c *conn, cc *Compiled) {
 	defer l.wg.Done()
 	defer l.remove(c)
+	defer l.st.closed(time.Now())
 	nc, info, ch := l.setup(c, cc)
 	if ch == nil {
 		c.Conn.Close()
@@ -440,6 +457,7 @@ func (l *listener) setup(c *conn, cc *Compiled) (net.Conn, ConnInfo, *chain) {
 		ch := cc.selectChain(c.localPort(), "", TransportRaw, nil)
 		if ch == nil {
 			l.noMatch.Add(1)
+			l.st.noMatch.Inc()
 			return nil, info, nil
 		}
 		info.ChainName = ch.model.Name
@@ -458,6 +476,7 @@ func (l *listener) setup(c *conn, cc *Compiled) (net.Conn, ConnInfo, *chain) {
 		if ch == nil || ch.tls != nil {
 			// A TLS-terminating chain cannot serve a plaintext client.
 			l.noMatch.Add(1)
+			l.st.noMatch.Inc()
 			return nil, info, nil
 		}
 		_ = c.Conn.SetReadDeadline(time.Time{})
@@ -483,12 +502,16 @@ func (l *listener) setup(c *conn, cc *Compiled) (net.Conn, ConnInfo, *chain) {
 		}
 		if c.selected && ch == nil {
 			l.noMatch.Add(1)
+			l.st.noMatch.Inc()
+		} else {
+			l.st.sslError.Inc()
 		}
 		l.debug("listener: TLS handshake failed", c, err)
 		return nil, info, nil
 	}
 	c.recording, c.rec = false, nil
 	_ = c.Conn.SetDeadline(time.Time{})
+	l.st.sslHandshake.Inc()
 	st := tc.ConnectionState()
 	info.TLS = &st
 	info.ALPN = st.NegotiatedProtocol

@@ -126,6 +126,7 @@ func (c *Conn) destroy() {
 	}
 	c.Conn.Close()
 	c.pool.release()
+	c.pool.opts.Stats.destroyed()
 }
 
 func (c *Conn) initPeek(raw *net.TCPConn) {

@@ -190,6 +190,7 @@ func (c *h2Conn) Close() error {
 	err := c.Conn.Close()
 	if !c.closed.Swap(true) {
 		c.pool.release()
+		c.pool.opts.Stats.destroyed()
 	}
 	return err
 }

@@ -75,6 +75,8 @@ type PoolOptions struct {
 	// HTTP2 tunes HTTP/2 pools: MaxConcurrentStreams caps streams per connection (more
 	// connections are opened beyond it); the window sizes set the receive buffers.
 	HTTP2 model.HTTP2Options
+	// Stats counts connections for the cluster (nil: not counted).
+	Stats *ConnStats
 }
 
 // PoolStats is a snapshot of a pool's counters, for the admin API.
@@ -343,6 +345,9 @@ func (p *Pool) expireIdle() {
 	}
 	p.mu.Unlock()
 	for _, c := range expired {
+		if st := p.opts.Stats; st != nil {
+			st.IdleTimeout.Inc()
+		}
 		c.destroy()
 	}
 }
@@ -359,9 +364,11 @@ func (p *Pool) dial(ctx context.Context, wrap func(*Pool, net.Conn) net.Conn) (n
 	if err != nil {
 		p.release()
 		p.connectFailures.Add(1)
+		p.opts.Stats.connectFailed(err)
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrConnectFailed, p.Addr(), err)
 	}
 	p.connects.Add(1)
+	p.opts.Stats.connected(p.opts.Protocol)
 	return nc, raw, nil
 }
 

@@ -124,6 +124,7 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	if f.c != nil {
 		if f.inRequest {
 			f.breakers().DoneRequest()
+			f.st.Done(f.start, !f.failed && s.Response.Status != 0)
 		}
 		for ; f.retrySlots > 0; f.retrySlots-- {
 			f.breakers().DoneRetry()
@@ -148,14 +149,23 @@ func (f *filter) releaseConn(reusable bool) {
 func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	e := s.Route
 	if e == nil {
+		if st := s.Stats; st != nil {
+			st.NoRoute.Inc()
+		}
 		s.SendLocalReply(404, "", httpfilter.FlagNoRoute, "route_not_found")
 		return httpfilter.Stop
 	}
 	switch e.Kind {
 	case route.ActionDirect:
+		if st := s.Stats; st != nil {
+			st.RqDirectResponse.Inc()
+		}
 		f.directResponse(s, e)
 		return httpfilter.Stop
 	case route.ActionRedirect:
+		if st := s.Stats; st != nil {
+			st.RqRedirect.Inc()
+		}
 		f.redirect(s, e)
 		return httpfilter.Stop
 	}
@@ -172,6 +182,9 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		code := f.fw.ClusterNotFoundCode
 		if code == 0 {
 			code = 503
+		}
+		if st := s.Stats; st != nil {
+			st.NoCluster.Inc()
 		}
 		s.SendLocalReply(code, "", httpfilter.FlagNoClusterFound, "cluster_not_found")
 		return httpfilter.Stop
@@ -190,6 +203,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		return httpfilter.Stop
 	}
 	f.inRequest = true
+	f.st.RqActive.Inc()
 	f.mirrorWanted = len(f.fw.Mirrors) > 0 && upgrade == ""
 	if upgrade == "" {
 		f.setupRetry(s, h)
