@@ -1,11 +1,18 @@
 package router_test
 
 import (
+	"bufio"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/nuncio-gw/nuncio/internal/accesslog"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
 )
@@ -137,5 +144,48 @@ func TestEnvoyStatsThroughRequests(t *testing.T) {
 		if g, ok := got[name]; !ok || g-before[name] != v {
 			t.Errorf("%s grew by %d (present %v), want %d", name, g-before[name], ok, v)
 		}
+	}
+}
+
+// BenchmarkProxyH1AccessLog is BenchmarkProxyH1 (every stat on) with and without a file
+// access log in Envoy's default format: what a request costs with logging on versus off.
+func BenchmarkProxyH1AccessLog(b *testing.B) {
+	for _, logged := range []bool{false, true} {
+		name := "off"
+		if logged {
+			name = "file"
+		}
+		b.Run(name, func(b *testing.B) {
+			up := fastUpstream(b)
+			o := proxyOptions{
+				clusters: []*model.Cluster{staticCluster(b, "up", up)},
+				routes:   []*model.Route{prefixRoute("/", &model.RouteAction{Cluster: "up"})},
+			}
+			if logged {
+				a, _ := anypb.New(&filev3.FileAccessLog{Path: filepath.Join(b.TempDir(), "access.log")})
+				l, err := accesslog.Compile(&accesslogv3.AccessLog{ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: a}}, accesslog.Default)
+				if err != nil {
+					b.Fatal(err)
+				}
+				o.hcm = func(m *model.HTTPConnectionManager) { m.AccessLogs = []any{l} }
+			}
+			p := newProxy(b, o)
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := []byte("GET /bench HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+			br := bufio.NewReaderSize(c, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if status, err := readResponse(br); err != nil || status != 200 {
+					b.Fatalf("status %d, %v", status, err)
+				}
+			}
+		})
 	}
 }
