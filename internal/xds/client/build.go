@@ -24,81 +24,25 @@ type plan struct {
 // is running: that one keeps serving until the new one is ready.
 func (c *Client) build(res resources) (*plan, error) {
 	p := &plan{applied: applied{
-		listeners: map[string]appliedListener{}, clusters: map[string]appliedCluster{},
+		listeners: newInForce[model.Listener](), clusters: newInForce[model.Cluster](),
 		routes: map[string]*model.RouteConfig{},
-		lmeta:  map[string]rmeta{}, cmeta: map[string]rmeta{},
 	}}
 	for k := range p.want {
 		p.want[k] = map[string]model.ConfigSource{}
 	}
 	st := c.static
 	p.model = &model.Bootstrap{Admin: st.Admin, Node: st.Node, Dynamic: st.Dynamic}
-	var sig strings.Builder
-	secretsUsed := map[string]*model.Secret{}
+	b := &building{c: c, p: p, res: res, secretsUsed: map[string]*model.Secret{}}
 
-	clusters := slices.Clone(st.Clusters)
-	for _, name := range slices.Sorted(maps.Keys(res.clusters)) {
-		clusters = append(clusters, res.clusters[name])
+	var err error
+	if p.model.Clusters, err = merge(b, clusterKind, st.Clusters, res.clusters, c.applied.clusters, p.applied.clusters); err != nil {
+		return nil, err
 	}
-	for _, src := range clusters {
-		p.wantCluster(src)
-		eff, ready, err := c.resolveCluster(src, res, secretsUsed)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %q: %w", src.Name, err)
-		}
-		if !ready {
-			prev, ok := c.applied.clusters[src.Name]
-			if !ok {
-				p.warming = append(p.warming, "cluster "+src.Name)
-				continue
-			}
-			p.wantCluster(prev.src)
-			if eff, ready, err = c.resolveCluster(prev.src, res, secretsUsed); err != nil || !ready {
-				eff = prev.eff
-			}
-			src = prev.src
-			if m, ok := c.applied.cmeta[src.Name]; ok {
-				p.applied.cmeta[src.Name] = m
-			}
-		} else if res.clusters[src.Name] == src {
-			p.applied.cmeta[src.Name] = res.meta[kindCDS][src.Name]
-		}
-		p.model.Clusters = append(p.model.Clusters, eff)
-		p.applied.clusters[src.Name] = appliedCluster{src: src, eff: eff}
-		fmt.Fprintf(&sig, "c:%s:%p;", src.Name, src)
+	if p.model.Listeners, err = merge(b, listenerKind, st.Listeners, res.listeners, c.applied.listeners, p.applied.listeners); err != nil {
+		return nil, err
 	}
-
-	listeners := slices.Clone(st.Listeners)
-	for _, name := range slices.Sorted(maps.Keys(res.listeners)) {
-		listeners = append(listeners, res.listeners[name])
-	}
-	for _, src := range listeners {
-		p.wantListener(src)
-		eff, ready, err := c.resolveListener(src, res, secretsUsed)
-		if err != nil {
-			return nil, fmt.Errorf("listener %q: %w", src.Name, err)
-		}
-		if !ready {
-			prev, ok := c.applied.listeners[src.Name]
-			if !ok {
-				p.warming = append(p.warming, "listener "+src.Name)
-				continue
-			}
-			p.wantListener(prev.src)
-			if eff, ready, err = c.resolveListener(prev.src, res, secretsUsed); err != nil || !ready {
-				eff = prev.eff
-			}
-			src = prev.src
-			if m, ok := c.applied.lmeta[src.Name]; ok {
-				p.applied.lmeta[src.Name] = m
-			}
-		} else if res.listeners[src.Name] == src {
-			p.applied.lmeta[src.Name] = res.meta[kindLDS][src.Name]
-		}
-		p.model.Listeners = append(p.model.Listeners, eff)
-		p.applied.listeners[src.Name] = appliedListener{src: src, eff: eff}
-		fmt.Fprintf(&sig, "l:%s:%p;", src.Name, src)
-		for _, name := range rdsNames(src) {
+	for _, l := range p.model.Listeners {
+		for _, name := range rdsNames(l) {
 			rc := res.routes[name]
 			if rc == nil {
 				// The fetch timed out (else the listener would be warming): serve an empty
@@ -111,11 +55,84 @@ func (c *Client) build(res resources) (*plan, error) {
 	for _, name := range slices.Sorted(maps.Keys(p.applied.routes)) {
 		p.model.RouteConfigs = append(p.model.RouteConfigs, p.applied.routes[name])
 	}
-	for _, name := range slices.Sorted(maps.Keys(secretsUsed)) {
-		fmt.Fprintf(&sig, "s:%s:%p;", name, secretsUsed[name])
+	for _, name := range slices.Sorted(maps.Keys(b.secretsUsed)) {
+		fmt.Fprintf(&b.sig, "s:%s:%p;", name, b.secretsUsed[name])
 	}
-	p.applied.sig = sig.String()
+	p.applied.sig = b.sig.String()
 	return p, nil
+}
+
+// building is the state of one call to build.
+type building struct {
+	c           *Client
+	p           *plan
+	res         resources
+	secretsUsed map[string]*model.Secret
+	sig         strings.Builder
+}
+
+// warmable describes listeners or clusters for merge: both run only once what they name has
+// arrived.
+type warmable[T any] struct {
+	kind    kind
+	label   string // in errors and in plan.warming
+	sigTag  string // marks its entries in applied.sig
+	name    func(*T) string
+	want    func(*plan, *T)
+	resolve func(c *Client, src *T, res resources, used map[string]*model.Secret) (eff *T, ready bool, err error)
+}
+
+var (
+	clusterKind = warmable[model.Cluster]{
+		kind: kindCDS, label: "cluster", sigTag: "c",
+		name: func(cl *model.Cluster) string { return cl.Name },
+		want: (*plan).wantCluster, resolve: (*Client).resolveCluster,
+	}
+	listenerKind = warmable[model.Listener]{
+		kind: kindLDS, label: "listener", sigTag: "l",
+		name: func(l *model.Listener) string { return l.Name },
+		want: (*plan).wantListener, resolve: (*Client).resolveListener,
+	}
+)
+
+// merge resolves the static resources, then the dynamic ones by name, and returns those to
+// run, recording them in into. One that is not ready runs the version in running if there
+// is one, else it is listed in plan.warming.
+func merge[T any](b *building, w warmable[T], static []*T, dynamic map[string]*T, running, into inForce[T]) ([]*T, error) {
+	all := slices.Clone(static)
+	for _, name := range slices.Sorted(maps.Keys(dynamic)) {
+		all = append(all, dynamic[name])
+	}
+	var out []*T
+	for _, src := range all {
+		name := w.name(src)
+		w.want(b.p, src)
+		eff, ready, err := w.resolve(b.c, src, b.res, b.secretsUsed)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", w.label, name, err)
+		}
+		if !ready {
+			prev, ok := running.versions[name]
+			if !ok {
+				b.p.warming = append(b.p.warming, w.label+" "+name)
+				continue
+			}
+			w.want(b.p, prev.src)
+			if eff, ready, err = w.resolve(b.c, prev.src, b.res, b.secretsUsed); err != nil || !ready {
+				eff = prev.eff
+			}
+			src = prev.src
+			if m, ok := running.meta[name]; ok {
+				into.meta[name] = m
+			}
+		} else if dynamic[name] == src {
+			into.meta[name] = b.res.meta[w.kind][name]
+		}
+		out = append(out, eff)
+		into.versions[name] = version[T]{src: src, eff: eff}
+		fmt.Fprintf(&b.sig, "%s:%s:%p;", w.sigTag, name, src)
+	}
+	return out, nil
 }
 
 func (p *plan) wantCluster(c *model.Cluster) {
@@ -176,7 +193,7 @@ func (c *Client) resolveCluster(src *model.Cluster, res resources, used map[stri
 		}
 		// A running cluster keeps the endpoints it was built with in its model: EDS updates
 		// reach it by SetEndpoints, and a model that differs only there would rebuild it.
-		if prev, ok := c.applied.clusters[src.Name]; ok && prev.eff.EDS != nil && prev.eff.EDS.ServiceName == src.EDS.ServiceName {
+		if prev, ok := c.applied.clusters.versions[src.Name]; ok && prev.eff.EDS != nil && prev.eff.EDS.ServiceName == src.EDS.ServiceName {
 			ls = prev.eff.Localities
 		}
 		cp := *src

@@ -51,8 +51,8 @@ func (c *Client) Dump() Dump {
 		ClustersVersion: c.types[kindCDS].version, EndpointsVersion: c.types[kindEDS].version,
 		SecretsVersion: c.types[kindSDS].version,
 	}
-	d.Listeners = c.dumpWarmable(kindLDS, c.applied.lmeta)
-	d.Clusters = c.dumpWarmable(kindCDS, c.applied.cmeta)
+	d.Listeners = c.dumpWarmable(kindLDS, c.applied.listeners.meta)
+	d.Clusters = c.dumpWarmable(kindCDS, c.applied.clusters.meta)
 	d.Routes = c.dumpPlain(kindRDS)
 	d.Endpoints = c.dumpPlain(kindEDS)
 	d.Secrets = c.dumpPlain(kindSDS)

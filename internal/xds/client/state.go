@@ -97,21 +97,30 @@ func (r *resources) has(k kind, name string) bool {
 // applied is what is in force: the configuration each running listener and cluster was
 // built from, kept so that an update that has to warm leaves the running version serving.
 type applied struct {
-	listeners map[string]appliedListener
-	clusters  map[string]appliedCluster
+	listeners inForce[model.Listener]
+	clusters  inForce[model.Cluster]
 	// routes are the RDS tables in force, by name (a placeholder after a timed-out fetch).
 	routes map[string]*model.RouteConfig
-	// lmeta and cmeta describe the running versions of the dynamic listeners and clusters,
-	// which differ from those in resources while a newer version warms.
-	lmeta, cmeta map[string]rmeta
 	// sig identifies the running set of listeners, clusters and secrets; an update that
 	// leaves it unchanged changes only route tables or endpoints.
 	sig string
 }
 
-type appliedListener struct{ src, eff *model.Listener }
+// inForce is the running listeners or clusters.
+type inForce[T any] struct {
+	versions map[string]version[T]
+	// meta describes the running versions of the dynamic ones, which differ from those in
+	// resources while a newer version warms.
+	meta map[string]rmeta
+}
 
-type appliedCluster struct{ src, eff *model.Cluster }
+func newInForce[T any]() inForce[T] {
+	return inForce[T]{versions: map[string]version[T]{}, meta: map[string]rmeta{}}
+}
+
+// version is a running listener or cluster: as configured (src) and as run (eff, with its
+// secrets and endpoints filled in).
+type version[T any] struct{ src, eff *T }
 
 // watchKey is one subscribed resource, for initial-fetch timers.
 type watchKey struct {
@@ -384,8 +393,8 @@ func (c *Client) applyLocked(next resources, k kind, changed map[string]bool) er
 			}
 		}
 	case fast && k == kindEDS:
-		for _, name := range slices.Sorted(maps.Keys(p.applied.clusters)) {
-			ac := p.applied.clusters[name]
+		for _, name := range slices.Sorted(maps.Keys(p.applied.clusters.versions)) {
+			ac := p.applied.clusters.versions[name]
 			if ac.src.EDS == nil || !changed[ac.src.EDS.ServiceName] {
 				continue
 			}
