@@ -18,11 +18,11 @@ func bootstrapJSON(ports ...int) string {
 // that a document the fast path cannot read still gets the Envoy reader's error.
 func TestDecodeCache(t *testing.T) {
 	c := new(decodeCache)
-	b1, err := c.parse("f.json", []byte(bootstrapJSON(80, 81)))
+	b1, _, err := c.parse("f.json", []byte(bootstrapJSON(80, 81)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, err := c.parse("f.json", []byte(bootstrapJSON(80, 82)))
+	b2, _, err := c.parse("f.json", []byte(bootstrapJSON(80, 82)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestDecodeCache(t *testing.T) {
 	if len(c.clusters) != 2 {
 		t.Errorf("cache holds %d clusters, want the last document's 2", len(c.clusters))
 	}
-	_, err = c.parse("f.json", []byte(`{"static_resources": {"clusters": [{"name": "c", "bogus": 1}]}}`))
+	_, _, err = c.parse("f.json", []byte(`{"static_resources": {"clusters": [{"name": "c", "bogus": 1}]}}`), true)
 	if err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("err = %v, want the Envoy reader's error naming the field", err)
 	}

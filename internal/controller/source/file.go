@@ -182,53 +182,78 @@ func Translate(path string, data []byte) (xdsgen.Resources, error) {
 	return new(decodeCache).translate(path, data)
 }
 
+// Translator is Translate for successive versions of one file: it decodes, generates and
+// validates only the listeners' virtual hosts, the listeners and the clusters whose JSON
+// changed since the previous call, and returns the previous messages for the others, which
+// the xDS server then neither hashes nor pushes again. It is not safe for concurrent use.
+type Translator struct {
+	c decodeCache
+}
+
+// Translate is the package's Translate, reusing what is unchanged since the previous call.
+func (t *Translator) Translate(path string, data []byte) (xdsgen.Resources, error) {
+	return t.c.translate(path, data)
+}
+
 // translate is Translate reusing what the cache holds from the file's previous version.
 func (c *decodeCache) translate(path string, data []byte) (xdsgen.Resources, error) {
-	b, err := c.parse(path, data)
+	r, err := c.generate(path, data, true)
+	if errors.Is(err, xdsgen.ErrUnusedVirtualHosts) {
+		// A route_config outside a connection manager (in some other filter's config): the
+		// document is decoded with its listeners whole.
+		r, err = c.generate(path, data, false)
+	}
 	if err != nil {
 		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
 	}
-	r, err := xdsgen.FromBootstrap(b)
-	if err != nil {
-		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := r.Validate(); err != nil {
+	if err := c.gen.Validate(r); err != nil {
 		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return r, nil
+}
+
+func (c *decodeCache) generate(path string, data []byte, split bool) (xdsgen.Resources, error) {
+	b, vhosts, err := c.parse(path, data, split)
+	if err != nil {
+		return xdsgen.Resources{}, err
+	}
+	return c.gen.FromBootstrap(b, vhosts)
 }
 
 // parse reads either format. The document is converted to JSON once and the format told from
 // that: at the scale of thousands of routes, YAML parsing is most of a reload's time, and the
 // Envoy reader would otherwise parse the YAML a second time. When the fast path fails, the
 // Envoy reader runs on the original bytes to report the error by field and line.
-func (c *decodeCache) parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
+func (c *decodeCache) parse(path string, data []byte, split bool) (*bootstrapv3.Bootstrap, xdsgen.VirtualHosts, error) {
 	js := data
 	if !isJSON(data) {
 		var err error
 		if js, err = yaml.YAMLToJSON(data); err != nil {
-			return envoyconfig.UnmarshalBootstrap(data)
+			b, err := envoyconfig.UnmarshalBootstrap(data)
+			return b, nil, err
 		}
 	}
 	switch v := apiVersion(js); {
 	case v == "":
-		if b, ok := c.decodeBootstrap(js); ok {
-			return b, nil
+		if b, vhosts, ok := c.decodeBootstrap(js, split); ok {
+			return b, vhosts, nil
 		}
-		return envoyconfig.UnmarshalBootstrap(data)
+		b, err := envoyconfig.UnmarshalBootstrap(data)
+		return b, nil, err
 	case v != v1alpha1.APIVersion:
-		return nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, v1alpha1.APIVersion)
+		return nil, nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, v1alpha1.APIVersion)
 	}
 	cfg, err := simple.Parse(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The simple format names certificate files relative to itself.
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return simple.Options{BaseDir: dir}.Translate(cfg)
+	b, err := simple.Options{BaseDir: dir}.Translate(cfg)
+	return b, nil, err
 }
 
 func isJSON(data []byte) bool {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -18,6 +19,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
@@ -53,11 +55,93 @@ func (r *Resources) sort() {
 // Validate runs Envoy's proto validation rules over every resource and checks that names are
 // unique per type. Errors name the resource.
 func (r Resources) Validate() error {
+	return r.validate(nil)
+}
+
+// Validate is Resources.Validate skipping the messages that passed in the previous call: a
+// message is never modified once handed on, so it is still valid. A route configuration's
+// virtual hosts are checked one by one, so that an unchanged host of a changed table is not
+// checked again.
+func (gen *Generator) Validate(r Resources) error {
+	gen.valid.begin()
+	return r.validate(&gen.valid)
+}
+
+// validCache holds the messages that passed validation and the clusters each virtual host
+// names, from the previous and the current validation.
+type validCache struct {
+	prev, cur map[proto.Message]bool
+	refs      map[*routev3.VirtualHost][]string
+	prevRefs  map[*routev3.VirtualHost][]string
+}
+
+func (c *validCache) begin() {
+	c.prev, c.cur = c.cur, make(map[proto.Message]bool, len(c.cur))
+	c.prevRefs, c.refs = c.refs, make(map[*routev3.VirtualHost][]string, len(c.refs))
+}
+
+// valid reports whether m passed in the previous or this validation, and keeps it for the next.
+func (c *validCache) valid(m proto.Message) bool {
+	if c == nil {
+		return false
+	}
+	if c.prev[m] || c.cur[m] {
+		c.cur[m] = true
+		return true
+	}
+	return false
+}
+
+func (c *validCache) pass(m proto.Message) {
+	if c != nil {
+		c.cur[m] = true
+	}
+}
+
+// clusterNames lists the clusters vh's routes name, with the route index of each.
+func (c *validCache) clusterNames(vh *routev3.VirtualHost) []string {
+	if c != nil {
+		if n, ok := c.prevRefs[vh]; ok {
+			c.refs[vh] = n
+			return n
+		}
+		if n, ok := c.refs[vh]; ok {
+			return n
+		}
+	}
+	var names []string
+	for j, rt := range vh.GetRoutes() {
+		a := rt.GetRoute()
+		add := func(n string) {
+			if n != "" {
+				names = append(names, strconv.Itoa(j), n)
+			}
+		}
+		add(a.GetCluster())
+		for _, wc := range a.GetWeightedClusters().GetClusters() {
+			add(wc.GetName())
+		}
+	}
+	if c != nil {
+		c.refs[vh] = names
+	}
+	return names
+}
+
+func (r Resources) validate(vc *validCache) error {
 	var errs []error
-	check := func(kind, name string, m interface{ ValidateAll() error }) {
+	check := func(kind, name string, m interface {
+		proto.Message
+		ValidateAll() error
+	}) {
+		if vc.valid(m) {
+			return
+		}
 		if err := m.ValidateAll(); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
+			return
 		}
+		vc.pass(m)
 	}
 	seen := map[string]bool{}
 	unique := func(kind, name string) {
@@ -72,7 +156,37 @@ func (r Resources) Validate() error {
 	}
 	for _, rc := range r.Routes {
 		unique("route_configuration", rc.GetName())
-		check("route_configuration", rc.GetName(), rc)
+		if vc == nil || vc.valid(rc) {
+			check("route_configuration", rc.GetName(), rc)
+			continue
+		}
+		// The table without its hosts, then each host: the rules of a route configuration
+		// on its virtual_hosts field are only those of each element.
+		shell := &routev3.RouteConfiguration{}
+		src, dst := rc.ProtoReflect(), shell.ProtoReflect()
+		src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Name() != "virtual_hosts" {
+				dst.Set(fd, v)
+			}
+			return true
+		})
+		n := len(errs)
+		if err := shell.ValidateAll(); err != nil {
+			errs = append(errs, fmt.Errorf("route_configuration %q: %w", rc.GetName(), err))
+		}
+		for i, vh := range rc.GetVirtualHosts() {
+			if vc.valid(vh) {
+				continue
+			}
+			if err := vh.ValidateAll(); err != nil {
+				errs = append(errs, fmt.Errorf("route_configuration %q: virtual_hosts[%d]: %w", rc.GetName(), i, err))
+				continue
+			}
+			vc.pass(vh)
+		}
+		if len(errs) == n {
+			vc.pass(rc)
+		}
 	}
 	for _, c := range r.Clusters {
 		unique("cluster", c.GetName())
@@ -80,14 +194,21 @@ func (r Resources) Validate() error {
 	}
 	for _, e := range r.Endpoints {
 		unique("cluster_load_assignment", e.GetClusterName())
+		if vc.valid(e) {
+			continue
+		}
+		n := len(errs)
 		check("cluster_load_assignment", e.GetClusterName(), e)
 		errs = append(errs, checkIPs(e)...)
+		if len(errs) > n && vc != nil {
+			delete(vc.cur, e)
+		}
 	}
 	for _, s := range r.Secrets {
 		unique("secret", s.GetName())
 		check("secret", s.GetName(), s)
 	}
-	errs = append(errs, r.checkClusterRefs()...)
+	errs = append(errs, r.checkClusterRefs(vc)...)
 	return errors.Join(errs...)
 }
 
@@ -143,7 +264,7 @@ func (r Resources) MarshalYAML() ([]byte, error) {
 // checkClusterRefs finds routes naming clusters the set does not have. Every data plane would
 // reject such a set (keeping its last good one), so the controller rejects it first, where the
 // author of the change sees the error.
-func (r Resources) checkClusterRefs() []error {
+func (r Resources) checkClusterRefs(vc *validCache) []error {
 	clusters := make(map[string]bool, len(r.Clusters))
 	for _, c := range r.Clusters {
 		clusters[c.GetName()] = true
@@ -151,17 +272,11 @@ func (r Resources) checkClusterRefs() []error {
 	var errs []error
 	for _, rc := range r.Routes {
 		for i, vh := range rc.GetVirtualHosts() {
-			for j, rt := range vh.GetRoutes() {
-				a := rt.GetRoute()
-				names := []string{a.GetCluster()}
-				for _, wc := range a.GetWeightedClusters().GetClusters() {
-					names = append(names, wc.GetName())
-				}
-				for _, n := range names {
-					if n != "" && !clusters[n] {
-						errs = append(errs, fmt.Errorf("route_configuration %q: virtual_hosts[%d] (%s): routes[%d]: cluster %q not found",
-							rc.GetName(), i, vh.GetName(), j, n))
-					}
+			names := vc.clusterNames(vh)
+			for k := 0; k < len(names); k += 2 {
+				if n := names[k+1]; !clusters[n] {
+					errs = append(errs, fmt.Errorf("route_configuration %q: virtual_hosts[%d] (%s): routes[%s]: cluster %q not found",
+						rc.GetName(), i, vh.GetName(), names[k], n))
 				}
 			}
 		}

@@ -2,7 +2,9 @@ package xdsgen
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -34,6 +36,16 @@ func (g *generator) hcm(a *anypb.Any, listener, key string) (*anypb.Any, error) 
 	rc := h.GetRouteConfig()
 	if rc == nil {
 		return a, nil
+	}
+	if vhs := rc.GetVirtualHosts(); len(vhs) == 1 && strings.HasPrefix(vhs[0].GetName(), placeholderPrefix) {
+		key := strings.TrimPrefix(vhs[0].GetName(), placeholderPrefix)
+		hosts, ok := g.vhosts[key]
+		if !ok {
+			return nil, fmt.Errorf("route_config: virtual host placeholder %q without its virtual hosts", key)
+		}
+		// The messages are shared with the caller and with earlier outputs; the slice is not.
+		rc.VirtualHosts = slices.Clone(hosts)
+		g.used[key] = true
 	}
 	name := g.addRoute(rc, listener, key)
 	h.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{

@@ -63,6 +63,10 @@ type Server struct {
 	// which grpc.Server.GracefulStop alone would wait for forever.
 	stop context.CancelFunc
 
+	// vmu serialises snapshot building, whose versions reuse the previous snapshot's.
+	vmu      sync.Mutex
+	versions versioner
+
 	mu      sync.Mutex
 	current *cachev3.Snapshot
 	nodes   map[string]int       // node id → open streams
@@ -123,7 +127,9 @@ func New(opts Options) *Server {
 // Update makes r the resources of every node, connected now or later, and returns what
 // changed. Only the types and, for delta streams, the resources that changed are pushed.
 func (s *Server) Update(r xdsgen.Resources) (Diff, error) {
-	snap, err := newSnapshot(r)
+	s.vmu.Lock()
+	snap, err := newSnapshot(r, &s.versions)
+	s.vmu.Unlock()
 	if err != nil {
 		return nil, err
 	}

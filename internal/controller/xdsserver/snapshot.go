@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	cachetypes "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 )
@@ -65,7 +67,15 @@ func byType(r xdsgen.Resources) map[resourcev3.Type][]cachetypes.Resource {
 // The version map is filled here rather than left to the cache (ConstructVersionMap) because
 // one snapshot is shared by every node, and the cache would build it lazily from the streams'
 // goroutines at once.
-func newSnapshot(r xdsgen.Resources) (*cachev3.Snapshot, error) {
+//
+// v remembers the versions of the previous snapshot's resources by message: a source that
+// reuses the messages of unchanged resources (they are never modified once handed on) has
+// only its changed ones serialized and hashed. A nil v hashes everything.
+func newSnapshot(r xdsgen.Resources, v *versioner) (*cachev3.Snapshot, error) {
+	if v == nil {
+		v = new(versioner)
+	}
+	v.begin()
 	snap := &cachev3.Snapshot{VersionMap: map[string]map[string]string{}}
 	lists := byType(r)
 	for _, typ := range served {
@@ -74,17 +84,15 @@ func newSnapshot(r xdsgen.Resources) (*cachev3.Snapshot, error) {
 		typeHash := sha256.New()
 		for _, res := range lists[typ] { // sorted by name (xdsgen.Resources)
 			name := cachev3.GetResourceName(res)
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
+			ver, err := v.version(res)
 			if err != nil {
 				return nil, fmt.Errorf("xdsserver: %s %q: %w", shortNames[typ], name, err)
 			}
-			sum := sha256.Sum256(b)
-			v := hex.EncodeToString(sum[:8])
 			items[name] = cachetypes.ResourceWithTTL{Resource: res}
-			versions[name] = v
+			versions[name] = ver
 			typeHash.Write([]byte(name))
 			typeHash.Write([]byte{0})
-			typeHash.Write([]byte(v))
+			typeHash.Write([]byte(ver))
 			typeHash.Write([]byte{0})
 		}
 		// An empty type still gets a version, the hash of nothing: a client subscribed to it is
@@ -102,6 +110,68 @@ func newSnapshot(r xdsgen.Resources) (*cachev3.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// versioner computes resource versions, remembering those of the previous snapshot by message.
+type versioner struct {
+	prev, cur map[proto.Message]string
+}
+
+// begin starts a snapshot: what the previous one did not reuse is forgotten, so the memory
+// stays that of one snapshot.
+func (v *versioner) begin() {
+	v.prev, v.cur = v.cur, make(map[proto.Message]string, len(v.cur))
+}
+
+// version is a hash of m's deterministic serialization. A route configuration's is a hash of
+// its other fields' serialization and its virtual hosts' versions instead: a route table of
+// thousands of hosts whose one host changed is then hashed as that host, the others keeping the
+// versions their messages had.
+func (v *versioner) version(m proto.Message) (string, error) {
+	if s, ok := v.prev[m]; ok {
+		v.cur[m] = s
+		return s, nil
+	}
+	if s, ok := v.cur[m]; ok {
+		return s, nil
+	}
+	var sum []byte
+	if rc, ok := m.(*routev3.RouteConfiguration); ok && len(rc.GetVirtualHosts()) > 0 {
+		shell := &routev3.RouteConfiguration{}
+		src, dst := rc.ProtoReflect(), shell.ProtoReflect()
+		src.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+			if fd.Name() != "virtual_hosts" {
+				dst.Set(fd, val)
+			}
+			return true
+		})
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(shell)
+		if err != nil {
+			return "", err
+		}
+		h := sha256.New()
+		h.Write([]byte("route_configuration\x00"))
+		h.Write(b)
+		for _, vh := range rc.GetVirtualHosts() {
+			s, err := v.version(vh)
+			if err != nil {
+				return "", err
+			}
+			h.Write([]byte{0})
+			h.Write([]byte(s))
+		}
+		sum = h.Sum(nil)
+	} else {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			return "", err
+		}
+		s := sha256.Sum256(b)
+		sum = s[:]
+	}
+	s := hex.EncodeToString(sum[:8])
+	v.cur[m] = s
+	return s, nil
 }
 
 // Diff counts, per type, the resources an update added, changed and removed.
