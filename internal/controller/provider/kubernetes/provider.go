@@ -34,9 +34,20 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 )
 
-// DefaultDebounce is how long the informers must be quiet before a translation: a rollout
-// changes EndpointSlices many times a second, and one push per burst is enough.
+// DefaultDebounce is how long the informers must be quiet before a translation during a burst
+// of changes: a rollout changes EndpointSlices many times a second, and one push per burst is
+// enough. A change after a quiet period is translated after leadingDelay instead (see
+// debouncer).
 const DefaultDebounce = 50 * time.Millisecond
+
+// leadingDelay is how long a change that ends a quiet period waits for the events of the same
+// operation (an apply of several objects, a Service and its EndpointSlice) before it is
+// translated.
+const leadingDelay = 5 * time.Millisecond
+
+// maxDelayFactor bounds, in debounces, how long a continuous stream of changes can delay a
+// translation: a rollout that never pauses for a debounce still gets pushed.
+const maxDelayFactor = 4
 
 // eventComponent is the source of the Events the controller records.
 const eventComponent = "nuncio-controller"
@@ -184,16 +195,17 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 
 	st := &runState{reported: map[string]bool{}}
 	first := true
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	d := newDebouncer(p.opts.Debounce)
+	defer d.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-			timer.Reset(p.opts.Debounce)
+			d.event(time.Now())
 			continue
-		case <-timer.C:
+		case <-d.timer.C:
+			d.fired(time.Now())
 		}
 		r, res, err := p.translate(watches)
 		if err != nil {
@@ -212,6 +224,50 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 		}
 		p.updateStatus(ctx, watches, res)
 	}
+}
+
+// debouncer decides when a translation runs after informer events. A change after a quiet
+// period (nothing translated for a debounce) is translated leadingDelay later, so that a lone
+// edit is not held back by the debounce; events that follow a translation closely are a burst,
+// translated once the informers are quiet for a debounce, but no later than maxDelayFactor
+// debounces after the burst's first event.
+type debouncer struct {
+	debounce time.Duration
+	timer    *time.Timer
+	armed    bool      // a translation is pending
+	leading  bool      // the pending translation is the leading one of a quiet period
+	since    time.Time // first event of the pending translation
+	last     time.Time // last translation
+}
+
+// newDebouncer returns a debouncer whose timer fires at once, for the first translation.
+func newDebouncer(debounce time.Duration) *debouncer {
+	return &debouncer{debounce: debounce, timer: time.NewTimer(0), armed: true, leading: true}
+}
+
+// event records an informer event at now and returns the delay the timer was set to, or -1
+// when the pending timer stays as it is.
+func (d *debouncer) event(now time.Time) time.Duration {
+	var wait time.Duration
+	switch {
+	case !d.armed:
+		d.armed, d.since = true, now
+		d.leading = now.Sub(d.last) >= d.debounce
+		wait = d.debounce
+		if d.leading {
+			wait = min(leadingDelay, d.debounce)
+		}
+	case d.leading:
+		return -1 // the leading timer gathers this event too
+	default:
+		wait = max(0, min(d.debounce, d.since.Add(maxDelayFactor*d.debounce).Sub(now)))
+	}
+	d.timer.Reset(wait)
+	return wait
+}
+
+func (d *debouncer) fired(now time.Time) {
+	d.armed, d.last = false, now
 }
 
 // runState remembers what has been reported, so that a problem gets one Event and one log
