@@ -27,9 +27,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "web"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: ingress
           route_config:
             name: local
@@ -41,9 +39,7 @@ static_resources:
                 direct_response: {status: 200, body: {inline_string: "ok"}}
               - match: {prefix: "/"}
                 route: {cluster: backend}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
   clusters:
   - name: backend
     connect_timeout: 1s

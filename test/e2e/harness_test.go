@@ -5,17 +5,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +23,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
 )
 
 var binPath string
@@ -113,8 +109,34 @@ func (v vars) Port(name string) int {
 // Admin is the admin port.
 func (v vars) Admin() int { return v.p.admin }
 
+// configParts are the pieces of Envoy YAML that most configs repeat. {{template "hcm"}} is
+// an HTTP connection manager entry at a filter chain's filters (its settings follow at the
+// same indentation), {{template "router"}} ends its settings with the router as the only
+// HTTP filter, and {{staticCluster name port}} is a STATIC cluster with one loopback
+// endpoint, at the indentation of an entry of clusters.
+const configParts = `
+{{- define "hcm"}}      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{- end}}
+{{- define "router"}}          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{- end}}`
+
+var configFuncs = template.FuncMap{
+	"staticCluster": func(name string, port int) string {
+		return fmt.Sprintf(`  - name: %[1]s
+    type: STATIC
+    load_assignment:
+      cluster_name: %[1]s
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %[2]d}}}}]}]`, name, port)
+	},
+}
+
 func (p *proxy) render(cfg string, data map[string]any) string {
-	tpl := template.Must(template.New("cfg").Option("missingkey=error").Parse(cfg))
+	tpl := template.Must(template.New("cfg").Option("missingkey=error").Funcs(configFuncs).Parse(configParts))
+	tpl = template.Must(tpl.Parse(cfg))
 	var b bytes.Buffer
 	if err := tpl.Execute(&b, vars{p: p, Dir: p.dir, Data: data}); err != nil {
 		p.t.Fatalf("config template: %v", err)
@@ -126,30 +148,46 @@ func (p *proxy) render(cfg string, data map[string]any) string {
 // until the admin API reports ready.
 func startProxy(t testing.TB, cfg string, data map[string]any, extraArgs ...string) *proxy {
 	t.Helper()
-	p := &proxy{t: t, dir: t.TempDir(), ports: map[string]int{}, log: &syncBuffer{}, exited: make(chan struct{})}
-	p.admin = freePort(t)
+	p := newProxy(t, freePort(t))
 	p.cfgPath = filepath.Join(p.dir, "config.yaml")
 	if err := os.WriteFile(p.cfgPath, []byte(p.render(cfg, data)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"run", "-c", p.cfgPath, "--admin", "127.0.0.1:" + strconv.Itoa(p.admin), "--drain-time", "5s", "--log-level", "debug"}, extraArgs...)
+	p.start(append([]string{"run", "-c", p.cfgPath, "--admin", "127.0.0.1:" + strconv.Itoa(p.admin), "--drain-time", "5s", "--log-level", "debug"}, extraArgs...)...)
+	p.waitReady()
+	return p
+}
+
+// startProcess runs nuncio with args; admin is the admin port it was given, or 0.
+func startProcess(t testing.TB, admin int, args ...string) *proxy {
+	t.Helper()
+	p := newProxy(t, admin)
+	p.start(args...)
+	return p
+}
+
+func newProxy(t testing.TB, admin int) *proxy {
+	return &proxy{t: t, dir: t.TempDir(), admin: admin, ports: map[string]int{}, log: &syncBuffer{}, exited: make(chan struct{})}
+}
+
+// start runs nuncio with args, and stops it when the test ends.
+func (p *proxy) start(args ...string) {
+	p.t.Helper()
 	p.cmd = exec.Command(binPath, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
 	go func() {
 		p.exitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
-	t.Cleanup(func() {
+	p.t.Cleanup(func() {
 		p.stop()
-		if t.Failed() {
-			t.Logf("nuncio output:\n%s", p.log.String())
+		if p.t.Failed() {
+			p.t.Logf("nuncio %s output:\n%s", args[0], p.log.String())
 		}
 	})
-	p.waitReady()
-	return p
 }
 
 func (p *proxy) waitReady() {
@@ -358,40 +396,15 @@ func noRedirect() *http.Client {
 	}
 }
 
-// certPair makes a self-signed ECDSA certificate for names and writes it into dir.
+// certPair makes a self-signed certificate for names and writes it into dir.
 func certPair(t testing.TB, dir, base string, names ...string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		DNSNames:     names,
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := certs.SelfSigned(t, names...)
 	certFile = filepath.Join(dir, base+".pem")
 	keyFile = filepath.Join(dir, base+"-key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	os.WriteFile(certFile, c.CertPEM, 0o644)
+	os.WriteFile(keyFile, c.KeyPEM, 0o600)
+	return certFile, keyFile, c.Pool()
 }
 
 // tlsClient trusts pool and asks for serverName.

@@ -25,9 +25,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "web"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: web
           route_config:
             virtual_hosts:
@@ -38,32 +36,31 @@ static_resources:
                 direct_response: {status: 200, body: {inline_string: "{{.Data.version}}"}}
               - match: {prefix: "/"}
                 route: {cluster: echo}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
 {{if .Data.second}}
   - name: second
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "second"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: second
           route_config:
             virtual_hosts:
             - {name: all, domains: ["*"], routes: [{match: {prefix: "/"}, direct_response: {status: 200, body: {inline_string: "second"}}}]}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
 {{end}}
   clusters:
-  - name: echo
-    type: STATIC
-    load_assignment:
-      cluster_name: echo
-      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.echo}}}}}}]}]
+{{staticCluster "echo" .Data.echo}}
 `
+
+// startReloadProxy runs nuncio on reloadConfig, answering version on /version, in front of
+// an echo upstream. data is what the config was rendered with, to change for rewrites.
+func startReloadProxy(t *testing.T, version string) (*proxy, map[string]any) {
+	t.Helper()
+	_, pe := hostPort(startEcho(t, "echo"))
+	data := map[string]any{"version": version, "echo": pe, "second": false}
+	return startProxy(t, reloadConfig, data), data
+}
 
 func getBody(t testing.TB, url string) (int, string) {
 	t.Helper()
@@ -97,10 +94,7 @@ func waitBody(t testing.TB, url, want string) {
 }
 
 func TestLiveReload(t *testing.T) {
-	echoSrv := startEcho(t, "echo")
-	_, pe := hostPort(echoSrv)
-	data := map[string]any{"version": "v1", "echo": pe, "second": false}
-	p := startProxy(t, reloadConfig, data)
+	p, data := startReloadProxy(t, "v1")
 	url := p.url("web", "/version")
 	waitBody(t, url, "v1")
 
@@ -148,10 +142,7 @@ func TestLiveReload(t *testing.T) {
 // TestReloadUnderLoad applies 20 reloads while clients keep sending requests on keep-alive
 // connections; none of the requests may fail.
 func TestReloadUnderLoad(t *testing.T) {
-	echoSrv := startEcho(t, "echo")
-	_, pe := hostPort(echoSrv)
-	data := map[string]any{"version": "r0", "echo": pe, "second": false}
-	p := startProxy(t, reloadConfig, data)
+	p, data := startReloadProxy(t, "r0")
 	url := p.url("web", "/load")
 
 	var ok, failed atomic.Int64
@@ -228,9 +219,7 @@ func itoa(n int) string {
 // TestGracefulShutdown sends SIGTERM while a slow request is in flight: the request must
 // complete, new connections must be refused, and the process must exit 0.
 func TestGracefulShutdown(t *testing.T) {
-	echoSrv := startEcho(t, "echo")
-	_, pe := hostPort(echoSrv)
-	p := startProxy(t, reloadConfig, map[string]any{"version": "v", "echo": pe, "second": false})
+	p, _ := startReloadProxy(t, "v")
 
 	type result struct {
 		code int
@@ -264,9 +253,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	echoSrv := startEcho(t, "echo")
-	_, pe := hostPort(echoSrv)
-	p := startProxy(t, reloadConfig, map[string]any{"version": "v", "echo": pe, "second": false})
+	p, data := startReloadProxy(t, "v")
 
 	code, body := getBody(t, p.adminURL("/ready"))
 	if code != 200 || strings.TrimSpace(body) != "LIVE" {
@@ -282,7 +269,7 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("/config_dump = %d %.300s", code, body)
 	}
 	code, body = getBody(t, p.adminURL("/clusters"))
-	if code != 200 || !strings.Contains(body, "echo::127.0.0.1:"+itoa(pe)) {
+	if code != 200 || !strings.Contains(body, "echo::127.0.0.1:"+itoa(data["echo"].(int))) {
 		t.Errorf("/clusters = %d %q", code, body)
 	}
 	code, body = getBody(t, p.adminURL("/listeners"))

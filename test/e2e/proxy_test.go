@@ -24,9 +24,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "web"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: web
           use_remote_address: true
           normalize_path: true
@@ -75,9 +73,7 @@ static_resources:
                 request_headers_to_remove: [x-drop]
               - match: {prefix: "/"}
                 route: {cluster: a}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
   clusters:
   - name: a
     connect_timeout: 1s

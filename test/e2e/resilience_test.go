@@ -189,9 +189,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "http"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: http
           route_config:
             virtual_hosts:
@@ -203,9 +201,7 @@ static_resources:
                   cluster: app
                   timeout: 10s
                   retry_policy: {{.Data.Retry}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
   clusters:
   - name: app
     connect_timeout: 1s

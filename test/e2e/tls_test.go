@@ -36,9 +36,7 @@ static_resources:
             - certificate_chain: {filename: "{{$.Data.dir}}/{{$name}}.pem"}
               private_key: {filename: "{{$.Data.dir}}/{{$name}}-key.pem"}
       filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: {{$name}}
           upgrade_configs: [{upgrade_type: websocket}]
           route_config:
@@ -50,21 +48,11 @@ static_resources:
                 direct_response: {status: 200, body: {inline_string: "{{$name}}"}}
               - match: {prefix: "/"}
                 route: {cluster: echo}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
 {{end}}
   clusters:
-  - name: echo
-    type: STATIC
-    load_assignment:
-      cluster_name: echo
-      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.echo}}}}}}]}]
-  - name: ws
-    type: STATIC
-    load_assignment:
-      cluster_name: ws
-      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.ws}}}}}}]}]
+{{staticCluster "echo" .Data.echo}}
+{{staticCluster "ws" .Data.ws}}
 `
 
 func TestTLSWithSNI(t *testing.T) {
@@ -153,9 +141,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: {{.Port "web"}}}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: web
           upgrade_configs: [{upgrade_type: websocket}]
           route_config:
@@ -167,15 +153,9 @@ static_resources:
                 route: {cluster: ws, upgrade_configs: [{upgrade_type: websocket, enabled: false}]}
               - match: {prefix: "/"}
                 route: {cluster: ws}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
   clusters:
-  - name: ws
-    type: STATIC
-    load_assignment:
-      cluster_name: ws
-      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.ws}}}}}}]}]
+{{staticCluster "ws" .Data.ws}}
 `
 
 // startWebSocketEcho runs a WebSocket server that echoes every message.

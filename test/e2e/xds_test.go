@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,9 +22,7 @@ static_resources:
     address: {socket_address: {address: 127.0.0.1, port_value: 0}}
     filter_chains:
     - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+{{template "hcm"}}
           stat_prefix: web
           route_config:
             name: web
@@ -37,9 +34,7 @@ static_resources:
                 direct_response: {status: 200, body: {inline_string: "{{.Data.version}}"}}
               - match: {prefix: /}
                 route: {cluster: app}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{template "router"}}
   clusters:
   - name: app
     type: STATIC
@@ -50,28 +45,6 @@ static_resources:
       - lb_endpoints:
         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Data.upstream}}}}}
 `
-
-// startProcess runs nuncio with args; admin is the admin port it was given, or 0.
-func startProcess(t *testing.T, admin int, args ...string) *proxy {
-	t.Helper()
-	p := &proxy{t: t, dir: t.TempDir(), ports: map[string]int{}, log: &syncBuffer{}, exited: make(chan struct{}), admin: admin}
-	p.cmd = exec.Command(binPath, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.exitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", strings.Join(args[:1], " "), p.log.String())
-		}
-	})
-	return p
-}
 
 var webListener = regexp.MustCompile(`(?m)^web::(\S+)$`)
 
