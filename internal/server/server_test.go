@@ -511,10 +511,9 @@ func renameInto(t *testing.T, path, content string) {
 	}
 }
 
-// startRun runs s until the test ends and waits until its listener is bound. The cleanup
-// cancels Run and checks that it returns nil.
-func startRun(t *testing.T, s *Server) {
-	t.Helper()
+// runUntilEnd runs s until the test ends: the cleanup cancels Run and checks that it returns
+// nil. Run's result arrives on the channel returned; a caller that takes it must put it back.
+func runUntilEnd(t *testing.T, s *Server) chan error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -529,6 +528,14 @@ func startRun(t *testing.T, s *Server) {
 			t.Errorf("Run did not return after cancel")
 		}
 	})
+	return done
+}
+
+// startRun runs s until the test ends (see runUntilEnd) and waits until its listener is
+// bound.
+func startRun(t *testing.T, s *Server) {
+	t.Helper()
+	done := runUntilEnd(t, s)
 	deadline := time.Now().Add(waitFor)
 	for addrOf(s, "web") == "" {
 		select {
