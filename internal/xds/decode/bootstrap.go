@@ -127,6 +127,13 @@ func checkRouteClusters(p path, l *listenerv3.Listener, ml *model.Listener, clus
 		}
 		return nil
 	}
+	return eachChain(p, l, ml, check)
+}
+
+// eachChain calls check on each of a decoded listener's filter chains, the default one last,
+// with the chain's path and the number of network filters its source has (the connection
+// manager is the last), and stops at the first error.
+func eachChain(p path, l *listenerv3.Listener, ml *model.Listener, check func(fp path, nfilters int, fc *model.FilterChain) error) error {
 	for i, fc := range ml.FilterChains {
 		if err := check(p.field("filter_chains").index(i), len(l.GetFilterChains()[i].GetFilters()), fc); err != nil {
 			return err

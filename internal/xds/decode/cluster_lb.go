@@ -7,8 +7,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
 )
@@ -42,25 +40,9 @@ var (
 // fields are decoded here, in health.go and in outlier.go. init runs after every file's
 // allow lists, whatever the file order.
 func init() {
-	allowMore(&clusterv3.Cluster{}, "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config",
+	allowAlso(&clusterv3.Cluster{}, "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config",
 		"common_lb_config", "health_checks", "outlier_detection")
-	allowMore(&endpointv3.ClusterLoadAssignment{}, "policy")
-}
-
-// allowMore adds fields to a type's supported set declared elsewhere.
-func allowMore(m proto.Message, fields ...protoreflect.Name) {
-	md := m.ProtoReflect().Descriptor()
-	set := supported[md.FullName()]
-	if set == nil {
-		set = map[protoreflect.Name]bool{}
-		supported[md.FullName()] = set
-	}
-	for _, f := range fields {
-		if md.Fields().ByName(f) == nil {
-			panic("decode: " + string(md.FullName()) + " has no field " + string(f))
-		}
-		set[f] = true
-	}
+	allowAlso(&endpointv3.ClusterLoadAssignment{}, "policy")
 }
 
 // lbConfig decodes lb_policy with its settings, common_lb_config and the load

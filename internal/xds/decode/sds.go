@@ -99,14 +99,9 @@ func downstreamSecrets(p path, ctx *tlsv3.CommonTlsContext, out *model.Downstrea
 		}
 		out.CertificateSecrets = append(out.CertificateSecrets, ref)
 	}
-	if c := ctx.GetValidationContextSdsSecretConfig(); c != nil {
-		ref, err := secretRef(p.field("validation_context_sds_secret_config"), c)
-		if err != nil {
-			return err
-		}
-		out.ValidationSecret = &ref
-	}
-	return nil
+	var err error
+	out.ValidationSecret, err = validationSecret(p, ctx)
+	return err
 }
 
 // upstreamSecrets reads a cluster TLS context's SDS references.
@@ -123,12 +118,20 @@ func upstreamSecrets(p path, ctx *tlsv3.CommonTlsContext, out *model.UpstreamTLS
 		}
 		out.ClientCertSecret = &ref
 	}
-	if c := ctx.GetValidationContextSdsSecretConfig(); c != nil {
-		ref, err := secretRef(p.field("validation_context_sds_secret_config"), c)
-		if err != nil {
-			return err
-		}
-		out.ValidationSecret = &ref
+	var err error
+	out.ValidationSecret, err = validationSecret(p, ctx)
+	return err
+}
+
+// validationSecret reads a TLS context's validation_context_sds_secret_config, if it has one.
+func validationSecret(p path, ctx *tlsv3.CommonTlsContext) (*model.SecretRef, error) {
+	c := ctx.GetValidationContextSdsSecretConfig()
+	if c == nil {
+		return nil, nil
 	}
-	return nil
+	ref, err := secretRef(p.field("validation_context_sds_secret_config"), c)
+	if err != nil {
+		return nil, err
+	}
+	return &ref, nil
 }

@@ -93,34 +93,12 @@ func upstreamTLS(p path, c *tlsv3.UpstreamTlsContext) (*model.UpstreamTLS, error
 	}
 	if vc := ctx.GetValidationContext(); vc != nil {
 		vp := cp.field("validation_context")
-		if out.TrustedCAPEM, err = trustedCA(vp, vc); err != nil {
+		v, err := validationContext(vp, vc)
+		if err != nil {
 			return nil, err
 		}
-		if vc.GetSystemRootCerts() != nil {
-			if out.TrustedCAPEM != nil {
-				return nil, vp.field("system_root_certs").errorf("cannot be combined with trusted_ca")
-			}
-			out.SystemRoots = true
-		}
-		for i, m := range vc.GetMatchSubjectAltNames() {
-			sm, err := stringMatcher(vp.field("match_subject_alt_names").index(i), m)
-			if err != nil {
-				return nil, err
-			}
-			out.MatchSANs = append(out.MatchSANs, sm)
-		}
-		for i, m := range vc.GetMatchTypedSubjectAltNames() {
-			mp := vp.field("match_typed_subject_alt_names").index(i)
-			t, ok := sanTypes[m.GetSanType()]
-			if !ok {
-				return nil, mp.field("san_type").errorf("%s not supported", m.GetSanType())
-			}
-			sm, err := stringMatcher(mp.field("matcher"), m.GetMatcher())
-			if err != nil {
-				return nil, err
-			}
-			out.MatchTypedSANs = append(out.MatchTypedSANs, model.SANMatcher{Type: t, Matcher: sm})
-		}
+		out.TrustedCAPEM, out.SystemRoots = v.TrustedCAPEM, v.SystemRoots
+		out.MatchSANs, out.MatchTypedSANs = v.MatchSANs, v.MatchTypedSANs
 		if (len(out.MatchSANs) > 0 || len(out.MatchTypedSANs) > 0) && out.TrustedCAPEM == nil && !out.SystemRoots {
 			return nil, vp.field("trusted_ca").errorf("required (or system_root_certs) when matching subject alt names")
 		}

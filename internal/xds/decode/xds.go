@@ -164,13 +164,5 @@ func listenerWithoutADS(p path, l *listenerv3.Listener, ml *model.Listener) erro
 		}
 		return nil
 	}
-	for i, fc := range ml.FilterChains {
-		if err := check(p.field("filter_chains").index(i), len(l.GetFilterChains()[i].GetFilters()), fc); err != nil {
-			return err
-		}
-	}
-	if ml.DefaultFilterChain != nil {
-		return check(p.field("default_filter_chain"), len(l.GetDefaultFilterChain().GetFilters()), ml.DefaultFilterChain)
-	}
-	return nil
+	return eachChain(p, l, ml, check)
 }
