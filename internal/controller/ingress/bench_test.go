@@ -75,3 +75,26 @@ func BenchmarkTranslateOnly10k(b *testing.B) {
 		Translate(in, Options{})
 	}
 }
+
+// BenchmarkEncodeIncremental10k is the encode step of one change at 10,000 Ingresses: one
+// Ingress's host changed, encoded reusing the previous encoding's unchanged resources.
+func BenchmarkEncodeIncremental10k(b *testing.B) {
+	in := scaleInput(10000)
+	var enc Encoder
+	if _, err := enc.ToXDS(Translate(in, Options{}).Config); err != nil {
+		b.Fatal(err)
+	}
+	ing := in.Clusters[0].Ingresses[0]
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		n++
+		ing.Spec.Rules[0].Host = fmt.Sprintf("changed-%d.example.com", n)
+		c := Translate(in, Options{}).Config
+		b.StartTimer()
+		if _, err := enc.ToXDS(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

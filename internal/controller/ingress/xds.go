@@ -3,6 +3,7 @@ package ingress
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -56,10 +57,63 @@ var previousHostsConfig = typed(&previoushostsv3.PreviousHostsPredicate{})
 // the HTTP and HTTPS ports whose routes come over RDS, EDS clusters for Service endpoints with
 // their ClusterLoadAssignments, DNS clusters for names, and the certificates as SDS secrets.
 func ToXDS(c *ir.Config) (xdsgen.Resources, error) {
+	return new(Encoder).ToXDS(c)
+}
+
+// Encoder is ToXDS for successive configs of one controller. It keeps the resources it built
+// per virtual host, cluster and secret with the IR they came from, and reuses them where the
+// IR is unchanged: their messages then stay the same, so validation skips them (see
+// xdsgen.Generator.Validate) and the xDS server neither hashes nor pushes them again. A
+// cluster's endpoints are compared apart from the rest of it, so an endpoint change replaces
+// the ClusterLoadAssignment only. It is not safe for concurrent use.
+type Encoder struct {
+	hosts    map[string]*encodedHost
+	clusters map[string]*encodedCluster
+	secrets  map[string]*encodedSecret
+	valid    xdsgen.Generator
+}
+
+type encodedHost struct {
+	in          *ir.VirtualHost
+	http, https *routev3.VirtualHost // built when first needed
+}
+
+type encodedCluster struct {
+	in      *ir.Cluster
+	cluster *clusterv3.Cluster
+	cla     *endpointv3.ClusterLoadAssignment
+}
+
+type encodedSecret struct {
+	in  *ir.Secret
+	out *tlsv3.Secret
+}
+
+// ToXDS is the package's ToXDS, reusing the previous call's resources where the IR is the same.
+func (e *Encoder) ToXDS(c *ir.Config) (xdsgen.Resources, error) {
 	if err := c.Validate(); err != nil {
 		return xdsgen.Resources{}, err
 	}
 	g := &xdsGen{cfg: c}
+	hosts := make(map[string]*encodedHost, len(c.VirtualHosts))
+	for _, vh := range c.VirtualHosts {
+		h := e.hosts[vh.Name]
+		if h == nil || !reflect.DeepEqual(h.in, vh) {
+			h = &encodedHost{in: vh}
+		}
+		hosts[vh.Name] = h
+	}
+	g.host = func(vh *ir.VirtualHost, https bool) *routev3.VirtualHost {
+		h := hosts[vh.Name]
+		p := &h.http
+		if https {
+			p = &h.https
+		}
+		if *p == nil {
+			*p = g.virtualHost(vh, https)
+		}
+		return *p
+	}
 	var r xdsgen.Resources
 	r.Routes = []*routev3.RouteConfiguration{g.routeConfig(httpRoutes, false)}
 	r.Listeners = append(r.Listeners, g.httpListener())
@@ -67,21 +121,49 @@ func ToXDS(c *ir.Config) (xdsgen.Resources, error) {
 		r.Listeners = append(r.Listeners, l)
 		r.Routes = append(r.Routes, g.routeConfig(httpsRoutes, true))
 	}
+	clusters := make(map[string]*encodedCluster, len(c.Clusters))
 	for _, cl := range c.Clusters {
-		xc, cla := g.cluster(cl)
-		r.Clusters = append(r.Clusters, xc)
-		if cla != nil {
-			r.Endpoints = append(r.Endpoints, cla)
+		prev := e.clusters[cl.Name]
+		sameRest := prev != nil && sameExceptEndpoints(prev.in, cl)
+		out := &encodedCluster{in: cl}
+		switch {
+		case sameRest && reflect.DeepEqual(prev.in.Localities, cl.Localities):
+			out.cluster, out.cla = prev.cluster, prev.cla
+		case sameRest && cl.Kind != ir.ClusterDNS:
+			// Only the endpoints changed, and they are not part of an EDS cluster.
+			_, out.cla = g.cluster(cl)
+			out.cluster = prev.cluster
+		default:
+			out.cluster, out.cla = g.cluster(cl)
+		}
+		clusters[cl.Name] = out
+		r.Clusters = append(r.Clusters, out.cluster)
+		if out.cla != nil {
+			r.Endpoints = append(r.Endpoints, out.cla)
 		}
 	}
-	for _, s := range c.Secrets {
-		r.Secrets = append(r.Secrets, secret(s))
+	secrets := make(map[string]*encodedSecret, len(c.Secrets))
+	for _, sec := range c.Secrets {
+		out := e.secrets[sec.Name]
+		if out == nil || !reflect.DeepEqual(out.in, sec) {
+			out = &encodedSecret{in: sec, out: secret(sec)}
+		}
+		secrets[sec.Name] = out
+		r.Secrets = append(r.Secrets, out.out)
 	}
 	sortResources(&r)
-	if err := r.Validate(); err != nil {
+	if err := e.valid.Validate(r); err != nil {
 		return xdsgen.Resources{}, err
 	}
+	e.hosts, e.clusters, e.secrets = hosts, clusters, secrets
 	return r, nil
+}
+
+// sameExceptEndpoints reports whether two clusters differ at most in their endpoints.
+func sameExceptEndpoints(a, b *ir.Cluster) bool {
+	a2, b2 := *a, *b
+	a2.Localities, b2.Localities = nil, nil
+	return reflect.DeepEqual(&a2, &b2)
 }
 
 func sortResources(r *xdsgen.Resources) {
@@ -96,6 +178,8 @@ func sortResources(r *xdsgen.Resources) {
 
 type xdsGen struct {
 	cfg *ir.Config
+	// host encodes a virtual host for the plain or the TLS listener; nil encodes it anew.
+	host func(vh *ir.VirtualHost, https bool) *routev3.VirtualHost
 }
 
 func typed(m proto.Message) *anypb.Any {
@@ -339,13 +423,21 @@ func upstreamTLS(c *ir.Cluster) *corev3.TransportSocket {
 func (g *xdsGen) routeConfig(name string, https bool) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{Name: name}
 	for _, vh := range g.cfg.VirtualHosts {
-		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
-		for _, r := range vh.Routes {
-			out.Routes = append(out.Routes, g.route(r, https))
+		if g.host != nil {
+			rc.VirtualHosts = append(rc.VirtualHosts, g.host(vh, https))
+		} else {
+			rc.VirtualHosts = append(rc.VirtualHosts, g.virtualHost(vh, https))
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, out)
 	}
 	return rc
+}
+
+func (g *xdsGen) virtualHost(vh *ir.VirtualHost, https bool) *routev3.VirtualHost {
+	out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
+	for _, r := range vh.Routes {
+		out.Routes = append(out.Routes, g.route(r, https))
+	}
+	return out
 }
 
 var redirectCodes = map[int]routev3.RedirectAction_RedirectResponseCode{

@@ -29,8 +29,8 @@ func TestDebouncer(t *testing.T) {
 		}
 	}
 	d.fired(at(200))
-	if got := d.event(at(400)); got != leadingDelay {
-		t.Errorf("event after a quiet period: delay %v, want %v", got, leadingDelay)
+	if got := d.event(at(400)); got != LeadingDelay {
+		t.Errorf("event after a quiet period: delay %v, want %v", got, LeadingDelay)
 	}
 	if got := d.event(at(402)); got != -1 {
 		t.Errorf("event during the leading delay: delay %v, want the timer left as it is", got)

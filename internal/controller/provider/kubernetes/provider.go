@@ -36,14 +36,14 @@ import (
 
 // DefaultDebounce is how long the informers must be quiet before a translation during a burst
 // of changes: a rollout changes EndpointSlices many times a second, and one push per burst is
-// enough. A change after a quiet period is translated after leadingDelay instead (see
+// enough. A change after a quiet period is translated after LeadingDelay instead (see
 // debouncer).
 const DefaultDebounce = 50 * time.Millisecond
 
-// leadingDelay is how long a change that ends a quiet period waits for the events of the same
+// LeadingDelay is how long a change that ends a quiet period waits for the events of the same
 // operation (an apply of several objects, a Service and its EndpointSlice) before it is
 // translated.
-const leadingDelay = 5 * time.Millisecond
+const LeadingDelay = 5 * time.Millisecond
 
 // maxDelayFactor bounds, in debounces, how long a continuous stream of changes can delay a
 // translation: a rollout that never pauses for a debounce still gets pushed.
@@ -195,6 +195,9 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 
 	st := &runState{reported: map[string]bool{}}
 	first := true
+	// The encoder keeps the resources of unchanged hosts and clusters from one translation to
+	// the next.
+	enc := new(ingress.Encoder)
 	d := newDebouncer(p.opts.Debounce)
 	defer d.timer.Stop()
 	for {
@@ -207,7 +210,7 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 		case <-d.timer.C:
 			d.fired(time.Now())
 		}
-		r, res, err := p.translate(watches)
+		r, res, err := p.translate(watches, enc)
 		if err != nil {
 			if first {
 				return err
@@ -227,7 +230,7 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 }
 
 // debouncer decides when a translation runs after informer events. A change after a quiet
-// period (nothing translated for a debounce) is translated leadingDelay later, so that a lone
+// period (nothing translated for a debounce) is translated LeadingDelay later, so that a lone
 // edit is not held back by the debounce; events that follow a translation closely are a burst,
 // translated once the informers are quiet for a debounce, but no later than maxDelayFactor
 // debounces after the burst's first event.
@@ -255,7 +258,7 @@ func (d *debouncer) event(now time.Time) time.Duration {
 		d.leading = now.Sub(d.last) >= d.debounce
 		wait = d.debounce
 		if d.leading {
-			wait = min(leadingDelay, d.debounce)
+			wait = min(LeadingDelay, d.debounce)
 		}
 	case d.leading:
 		return -1 // the leading timer gathers this event too
@@ -340,10 +343,10 @@ func (p *Provider) snapshot(watches []*watch) ingress.Input {
 	return in
 }
 
-func (p *Provider) translate(watches []*watch) (xdsgen.Resources, ingress.Result, error) {
+func (p *Provider) translate(watches []*watch, enc *ingress.Encoder) (xdsgen.Resources, ingress.Result, error) {
 	start := time.Now()
 	res := ingress.Translate(p.snapshot(watches), p.opts.Translate)
-	r, err := ingress.ToXDS(res.Config)
+	r, err := enc.ToXDS(res.Config)
 	if err != nil {
 		return xdsgen.Resources{}, res, err
 	}
