@@ -6,8 +6,10 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/nuncio-gw/nuncio/internal/accesslog"
 	"github.com/nuncio-gw/nuncio/internal/admin"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/tracing"
 )
 
 // serverStats are the process-wide stats under Envoy's server.* names, and the config update
@@ -27,13 +29,28 @@ type serverStats struct {
 	updateRejected *stats.Counter
 	// Envoy has no stat for reloads of a static file, so these are under nuncio.config.
 	configScope *stats.Scope
+
+	// The access log writers' and trace exporters' own counters, mirrored at read time under
+	// Envoy's names (access_logs.file.*, tracing.opentelemetry.*) summed over every output.
+	logScope                                       *stats.Scope
+	logBuffered, logCompleted, logFailed, logTimer *stats.Counter
+	logReopenFailed, logDropped                    *stats.Counter
+	traceScope                                     *stats.Scope
+	spansSent, spansDropped, spansFailed           *stats.Counter
 }
 
 func newServerStats(st *stats.Store) *serverStats {
 	sc := st.Scope("server")
 	cfg := st.Scope("nuncio.config")
+	logs := st.Scope("access_logs.file")
+	trace := st.Scope("tracing.opentelemetry")
 	return &serverStats{
-		scope: sc, configScope: cfg,
+		logScope: logs, logBuffered: logs.Counter("write_buffered"), logCompleted: logs.Counter("write_completed"),
+		logFailed: logs.Counter("write_failed"), logTimer: logs.Counter("flushed_by_timer"),
+		logReopenFailed: logs.Counter("reopen_failed"), logDropped: logs.Counter("write_dropped"),
+		traceScope: trace, spansSent: trace.Counter("spans_sent"), spansDropped: trace.Counter("spans_dropped"),
+		spansFailed: trace.Counter("spans_failed"),
+		scope:       sc, configScope: cfg,
 		live: sc.Gauge("live"), state: sc.Gauge("state"), uptime: sc.Gauge("uptime"),
 		concurrency: sc.Gauge("concurrency"), memAllocated: sc.Gauge("memory_allocated"),
 		memHeapSize: sc.Gauge("memory_heap_size"), memPhysical: sc.Gauge("memory_physical_size"),
@@ -45,6 +62,36 @@ func newServerStats(st *stats.Store) *serverStats {
 func (ss *serverStats) release() {
 	ss.scope.Release()
 	ss.configScope.Release()
+	ss.logScope.Release()
+	ss.traceScope.Release()
+}
+
+// mirrorOutputs copies the access log and tracing components' counters into the store.
+func (ss *serverStats) mirrorOutputs() {
+	var buffered, completed, failed, timer, reopen, dropped uint64
+	for _, o := range accesslog.AllStats() {
+		buffered += o.Stats.WriteBuffered.Value()
+		completed += o.Stats.WriteCompleted.Value()
+		failed += o.Stats.WriteFailed.Value()
+		timer += o.Stats.FlushedByTimer.Value()
+		reopen += o.Stats.ReopenFailed.Value()
+		dropped += o.Stats.Dropped.Value()
+	}
+	ss.logBuffered.Set(buffered)
+	ss.logCompleted.Set(completed)
+	ss.logFailed.Set(failed)
+	ss.logTimer.Set(timer)
+	ss.logReopenFailed.Set(reopen)
+	ss.logDropped.Set(dropped)
+	var sent, sdropped, sfailed uint64
+	for _, c := range tracing.AllStats() {
+		sent += c.Stats.Exported.Value()
+		sdropped += c.Stats.Dropped.Value()
+		sfailed += c.Stats.Failed.Value()
+	}
+	ss.spansSent.Set(sent)
+	ss.spansDropped.Set(sdropped)
+	ss.spansFailed.Set(sfailed)
 }
 
 // envoyState is Envoy's server.state value for a state: 0 live, 1 draining, 2
@@ -86,6 +133,7 @@ func (s *Server) RefreshStats() {
 		conns += int64(l.ActiveConnections)
 	}
 	ss.totalConns.Set(conns)
+	ss.mirrorOutputs()
 }
 
 // ConfigStatus implements admin.ConfigReporter.

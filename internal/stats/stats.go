@@ -31,6 +31,10 @@ func (c *Counter) Value() uint64 { return c.v.Load() }
 // Reset zeroes the counter (admin /reset_counters).
 func (c *Counter) Reset() { c.v.Store(0) }
 
+// Set replaces the value. It is for counters that mirror a count another component keeps
+// itself, copied when the stats are read.
+func (c *Counter) Set(n uint64) { c.v.Store(n) }
+
 // Gauge goes up and down.
 type Gauge struct{ v atomic.Int64 }
 
