@@ -21,22 +21,22 @@ func TestDebouncer(t *testing.T) {
 	}{
 		{10, deb},                    // right after a translation: a burst
 		{30, deb},                    // quiet for less than a debounce: wait again
-		{190, 20 * time.Millisecond}, // bounded by 4 debounces from the burst's first event (10 ms)
+		{990, 20 * time.Millisecond}, // bounded by 20 debounces from the burst's first event (10 ms)
 	}
 	for _, s := range steps {
 		if got := d.event(at(s.at)); got != s.want {
 			t.Errorf("event at %d ms: delay %v, want %v", s.at, got, s.want)
 		}
 	}
-	d.fired(at(200))
-	if got := d.event(at(400)); got != LeadingDelay {
+	d.fired(at(1000))
+	if got := d.event(at(1200)); got != LeadingDelay {
 		t.Errorf("event after a quiet period: delay %v, want %v", got, LeadingDelay)
 	}
-	if got := d.event(at(402)); got != -1 {
+	if got := d.event(at(1202)); got != -1 {
 		t.Errorf("event during the leading delay: delay %v, want the timer left as it is", got)
 	}
-	d.fired(at(405))
-	if got := d.event(at(420)); got != deb {
+	d.fired(at(1205))
+	if got := d.event(at(1220)); got != deb {
 		t.Errorf("event right after the leading translation: delay %v, want %v", got, deb)
 	}
 }

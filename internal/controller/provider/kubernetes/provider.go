@@ -46,8 +46,9 @@ const DefaultDebounce = 50 * time.Millisecond
 const LeadingDelay = 5 * time.Millisecond
 
 // maxDelayFactor bounds, in debounces, how long a continuous stream of changes can delay a
-// translation: a rollout that never pauses for a debounce still gets pushed.
-const maxDelayFactor = 4
+// translation: a rollout that never pauses for a debounce still gets pushed, about once a
+// second, which keeps a long apply from costing a full translation every few debounces.
+const maxDelayFactor = 20
 
 // eventComponent is the source of the Events the controller records.
 const eventComponent = "nuncio-controller"
