@@ -206,26 +206,18 @@ func (c *Client) resolveCluster(src *model.Cluster, res resources, used map[stri
 	}
 	tls := *t
 	if ref := t.ClientCertSecret; ref != nil {
-		s := res.secrets[ref.Name]
-		if s == nil {
-			return nil, false, nil
+		s, ready, err := secret(res, used, ref.Name, "tls_certificate")
+		if !ready {
+			return nil, false, err
 		}
-		if s.Certificate == nil {
-			return nil, false, fmt.Errorf("secret %q is not a tls_certificate", ref.Name)
-		}
-		used[ref.Name] = s
 		tls.ClientCert = s.Certificate
 	}
 	if ref := t.ValidationSecret; ref != nil {
-		s := res.secrets[ref.Name]
-		if s == nil {
-			return nil, false, nil
+		s, ready, err := secret(res, used, ref.Name, "validation_context")
+		if !ready {
+			return nil, false, err
 		}
 		v := s.Validation
-		if v == nil {
-			return nil, false, fmt.Errorf("secret %q is not a validation_context", ref.Name)
-		}
-		used[ref.Name] = s
 		tls.TrustedCAPEM, tls.SystemRoots = v.TrustedCAPEM, v.SystemRoots
 		tls.MatchSANs, tls.MatchTypedSANs = v.MatchSANs, v.MatchTypedSANs
 		if (len(v.MatchSANs) > 0 || len(v.MatchTypedSANs) > 0) && v.TrustedCAPEM == nil && !v.SystemRoots {
@@ -267,31 +259,24 @@ func (c *Client) resolveListener(src *model.Listener, res resources, used map[st
 		tls := *t
 		tls.Certificates = slices.Clone(t.Certificates)
 		for _, ref := range t.CertificateSecrets {
-			s := res.secrets[ref.Name]
-			if s == nil {
-				return nil, false, nil
+			s, ready, err := secret(res, used, ref.Name, "tls_certificate")
+			if !ready {
+				return nil, false, err
 			}
-			if s.Certificate == nil {
-				return nil, false, fmt.Errorf("secret %q is not a tls_certificate", ref.Name)
-			}
-			used[ref.Name] = s
 			tls.Certificates = append(tls.Certificates, *s.Certificate)
 		}
 		if ref := t.ValidationSecret; ref != nil {
-			s := res.secrets[ref.Name]
-			if s == nil {
-				return nil, false, nil
+			s, ready, err := secret(res, used, ref.Name, "validation_context")
+			if !ready {
+				return nil, false, err
 			}
 			v := s.Validation
 			switch {
-			case v == nil:
-				return nil, false, fmt.Errorf("secret %q is not a validation_context", ref.Name)
 			case v.TrustedCAPEM == nil:
 				return nil, false, fmt.Errorf("secret %q: client certificates are verified against trusted_ca, which it lacks", ref.Name)
 			case v.SystemRoots || len(v.MatchSANs) > 0 || len(v.MatchTypedSANs) > 0:
 				return nil, false, fmt.Errorf("secret %q: only trusted_ca is supported for client certificates", ref.Name)
 			}
-			used[ref.Name] = s
 			tls.ClientCAPEM = v.TrustedCAPEM
 		}
 		cp := *fc
@@ -313,4 +298,19 @@ func (c *Client) resolveListener(src *model.Listener, res resources, used map[st
 		eff.DefaultFilterChain = r
 	}
 	return &eff, true, nil
+}
+
+// secret returns the secret name, which must be of kind ("tls_certificate" or
+// "validation_context"), and records it in used. ready is false while the secret has not
+// arrived, or with an error.
+func secret(res resources, used map[string]*model.Secret, name, kind string) (s *model.Secret, ready bool, err error) {
+	s = res.secrets[name]
+	switch {
+	case s == nil:
+		return nil, false, nil
+	case kind == "tls_certificate" && s.Certificate == nil, kind == "validation_context" && s.Validation == nil:
+		return nil, false, fmt.Errorf("secret %q is not a %s", name, kind)
+	}
+	used[name] = s
+	return s, true, nil
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
@@ -66,14 +67,17 @@ type Options struct {
 	// DialOptions are added to the gRPC dial: transport credentials replace the default,
 	// plaintext.
 	DialOptions []grpc.DialOption
+	// Stats receives the update counters; stats.Default when nil.
+	Stats *stats.Store
 }
 
 // Client is an ADS client. Create it with New, put the static configuration in force with
 // Start, then Run it.
 type Client struct {
-	opts Options
-	log  *slog.Logger
-	reg  *httpfilter.Registry
+	opts  Options
+	log   *slog.Logger
+	reg   *httpfilter.Registry
+	stats *xdsStats
 
 	// mu guards the state below: the streams' goroutine handles responses under it, and so
 	// do initial-fetch timers and SetStatic.
@@ -127,6 +131,7 @@ func New(opts Options) *Client {
 		expired:  map[watchKey]bool{},
 		kick:     make(chan struct{}, 1),
 		initDone: make(chan struct{}),
+		stats:    newXDSStats(opts.Stats),
 	}
 	for k := range c.failed {
 		c.failed[k] = map[string]failure{}
@@ -223,6 +228,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	defer conn.Close()
 	defer c.stopTimers()
+	defer c.stats.release()
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	backoff := c.opts.BackoffMin
 	for {
@@ -285,6 +291,8 @@ func (c *Client) runStream(ctx context.Context, ads discoveryv3.AggregatedDiscov
 		tr = &sotwTransport{s: s, node: c.opts.Node}
 	}
 
+	c.stats.connected.Set(1)
+	defer c.stats.connected.Set(0)
 	updates := make(chan *update)
 	recvErr := make(chan error, 1)
 	done := make(chan struct{})
@@ -393,6 +401,7 @@ func (c *Client) onUpdate(tr transport, u *update) (delay time.Duration, err err
 		return min(nackHoldMin<<min(ts.rejectedCount-1, 10), nackHoldMax), nil
 	}
 	herr := c.handleLocked(u)
+	c.stats.count(u.kind, herr)
 	if herr != nil {
 		c.log.Error("xds: update rejected; keeping the last good configuration",
 			"type", u.kind.String(), "version", u.version, "error", herr)

@@ -30,6 +30,7 @@ import (
 
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // The tests run the client against real gRPC ADS servers on loopback: a scripted one, whose
@@ -431,6 +432,7 @@ func cla(name string, ports ...uint32) *endpointv3.ClusterLoadAssignment {
 // what a full listener or cluster response leaves out (but not of a route table or endpoints
 // left out of theirs), and NACKs naming the resource and the field.
 func TestSotWProtocol(t *testing.T) {
+	ldsOK, ldsBad, cdsOK := counter("listener_manager.lds.update_success"), counter("listener_manager.lds.update_rejected"), counter("cluster_manager.cds.update_success")
 	s := startScripted(t)
 	a := &applier{}
 	c := run(t, s.addr, false, a, nil)
@@ -540,7 +542,42 @@ func TestSotWProtocol(t *testing.T) {
 	if r := st.req(EndpointType); len(r.GetResourceNames()) != 0 {
 		t.Fatalf("EDS still subscribed after its cluster went: %v", r)
 	}
+
+	// Four LDS responses, one of them refused (in part); two CDS responses.
+	tests := []struct {
+		name string
+		stat string
+		from uint64
+		want uint64
+	}{
+		{name: "lds accepted", stat: "listener_manager.lds.update_success", from: ldsOK, want: 3},
+		{name: "lds refused", stat: "listener_manager.lds.update_rejected", from: ldsBad, want: 1},
+		{name: "cds accepted", stat: "cluster_manager.cds.update_success", from: cdsOK, want: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := counter(tc.stat) - tc.from; got != tc.want {
+				t.Errorf("%s grew by %d, want %d", tc.stat, got, tc.want)
+			}
+		})
+	}
+	if v := gauge("control_plane.connected_state"); v != 1 {
+		t.Errorf("control_plane.connected_state = %d while the stream is up, want 1", v)
+	}
 }
+
+// counter reads a counter from the process-wide store (0 when absent).
+func counter(name string) uint64 {
+	for _, st := range stats.Default.All() {
+		if st.Name == name {
+			return uint64(st.Value)
+		}
+	}
+	return 0
+}
+
+// gauge reads a gauge from the process-wide store.
+func gauge(name string) int64 { return int64(counter(name)) }
 
 // TestApplyFailureNamesResource checks that a resource that decodes but that the data plane
 // refuses is found among the others, refused by name, and the others applied.
