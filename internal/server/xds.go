@@ -141,7 +141,7 @@ func (s *Server) startXDS(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error 
 	}
 	c := client.New(client.Options{
 		Target: b.Dynamic.Target, Node: node, Delta: b.Dynamic.Delta, Static: b,
-		Registry: s.reg, Applier: xdsApplier{s}, Logger: s.log,
+		Registry: s.reg, Applier: xdsApplier{s}, Logger: s.log, Stats: s.opts.Stats,
 		BackoffMin: o.BackoffMin, BackoffMax: o.BackoffMax,
 		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(xdsKeepalive)},
 	})
