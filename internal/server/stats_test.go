@@ -14,13 +14,15 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
-// adminDo sends a request to s's admin API.
+// adminDo sends a request to s's admin API. Run starts the admin API after the first
+// configuration is applied, so a test that has just seen a listener bound waits for it.
 func adminDo(t *testing.T, s *Server, method, path string) (int, string) {
 	t.Helper()
-	a := s.adminLive.Load()
-	if a == nil {
-		t.Fatal("admin API not serving")
-	}
+	var a *admin.Server
+	eventually(t, "the admin API serves", func() bool {
+		a = s.adminLive.Load()
+		return a != nil
+	})
 	req, err := http.NewRequest(method, "http://"+a.Addr().String()+path, nil)
 	if err != nil {
 		t.Fatal(err)
