@@ -202,7 +202,8 @@ func TestBreakers(t *testing.T) {
 	}
 	c := m.Ref("cb").Load()
 	b := c.Breakers()
-	if !b.TryRequest() || !b.TryRequest() || b.TryRequest() {
+	first, second, third := b.TryRequest(), b.TryRequest(), b.TryRequest()
+	if !first || !second || third {
 		t.Error("max_requests 2 not enforced")
 	}
 	b.DoneRequest()

@@ -135,12 +135,6 @@ func (r *loadResult) add(upstream string, err string) {
 	r.by[upstream]++
 }
 
-func (r *loadResult) failures() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.by["error"]
-}
-
 // runLoad sends n GET requests at rate per second (each on its own goroutine, so a slow
 // answer does not lower the rate) and returns when all have finished. tick, if set, is called
 // with the index of each request before it is sent, to schedule chaos at fixed points.

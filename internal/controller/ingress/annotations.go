@@ -371,11 +371,7 @@ func (a *annotations) seconds(key string) (time.Duration, bool) {
 
 func (a *annotations) list(key string) []string {
 	v, _ := a.get(key)
-	var out []string
-	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		out = append(out, s)
-	}
-	return out
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 }
 
 // ourKeys returns the annotation keys under either prefix, without prefix, deduplicated and sorted.

@@ -23,9 +23,6 @@ var globalKeys = []string{
 	"upstream-hash-by",
 }
 
-// globalOnly are ConfigMap keys with no annotation counterpart.
-var globalOnly = []string{"disable-access-log"}
-
 type globalOptions struct {
 	values    map[string]string
 	accessLog bool

@@ -366,9 +366,7 @@ func (s *state) finish() {
 		}
 		orderRoutes(h)
 		for _, pr := range h.routes {
-			for _, c := range pr.canaries {
-				h.vh.Routes = append(h.vh.Routes, c)
-			}
+			h.vh.Routes = append(h.vh.Routes, pr.canaries...)
 			h.vh.Routes = append(h.vh.Routes, pr.route)
 		}
 		if def != nil && !hasCatchAll(h.vh.Routes) {

@@ -2,12 +2,10 @@ package router
 
 import (
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
@@ -338,11 +336,6 @@ func (f *filter) failLocally(s *httpfilter.Stream, kind failKind, err error) {
 	default:
 		s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagUpstreamConnectionTermination, "upstream_reset_before_response_started{connection_termination}")
 	}
-}
-
-// isReset reports a connection the peer closed or reset.
-func isReset(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func parseUint(v string) (uint64, bool) {

@@ -58,8 +58,6 @@ var (
 	supported = map[protoreflect.FullName]map[protoreflect.Name]bool{}
 	// opaque Any fields hold configs checked by someone else (HTTP filter factories).
 	opaque = map[protoreflect.FullName]bool{}
-	// rejected fields have a more helpful message than "not supported".
-	rejected = map[protoreflect.FullName]string{}
 )
 
 // allow declares the supported fields of m's type.
@@ -80,16 +78,6 @@ func allow(m proto.Message, fields ...protoreflect.Name) struct{} {
 func allowOpaque(m proto.Message, field protoreflect.Name) struct{} {
 	md := m.ProtoReflect().Descriptor()
 	opaque[md.FullName().Append(field)] = true
-	return struct{}{}
-}
-
-// reject gives a field of m a specific error message.
-func reject(m proto.Message, field protoreflect.Name, msg string) struct{} {
-	md := m.ProtoReflect().Descriptor()
-	if md.Fields().ByName(field) == nil {
-		panic(fmt.Sprintf("decode: %s has no field %s", md.FullName(), field))
-	}
-	rejected[md.FullName().Append(field)] = msg
 	return struct{}{}
 }
 
@@ -126,7 +114,7 @@ func strictOK(m protoreflect.Message) bool {
 	}
 	good := true
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if _, bad := rejected[fd.FullName()]; bad || !set[fd.Name()] {
+		if !set[fd.Name()] {
 			good = false
 			return false
 		}
@@ -187,9 +175,6 @@ func strictMessage(p path, m protoreflect.Message) error {
 	sort.Slice(fields, func(i, j int) bool { return fields[i].Number() < fields[j].Number() })
 	for _, fd := range fields {
 		fp := p.field(string(fd.Name()))
-		if msg, ok := rejected[fd.FullName()]; ok {
-			return fp.errorf("%s", msg)
-		}
 		if !set[fd.Name()] {
 			return fp.errorf("not supported")
 		}
