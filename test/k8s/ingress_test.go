@@ -299,3 +299,47 @@ func TestIngress(t *testing.T) {
 		gw.eventually(t, "a2.example gone", "a2.example", "/", notRouted)
 	})
 }
+
+// TestRunWithKubeconfig runs controller and data plane as one process (`nuncio run
+// --kubeconfig`), the small-setup mode, and follows an Ingress from creation to deletion.
+func TestRunWithKubeconfig(t *testing.T) {
+	env := Shared(t)
+	nuncio := nuncioBinary(t)
+	requireKubernetesController(t, nuncio)
+	cs := clientset(t, env)
+	ctx := context.Background()
+	ensureIngressClass(t, cs)
+	ns := testNamespace(t, cs)
+
+	const port = 8080
+	addr := "192.0.2.13"
+	backend(t, env, "solo", net.JoinHostPort(addr, fmt.Sprint(port)))
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, Service(ns, "solo", 80), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, EndpointSlice(ns, "solo", "solo-1", port, addr), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ingresses := cs.NetworkingV1().Ingresses(ns)
+	ing, err := ingresses.Create(ctx, Ingress(ns, "solo", ingressClass,
+		IngressRule{Host: "solo.example", Path: "/", Service: "solo", Port: 80},
+	), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ports, err := env.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := env.StartProcessT(t, "gateway", nuncio, "run",
+		"--kubeconfig", env.Kubeconfig, "--admin", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--log-level", "debug")
+	// One process plays both parts; eventually watches it for an early exit either way.
+	gw := &gateway{env: env, controller: p, dataPlane: p, addr: "127.0.0.1:80", client: env.HTTPClient()}
+	gw.eventually(t, "solo.example to solo", "solo.example", "/", answers("solo"))
+
+	if err := ingresses.Delete(ctx, ing.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gw.eventually(t, "solo.example gone", "solo.example", "/", notRouted)
+}
