@@ -343,7 +343,9 @@ func TestHealth(t *testing.T) {
 // TestDrain checks that Serve returns soon after its context ends even with streams open:
 // the streams are ended rather than waited for.
 func TestDrain(t *testing.T) {
-	srv := xdsserver.New(xdsserver.Options{DrainTime: 10 * time.Second})
+	// A drain time far longer than the test may wait: Serve returning at all shows it ended
+	// the stream instead of waiting for it.
+	srv := xdsserver.New(xdsserver.Options{DrainTime: time.Hour})
 	if _, err := srv.Update(config(t, "/", 9001)); err != nil {
 		t.Fatal(err)
 	}
@@ -364,12 +366,13 @@ func TestDrain(t *testing.T) {
 	if err := c.Wait(wctx, hasAll); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("drain took %v with the stream open", took)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Serve is waiting out the drain time for the open stream")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // flags records each stream's response flags by its x-test-id header.
@@ -209,17 +210,37 @@ func TestPerRouteOverride(t *testing.T) {
 }
 
 func TestMaxActiveFaults(t *testing.T) {
-	url, _ := serve(t, `{delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}, max_active_faults: 1}`, "")
+	url, fl := serve(t, `{delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}, max_active_faults: 1}`, "")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		do(t, url, "slow")
 	}()
-	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
+	// Wait until the first request holds the one fault slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for statValue("fault.active_faults") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never became an active fault")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	overflow := statValue("fault.faults_overflow")
 	do(t, url, "fast")
-	if time.Since(start) >= 300*time.Millisecond {
-		t.Error("second request was delayed beyond max_active_faults")
+	if f := fl.get("fast"); f&httpfilter.FlagDelayInjected != 0 {
+		t.Errorf("second request delayed (flags %s) beyond max_active_faults", f)
+	}
+	if got := statValue("fault.faults_overflow") - overflow; got != 1 {
+		t.Errorf("faults_overflow grew by %d, want 1", got)
 	}
 	<-done
+}
+
+// statValue reads a counter or gauge from the process-wide store (0 when absent).
+func statValue(name string) int64 {
+	for _, st := range stats.Default.All() {
+		if st.Name == name {
+			return st.Value
+		}
+	}
+	return 0
 }
