@@ -114,9 +114,10 @@ func eachMember(b []byte, i int, fn func(key []byte, start int) (int, bool)) (in
 	}
 }
 
-// eachElement walks the array starting at b[i] == '[', calling fn (when not nil) with each
-// element's extent, and returns the index after the array.
-func eachElement(b []byte, i int, fn func(start, end int) bool) (int, bool) {
+// eachElement walks the array starting at b[i] == '[', calling fn (when not nil) with the start
+// of each element; fn returns the element's end, so that an element is scanned once. It returns
+// the index after the array.
+func eachElement(b []byte, i int, fn func(start int) (int, bool)) (int, bool) {
 	if i >= len(b) || b[i] != '[' {
 		return 0, false
 	}
@@ -126,11 +127,14 @@ func eachElement(b []byte, i int, fn func(start, end int) bool) (int, bool) {
 	}
 	for {
 		vs := skipWS(b, i)
-		ve, ok := skipValue(b, vs)
-		if !ok {
-			return 0, false
+		var ve int
+		var ok bool
+		if fn != nil {
+			ve, ok = fn(vs)
+		} else {
+			ve, ok = skipValue(b, vs)
 		}
-		if fn != nil && !fn(vs, ve) {
+		if !ok {
 			return 0, false
 		}
 		i = skipWS(b, ve)
@@ -154,9 +158,12 @@ func elements(b []byte, i int) ([][]byte, int, bool) {
 		return nil, i + 4, true
 	}
 	var out [][]byte
-	end, ok := eachElement(b, i, func(s, e int) bool {
-		out = append(out, b[s:e])
-		return true
+	end, ok := eachElement(b, i, func(s int) (int, bool) {
+		e, ok := skipValue(b, s)
+		if ok {
+			out = append(out, b[s:e])
+		}
+		return e, ok
 	})
 	return out, end, ok
 }
@@ -265,62 +272,22 @@ func hostArrays(l []byte) ([]hostArray, bool) {
 		if i >= len(l) {
 			return 0, false
 		}
-		var close byte
 		switch l[i] {
 		case '{':
-			close = '}'
+			return eachMember(l, i, func(key []byte, vs int) (int, bool) {
+				if routeConfig && isKey(key, "virtual_hosts", "virtualHosts") && vs < len(l) && l[vs] == '[' {
+					elems, ve, ok := elements(l, vs)
+					if ok {
+						out = append(out, hostArray{vs, ve, elems})
+					}
+					return ve, ok
+				}
+				return walk(vs, isKey(key, "route_config", "routeConfig"))
+			})
 		case '[':
-			close = ']'
-		default:
-			return skipValue(l, i)
+			return eachElement(l, i, func(vs int) (int, bool) { return walk(vs, false) })
 		}
-		i = skipWS(l, i+1)
-		if i < len(l) && l[i] == close {
-			return i + 1, true
-		}
-		for {
-			inRoute, hosts := false, false
-			if close == '}' {
-				ks := skipWS(l, i)
-				ke, ok := skipString(l, ks)
-				if !ok {
-					return 0, false
-				}
-				i = skipWS(l, ke)
-				if i >= len(l) || l[i] != ':' {
-					return 0, false
-				}
-				i++
-				key := l[ks:ke]
-				inRoute = isKey(key, "route_config", "routeConfig")
-				hosts = routeConfig && isKey(key, "virtual_hosts", "virtualHosts")
-			}
-			vs := skipWS(l, i)
-			var ve int
-			var ok bool
-			if hosts && vs < len(l) && l[vs] == '[' {
-				var elems [][]byte
-				elems, ve, ok = elements(l, vs)
-				out = append(out, hostArray{vs, ve, elems})
-			} else {
-				ve, ok = walk(vs, inRoute)
-			}
-			if !ok {
-				return 0, false
-			}
-			i = skipWS(l, ve)
-			if i >= len(l) {
-				return 0, false
-			}
-			switch l[i] {
-			case ',':
-				i++
-			case close:
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
+		return skipValue(l, i)
 	}
 	end, ok := walk(0, false)
 	return out, ok && skipWS(l, end) == len(l)
