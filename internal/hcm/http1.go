@@ -287,7 +287,7 @@ func (s *stream) localReplyEarly(code int, details string) {
 	s.Response.Status = code
 	body := statusText(code)
 	s.Response.Add("content-type", "text/plain")
-	s.Response.Add("content-length", itoa(s.scratch[:0], len(body)))
+	s.Response.Add("content-length", itoa(len(body)))
 	s.finishResponseHeaders()
 	s.respStarted = true
 	if s.ds.writeHeaders(s, false) == nil {

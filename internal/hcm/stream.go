@@ -3,6 +3,7 @@ package hcm
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -472,7 +473,7 @@ func (s *stream) SendLocalReply(_ *httpfilter.Stream, code int, body string, fla
 	if body != "" {
 		s.Response.Add("content-type", "text/plain")
 	}
-	s.Response.Add("content-length", itoa(s.scratch[:0], len(body)))
+	s.Response.Add("content-length", itoa(len(body)))
 	end := body == ""
 	s.EncodeHeaders(&s.Stream, end)
 	if !end && !s.respDone.Load() {
@@ -550,39 +551,21 @@ func (s *stream) finishResponseHeaders() {
 	}
 }
 
-// itoa formats n into buf without allocating a string for small common values.
-func itoa(buf []byte, n int) string {
+// itoa formats n, without allocating for the small values local replies use.
+func itoa(n int) string {
 	if n >= 0 && n < len(smallInts) {
 		return smallInts[n]
 	}
-	return string(appendInt(buf, int64(n)))
+	return strconv.Itoa(n)
 }
 
 var smallInts = func() [1024]string {
 	var a [1024]string
 	for i := range a {
-		a[i] = string(appendInt(nil, int64(i)))
+		a[i] = strconv.Itoa(i)
 	}
 	return a
 }()
-
-func appendInt(b []byte, n int64) []byte {
-	if n < 0 {
-		b = append(b, '-')
-		n = -n
-	}
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
-}
 
 var _ httpfilter.Sink = (*stream)(nil)
 

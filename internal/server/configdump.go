@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"time"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
@@ -172,20 +173,4 @@ func mustAny(m proto.Message) *anypb.Any {
 	return a
 }
 
-func formatVersion(v uint64) string {
-	return string(appendUint(nil, v))
-}
-
-func appendUint(b []byte, n uint64) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
-}
+func formatVersion(v uint64) string { return strconv.FormatUint(v, 10) }

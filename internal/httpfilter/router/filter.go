@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -678,11 +679,11 @@ func (f *filter) nextDeadline() time.Time {
 func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
 	if !f.cfg.SuppressEnvoyHeaders && !f.start.IsZero() {
 		ms := time.Since(f.start).Milliseconds()
-		b := appendUint(f.numBuf[:0], uint64(ms))
+		b := strconv.AppendUint(f.numBuf[:0], uint64(ms), 10)
 		s.Response.Set("x-envoy-upstream-service-time", unsafe.String(&f.numBuf[0], len(b)))
 	}
 	if f.fw != nil && f.fw.IncludeAttemptCountInResponse && f.attempt > 0 {
-		b := appendUint(f.numBuf[:0], uint64(f.attempt))
+		b := strconv.AppendUint(f.numBuf[:0], uint64(f.attempt), 10)
 		s.Response.Set("x-envoy-attempt-count", unsafe.String(&f.numBuf[0], len(b)))
 	}
 	if f.cookie != nil {
@@ -732,7 +733,7 @@ func (f *filter) directResponse(s *httpfilter.Stream, e *route.Entry) {
 	if len(body) > 0 {
 		s.Response.Add("content-type", "text/plain")
 	}
-	b := appendUint(f.numBuf[:0], uint64(len(body)))
+	b := strconv.AppendUint(f.numBuf[:0], uint64(len(body)), 10)
 	s.Response.Add("content-length", unsafe.String(&f.numBuf[0], len(b)))
 	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
 	s.Info.ResponseDetails = "direct_response"
@@ -861,20 +862,6 @@ func contentLength(h *header.Map) (int64, bool) {
 		n = n*10 + int64(v[i]-'0')
 	}
 	return n, true
-}
-
-func appendUint(b []byte, n uint64) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
 }
 
 var (

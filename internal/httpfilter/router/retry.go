@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -273,7 +274,7 @@ func (f *filter) beginAttempt(h *header.Map) {
 		f.tryDeadline = time.Now().Add(f.perTry)
 	}
 	if f.fw.IncludeAttemptCount {
-		b := appendUint(f.numBuf[:0], uint64(f.attempt))
+		b := strconv.AppendUint(f.numBuf[:0], uint64(f.attempt), 10)
 		h.Set("x-envoy-attempt-count", string(b))
 	}
 }
