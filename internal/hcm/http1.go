@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
+	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -331,7 +332,7 @@ func (hc *h1conn) writeHeaders(s *stream, end bool) error {
 		h.Del("content-length")
 		f = http1.Framing{Kind: http1.None}
 	case h.Has("content-length"):
-		n, ok := parseContentLength(h.Value("content-length"))
+		n, ok := header.ParseDecimal(h.Value("content-length"))
 		if !ok {
 			// An unparseable upstream length must not reach the client as framing.
 			h.Del("content-length")
@@ -437,20 +438,6 @@ func (hc *h1conn) hijack() (net.Conn, []byte, bool) {
 	// A tunnel lives as long as its peers want, as on the upstream side.
 	conn.SetReadDeadline(time.Time{})
 	return conn, buffered, true
-}
-
-func parseContentLength(v string) (int64, bool) {
-	if v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(v[i]-'0')
-	}
-	return n, true
 }
 
 // h2Preface is the HTTP/2 client connection preface (RFC 9113 §3.4).

@@ -195,7 +195,7 @@ func (hw *h2writer) writeHeaders(s *stream, end bool) error {
 	if !end {
 		// As for HTTP/1.1: when a small body of known length follows at once, HEADERS and
 		// DATA leave together when the handler ends instead of in two flushes.
-		if n, ok := parseContentLength(s.Response.Value("content-length")); ok && n <= 16<<10 && s.Response.Status != 101 {
+		if n, ok := header.ParseDecimal(s.Response.Value("content-length")); ok && n <= 16<<10 && s.Response.Status != 101 {
 			return nil
 		}
 		return hw.flush()

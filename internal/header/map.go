@@ -273,3 +273,19 @@ func Lower(s string) string {
 	}
 	return s
 }
+
+// ParseDecimal parses the digits-only form numeric header values take (Content-Length,
+// x-envoy-*-ms): no sign, no spaces, at most 18 digits so the value fits an int64.
+func ParseDecimal(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}

@@ -360,7 +360,7 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 // response).
 func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	f.framing = http1.Framing{Kind: http1.None}
-	if n, ok := contentLength(h); ok {
+	if n, ok := header.ParseDecimal(h.Value("content-length")); ok {
 		// Kept even when zero: a POST without any length is refused by some servers (411).
 		f.framing = http1.Framing{Kind: http1.Length, Length: n}
 	} else if !end {
@@ -847,21 +847,6 @@ func closeWrite(c net.Conn) {
 		return
 	}
 	c.Close()
-}
-
-func contentLength(h *header.Map) (int64, bool) {
-	v, ok := h.Get("content-length")
-	if !ok || v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(v[i]-'0')
-	}
-	return n, true
 }
 
 var (

@@ -80,7 +80,7 @@ func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilt
 		}
 		req.Header[fl.Name] = append(req.Header[fl.Name], fl.Value)
 	}
-	if n, ok := contentLength(h); ok {
+	if n, ok := header.ParseDecimal(h.Value("content-length")); ok {
 		req.ContentLength = n
 	} else if !end {
 		req.ContentLength = -1

@@ -64,19 +64,19 @@ func (f *filter) setupRetry(s *httpfilter.Stream, h *header.Map) {
 		h.Del("x-envoy-retry-on")
 	}
 	if v, ok := h.Get("x-envoy-max-retries"); ok {
-		if n, ok := parseUint(v); ok && f.rp != nil {
+		if n, ok := header.ParseDecimal(v); ok && f.rp != nil {
 			f.retriesLeft = uint32(min(n, 1<<16))
 		}
 		h.Del("x-envoy-max-retries")
 	}
 	if v, ok := h.Get("x-envoy-upstream-rq-timeout-ms"); ok {
-		if n, ok := parseUint(v); ok {
+		if n, ok := header.ParseDecimal(v); ok {
 			f.timeout = time.Duration(n) * time.Millisecond
 		}
 		h.Del("x-envoy-upstream-rq-timeout-ms")
 	}
 	if v, ok := h.Get("x-envoy-upstream-rq-per-try-timeout-ms"); ok {
-		if n, ok := parseUint(v); ok {
+		if n, ok := header.ParseDecimal(v); ok {
 			f.perTry = time.Duration(n) * time.Millisecond
 		}
 		h.Del("x-envoy-upstream-rq-per-try-timeout-ms")
@@ -339,26 +339,12 @@ func (f *filter) failLocally(s *httpfilter.Stream, kind failKind, err error) {
 	}
 }
 
-func parseUint(v string) (uint64, bool) {
-	if v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(v[i]-'0')
-	}
-	return n, true
-}
-
 // grpcTimeout parses a grpc-timeout header value ("100m", "5S": at most 8 digits and a unit).
 func grpcTimeout(v string) (time.Duration, bool) {
 	if len(v) < 2 || len(v) > 9 {
 		return 0, false
 	}
-	n, ok := parseUint(v[:len(v)-1])
+	n, ok := header.ParseDecimal(v[:len(v)-1])
 	if !ok {
 		return 0, false
 	}
