@@ -671,3 +671,23 @@ func TestBufferLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestEqualFoldTrimIsASCII(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     string
+		token string
+		want  bool
+	}{
+		{name: "case and whitespace", s: " Keep-Alive\t", token: "keep-alive", want: true},
+		{name: "unicode long s is not s", s: "trailerſ", token: "trailers", want: false},
+		{name: "kelvin sign is not k", s: "\u212aeep-alive", token: "keep-alive", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := equalFoldTrim(tc.s, tc.token); got != tc.want {
+				t.Errorf("equalFoldTrim(%q, %q) = %v, want %v", tc.s, tc.token, got, tc.want)
+			}
+		})
+	}
+}

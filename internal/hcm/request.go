@@ -3,6 +3,7 @@ package hcm
 import (
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"unsafe"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
@@ -36,7 +37,7 @@ func (s *stream) sanitizeRequest() requestError {
 	if m.UnderscoresAction != model.UnderscoresAllow {
 		bad := false
 		for _, f := range h.Fields() {
-			if indexByte(f.Name, '_') >= 0 {
+			if strings.IndexByte(f.Name, '_') >= 0 {
 				bad = true
 				break
 			}
@@ -45,7 +46,7 @@ func (s *stream) sanitizeRequest() requestError {
 			if m.UnderscoresAction == model.UnderscoresRejectRequest {
 				return requestError{400, "unexpected_underscore"}
 			}
-			h.DelIf(func(f header.Field) bool { return indexByte(f.Name, '_') >= 0 })
+			h.DelIf(func(f header.Field) bool { return strings.IndexByte(f.Name, '_') >= 0 })
 		}
 	}
 
@@ -85,7 +86,7 @@ func stripHopByHop(h *header.Map, request bool) {
 		h.Values("connection", func(v string) bool {
 			for len(v) > 0 && n < len(named) {
 				var tok string
-				if i := indexByte(v, ','); i >= 0 {
+				if i := strings.IndexByte(v, ','); i >= 0 {
 					tok, v = v[:i], v[i+1:]
 				} else {
 					tok, v = v, ""
@@ -226,7 +227,7 @@ func writeUUID(b *[36]byte) {
 // false for malformed percent-encodings.
 func normalizePath(dst []byte, target string, dots, mergeSlashes bool) ([]byte, bool) {
 	path, query := target, ""
-	if i := indexByte(target, '?'); i >= 0 {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
 		path, query = target[:i], target[i:]
 	}
 	// First pass: percent-encoding normalisation into dst.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -576,7 +577,7 @@ func headerValueHasToken(h *header.Map, name, token string) bool {
 	h.Values(name, func(v string) bool {
 		for len(v) > 0 {
 			var part string
-			if i := indexByte(v, ','); i >= 0 {
+			if i := strings.IndexByte(v, ','); i >= 0 {
 				part, v = v[:i], v[i+1:]
 			} else {
 				part, v = v, ""
@@ -591,15 +592,9 @@ func headerValueHasToken(h *header.Map, name, token string) bool {
 	return found
 }
 
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
+// equalFoldTrim compares an HTTP token case-insensitively after trimming optional whitespace.
+// It folds ASCII only: strings.EqualFold folds Unicode too ("ſ" matches "s"), and a header
+// value must not match a token through such a character.
 func equalFoldTrim(s, token string) bool {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]

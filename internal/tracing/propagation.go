@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"encoding/hex"
+	"strings"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
 )
@@ -84,7 +85,7 @@ func parseB3Single(v string) (spanContext, bool) {
 	var parts [4]string
 	n := 0
 	for n < 4 {
-		i := indexByte(v, '-')
+		i := strings.IndexByte(v, '-')
 		if i < 0 {
 			parts[n] = v
 			n++
@@ -177,15 +178,6 @@ func isHex(s string) bool {
 		}
 	}
 	return true
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // inject writes the context of span spanID (child of parentID, zero if none) into h.
