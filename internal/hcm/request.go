@@ -134,25 +134,31 @@ func (s *stream) forwardedFor() {
 		scheme = "https"
 	}
 	xff, hasXFF := h.Get("x-forwarded-for")
-	if h.Count("x-forwarded-for") > 1 {
-		// Several XFF lines mean the same as one joined list (RFC 9110 §5.3).
-		s.scratch = s.scratch[:0]
+	multi := h.Count("x-forwarded-for") > 1
+	if multi || m.UseRemoteAddress {
+		// Several XFF lines mean the same as one joined list (RFC 9110 §5.3); at the edge the
+		// peer is appended. The list is built in the stream's own buffer, which the header
+		// may alias until the stream ends.
+		b := s.xffBuf[:0]
+		first := true
 		h.Values("x-forwarded-for", func(v string) bool {
-			if len(s.scratch) > 0 {
-				s.scratch = append(s.scratch, ',')
+			if !first {
+				b = append(b, ',')
 			}
-			s.scratch = append(s.scratch, v...)
+			b = append(b, v...)
+			first = false
 			return true
 		})
-		xff = string(s.scratch)
+		if m.UseRemoteAddress {
+			if hasXFF {
+				b = append(b, ',')
+			}
+			b = peer.Addr().Unmap().AppendTo(b)
+		}
+		s.xffBuf = b
+		xff = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	if m.UseRemoteAddress {
-		addr := peer.Addr().Unmap().String()
-		if hasXFF {
-			xff = xff + "," + addr
-		} else {
-			xff = addr
-		}
 		h.Set("x-forwarded-for", xff)
 		h.Set("x-forwarded-proto", scheme)
 	} else if !h.Has("x-forwarded-proto") {

@@ -58,6 +58,7 @@ type stream struct {
 	pathBuf []byte
 	idBuf   [36]byte
 	scratch []byte
+	xffBuf  []byte // the X-Forwarded-For list the request header aliases
 }
 
 var streamPool = sync.Pool{New: func() any {
@@ -115,7 +116,7 @@ func (s *stream) release() {
 			Response: s.Response, ResponseTrailers: s.ResponseTrailers,
 		},
 		filters: s.filters[:0], reqBuf: s.reqBuf[:0], respBuf: s.respBuf[:0],
-		doneCh: s.doneCh, pathBuf: s.pathBuf[:0], scratch: s.scratch[:0], ctx: ctx,
+		doneCh: s.doneCh, pathBuf: s.pathBuf[:0], scratch: s.scratch[:0], xffBuf: s.xffBuf[:0], ctx: ctx,
 	}
 	select { // a stale completion signal must not leak into the next request
 	case <-s.doneCh:

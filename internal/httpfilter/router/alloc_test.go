@@ -20,7 +20,9 @@ type h1Path struct {
 	req []byte
 }
 
-func newH1Path(t testing.TB, routes int) *h1Path {
+// newH1Path builds the path. With edge, the connection manager is at the edge
+// (use_remote_address) and the request carries an X-Forwarded-For the proxy appends to.
+func newH1Path(t testing.TB, routes int, edge bool) *h1Path {
 	up := fastUpstream(t)
 	var rs []*model.Route
 	for i := 0; i < routes-1; i++ {
@@ -35,10 +37,13 @@ func newH1Path(t testing.TB, routes int) *h1Path {
 		ResponseRemove: []string{"content-type"},
 	}
 	rs = append(rs, last)
-	p := newProxy(t, proxyOptions{
-		clusters: []*model.Cluster{staticCluster(t, "up", up)},
-		routes:   rs,
-	})
+	o := proxyOptions{clusters: []*model.Cluster{staticCluster(t, "up", up)}, routes: rs}
+	req := "GET /bench HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Drop: 1\r\n\r\n"
+	if edge {
+		o.hcm = func(m *model.HTTPConnectionManager) { m.UseRemoteAddress = true }
+		req = "GET /bench HTTP/1.1\r\nHost: bench.example\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 198.51.100.2\r\nX-Drop: 1\r\n\r\n"
+	}
+	p := newProxy(t, o)
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +52,7 @@ func newH1Path(t testing.TB, routes int) *h1Path {
 	return &h1Path{
 		c:   c,
 		br:  bufio.NewReaderSize(c, 4096),
-		req: []byte("GET /bench HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Drop: 1\r\n\r\n"),
+		req: []byte(req),
 	}
 }
 
@@ -66,10 +71,19 @@ func TestProxyH1DoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("instrumentation allocates")
 	}
-	for _, routes := range []int{1, 1000} {
-		t.Run(strconv.Itoa(routes)+" routes", func(t *testing.T) {
+	tests := []struct {
+		name   string
+		routes int
+		edge   bool
+	}{
+		{name: "1 route", routes: 1},
+		{name: "1000 routes", routes: 1000},
+		{name: "edge with x-forwarded-for", routes: 1, edge: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
-			h := newH1Path(t, routes)
+			h := newH1Path(t, tc.routes, tc.edge)
 			for range 200 { // warm the pools, the upstream connection and the buffers
 				h.roundTrip(t)
 			}
@@ -85,7 +99,7 @@ func TestProxyH1DoesNotAllocate(t *testing.T) {
 func BenchmarkProxyH1Routes(b *testing.B) {
 	for _, routes := range []int{1, 1000} {
 		b.Run(strconv.Itoa(routes), func(b *testing.B) {
-			h := newH1Path(b, routes)
+			h := newH1Path(b, routes, false)
 			for range 100 {
 				h.roundTrip(b)
 			}
