@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -153,7 +155,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.stats.updateSuccess.Inc()
 	adminAddr := s.opts.AdminAddress
 	if adminAddr == "" && b.Admin != nil {
-		adminAddr = joinHostPort(b.Admin.Address)
+		adminAddr = net.JoinHostPort(b.Admin.Address.Host, strconv.FormatUint(uint64(b.Admin.Address.Port), 10))
 	}
 	s.admin, err = admin.New(admin.Options{
 		Address: adminAddr, Source: s, Logger: s.log, Version: s.opts.Version,
@@ -404,14 +406,3 @@ func (s *Server) Clusters() []admin.ClusterStatus {
 
 // ErrNoConfig is returned by ConfigDump before the first configuration is applied.
 var ErrNoConfig = errors.New("no configuration applied yet")
-
-func joinHostPort(a model.SocketAddress) string {
-	host := a.Host
-	for i := 0; i < len(host); i++ {
-		if host[i] == ':' {
-			host = "[" + host + "]"
-			break
-		}
-	}
-	return fmt.Sprintf("%s:%d", host, a.Port)
-}
