@@ -52,6 +52,12 @@ func testHost(t testing.TB) *vm.Host {
 	return host
 }
 
+// cacheDirFor is the shared compilation cache, for tests that need a host of their own.
+func cacheDirFor(t testing.TB) string {
+	testHost(t)
+	return cacheDir
+}
+
 // logRecorder keeps every log line of a plugin, for tests that look for the lines the
 // SDK examples' own tests look for.
 type logRecorder struct {
