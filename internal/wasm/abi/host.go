@@ -203,24 +203,28 @@ func hostSetBufferBytes(i *Instance, s []uint64) Status {
 	if !ok {
 		return StatusInvalidMemoryAccess
 	}
-	buf := *w
-	start := min(uint64(u32(s[1])), uint64(len(buf)))
-	end := min(start+uint64(u32(s[2])), uint64(len(buf)))
-	tail := len(buf) - int(end)
-	newLen := int(start) + len(data) + tail
+	*w = splice(*w, uint64(u32(s[1])), uint64(u32(s[2])), data)
+	return StatusOK
+}
+
+// splice replaces buf[start:start+length], both clamped to len(buf), with data, in place
+// when buf has the room.
+func splice(buf []byte, start, length uint64, data []byte) []byte {
+	start = min(start, uint64(len(buf)))
+	end := min(start+length, uint64(len(buf)))
+	tail := buf[end:]
+	newLen := int(start) + len(data) + len(tail)
 	if cap(buf) < newLen {
 		nb := make([]byte, newLen, newLen+newLen/2)
 		copy(nb, buf[:start])
-		copy(nb[int(start)+len(data):], buf[end:])
-		buf = nb
-	} else {
-		buf = buf[:max(newLen, len(buf))]
-		copy(buf[int(start)+len(data):], buf[end:end+uint64(tail)])
-		buf = buf[:newLen]
+		copy(nb[int(start)+len(data):], tail)
+		copy(nb[start:], data)
+		return nb
 	}
-	copy(buf[start:], data)
-	*w = buf
-	return StatusOK
+	out := buf[:max(newLen, len(buf))]
+	copy(out[int(start)+len(data):], tail) // copy handles the overlap
+	copy(out[start:], data)
+	return out[:newLen]
 }
 
 // headerMap returns the header map of a map type for the current context.
