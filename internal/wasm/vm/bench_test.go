@@ -68,8 +68,8 @@ func requestHeadersLoop(tb testing.TB, p *vm.Plugin) (run func(), done func()) {
 // pairs to the guest, a header replaced from it, the arena for the new value) to 0
 // allocations.
 func TestRequestHeadersAllocatesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles a second engine")
+	if testing.Short() || raceEnabled {
+		t.Skip("compiles a second engine; the race detector allocates")
 	}
 	for _, plugin := range []string{"http_headers", "header_rewrite"} {
 		run, done := requestHeadersLoop(t, quietPlugin(t, uninterruptibleHost(t), plugin))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,4 +237,38 @@ func (c *loopbackCaller) HTTPCall(ctx context.Context, req *abi.HTTPCallRequest)
 		}
 	}
 	return out, nil
+}
+
+func TestHostCalls(t *testing.T) {
+	reverse := func(dst, args []byte) ([]byte, error) {
+		for k := len(args) - 1; k >= 0; k-- {
+			dst = append(dst, args[k])
+		}
+		return dst, nil
+	}
+	p, log := load(t, "host_calls", vm.Config{
+		Name: "my-plugin", RootID: "my-root", VMID: "vm-" + t.Name(),
+		Foreign: map[string]abi.ForeignFunc{"reverse": reverse},
+	})
+	for n := 1; n <= 2; n++ {
+		s, err := p.NewStream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := requestHeaders()
+		s.Properties = &abi.Attributes{Request: abi.HeadersOf(req), Source: netip.MustParseAddrPort("127.0.0.1:4242")}
+		if a := s.OnRequestHeaders(abi.HeadersOf(req), true); a != vm.ActionContinue {
+			t.Fatalf("action %v (%v)", a, s.Err())
+		}
+		s.Close()
+	}
+	log.waitLog(t,
+		"plugin_name=my-plugin", "plugin_root_id=my-root", "request.path=/uuid",
+		"source.address=127.0.0.1:4242", "source.port=4242", "missing=error: error status returned by host: not found",
+		"my.state=kept", "counter=1", "counter=2",
+		"foreign reverse=cba <nil>", "foreign nonexistent: error status returned by host: not found",
+		"dequeued: hello queue <nil>")
+	if m := p.Metrics.All(); len(m) != 1 || m[0].Name != "host_calls_requests" || m[0].Value.Load() != 2 {
+		t.Errorf("metrics %v", m)
+	}
 }
