@@ -105,7 +105,8 @@ func (i *Instance) OnQueueReady(queue uint32) error {
 	return i.afterCallback(err)
 }
 
-// OnDone, OnLog and OnDelete end context id, in Envoy's order.
+// OnDone runs proxy_on_done for context id; with OnLog and OnDelete it ends the context,
+// in Envoy's order.
 func (i *Instance) OnDone(id uint32) error {
 	_, err := i.invoke(i.cb.done, uint64(id))
 	return err

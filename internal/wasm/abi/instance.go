@@ -48,11 +48,9 @@ type Instance struct {
 	rootArena *Stream
 
 	// HTTP calls the plugin made during the current callback, sent after it returns.
-	callouts   []*callout
-	nextToken  uint32
-	callResp   *HTTPCallResponse
-	callBody   []byte
-	calloutCtx uint32
+	callouts  []*callout
+	nextToken uint32
+	callResp  *HTTPCallResponse
 }
 
 type callout struct {

@@ -1,9 +1,6 @@
 package abi
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // SharedData is the key-value store plugins share across instances and plugins of the same
 // vm_id (proxy_get_shared_data / proxy_set_shared_data), with Envoy's compare-and-swap: every
@@ -67,7 +64,6 @@ type Queues struct {
 type queue struct {
 	items  [][]byte
 	notify func(id uint32)
-	ready  atomic.Bool
 }
 
 // NewQueues returns an empty set of queues.

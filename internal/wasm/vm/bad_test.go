@@ -76,12 +76,12 @@ func TestBadInstanceReplaced(t *testing.T) {
 }
 
 func TestUnboundedAllocationHitsMemoryCap(t *testing.T) {
-	h, err := vm.NewHost(context.Background(), runtime.Config{CacheDir: cacheDirFor(t), MemoryLimitPages: 1024})
+	h, err := vm.NewHost(context.Background(), runtime.Config{CacheDir: cacheDirFor(t), MemoryLimitPages: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(context.Background())
-	p, _ := loadOn(t, h, "bad", vm.Config{Config: []byte("alloc"), Deadline: 30 * time.Second})
+	p, log := loadOn(t, h, "bad", vm.Config{Config: []byte("alloc"), Deadline: 30 * time.Second})
 	s, err := p.NewStream(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +92,8 @@ func TestUnboundedAllocationHitsMemoryCap(t *testing.T) {
 	if errors.Is(s.Err(), abi.ErrDeadline) {
 		t.Errorf("error %v: the memory cap should have stopped it, not the deadline", s.Err())
 	}
+	// The guest's runtime reports it on its stderr, which the host logs.
+	log.waitLog(t, "out of memory")
 	s.Close()
 }
 

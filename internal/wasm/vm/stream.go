@@ -132,8 +132,9 @@ func (s *Stream) OnResponseTrailers(t abi.HeaderMap) Action {
 	return s.outcome(s.inst.OnResponseTrailers(t.Len()))
 }
 
-// OnNewConnection, OnDownstreamData and OnUpstreamData are the TCP callbacks; data is the
-// connection's pending bytes in that direction, which the plugin may rewrite.
+// OnNewConnection runs the plugin on a new TCP connection. With OnDownstreamData and
+// OnUpstreamData it makes the TCP side; their data is the connection's pending bytes in that
+// direction, which the plugin may rewrite.
 func (s *Stream) OnNewConnection() Action {
 	if s.failed() {
 		return ActionFail
