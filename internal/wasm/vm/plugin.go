@@ -64,6 +64,9 @@ type Config struct {
 	// MaxInstances bounds the pool; a stream waits for an instance when all are taken.
 	// 0 means unbounded.
 	MaxInstances int
+	// MinInstances are started at load, as Envoy starts one VM per worker: plugins that
+	// initialise shared state in proxy_on_vm_start expect every VM to start before traffic.
+	MinInstances int
 }
 
 // Defaults of Config.
@@ -147,6 +150,18 @@ func (h *Host) NewPlugin(ctx context.Context, m *runtime.Module, cfg Config) (*P
 		return nil, fmt.Errorf("wasm plugin %q: %w", cfg.Name, err)
 	}
 	p.svc = svc
+	for range min(cfg.MinInstances, max(cfg.MaxInstances, cfg.MinInstances)) {
+		inst, err := p.newInstance(ctx)
+		if err != nil {
+			_ = svc.Close()
+			for _, i := range p.idle {
+				_ = i.Close()
+			}
+			return nil, fmt.Errorf("wasm plugin %q: %w", cfg.Name, err)
+		}
+		p.idle = append(p.idle, inst)
+		p.total++
+	}
 	go p.serve()
 	return p, nil
 }

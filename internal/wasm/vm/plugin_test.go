@@ -125,7 +125,7 @@ func TestHTTPBody(t *testing.T) {
 func TestSharedData(t *testing.T) {
 	// Two plugins on the same vm_id count into the same key, concurrently: compare-and-swap
 	// across VMs keeps every increment.
-	cfg := vm.Config{VMID: "shared-" + t.Name()}
+	cfg := vm.Config{VMID: "shared-" + t.Name(), MinInstances: 2}
 	a, logA := load(t, "shared_data", cfg)
 	b, logB := load(t, "shared_data", cfg)
 	const perPlugin = 10
