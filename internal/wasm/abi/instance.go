@@ -109,8 +109,11 @@ func (i *Instance) call(fn api.Function, n int) (uint64, error) {
 	i.depth++
 	err := fn.CallWithStack(i.ctx, i.stack[:max(n, 1)])
 	i.depth--
-	if i.timer != nil && i.depth == 0 {
-		i.timer.Stop()
+	if i.timer != nil && i.depth == 0 && !i.timer.Stop() && err == nil {
+		// The deadline fired as the callback returned: its result stands, but the timer
+		// is closing the module, so the instance must not be used again.
+		i.broken = fmt.Errorf("%w (%s)", ErrDeadline, i.deadline)
+		return i.stack[0], nil
 	}
 	if err != nil {
 		i.broken = i.trapError(err)
