@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -45,17 +44,17 @@ type filter struct {
 	pool *upstream.Pool
 	hm   *route.Mutation
 
-	// HTTP/1.1 upstream.
-	conn     *upstream.Conn
-	cc       *http1.ClientConn
-	reused   bool
-	reusable bool // the exchange finished cleanly and the connection may carry another
-	framing  http1.Framing
-	deadline time.Time
-	rh       http1.ResponseHead
+	// The upstream exchange: h1x for an HTTP/1.1 pool, kept in the pooled filter so that
+	// it allocates nothing; h2 (pointing at h2x) for an HTTP/2 one (h2.go).
+	h1x       upstream.H1
+	reusable  bool // the exchange finished cleanly and the connection may carry another
+	respEnd   bool // the response read last has no body
+	h2        *upstream.H2
+	h2x       upstream.H2
+	h2Done    chan struct{} // closed when the round trip's own goroutine ends
+	h2Started bool          // the round trip runs on its own goroutine
 
-	// HTTP/2 upstream.
-	h2 *h2Attempt
+	deadline time.Time // the route timeout's, covering every attempt
 
 	start   time.Time
 	pathBuf []byte
@@ -106,11 +105,9 @@ type filter struct {
 // its pool only now, because the response headers the stream still holds alias the
 // connection's read buffer.
 func (f *filter) OnStreamDone(s *httpfilter.Stream) {
-	if f.conn != nil {
-		f.releaseConn(f.reusable)
-	}
+	f.releaseConn(f.reusable)
 	if f.h2 != nil {
-		f.h2.close()
+		f.h2Close()
 	}
 	if f.host != nil {
 		f.host.End()
@@ -129,15 +126,9 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	filterPool.Put(f)
 }
 
-func (f *filter) releaseConn(reusable bool) {
-	if f.conn == nil {
-		return
-	}
-	// A reusable connection keeps its request deadline: the next request moves it only when
-	// it must (SetRequestDeadline), and the pool lifts it should it expire while idle.
-	f.pool.Put(f.conn, reusable)
-	f.conn, f.cc = nil, nil
-}
+// releaseConn ends the HTTP/1.1 attempt, if any, giving its connection back to the pool
+// (for reuse, if reusable).
+func (f *filter) releaseConn(reusable bool) { f.h1x.Close(reusable) }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
 func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
@@ -277,11 +268,11 @@ func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) htt
 		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if f.cc == nil && f.pendErr == nil {
+	if !f.h1x.Connected() && f.pendErr == nil {
 		return httpfilter.Stop
 	}
 	if f.pendErr == nil && len(chunk) > 0 {
-		if err := f.cc.WriteBody(chunk); err != nil {
+		if err := f.h1x.WriteBody(chunk); err != nil {
 			if !f.keepBody {
 				f.h1Fail(s, err)
 				return httpfilter.Stop
@@ -318,17 +309,16 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 		return httpfilter.Stop
 	}
 	if f.h2 != nil {
-		f.h2.trailers(t)
 		if f.mirrorWanted {
 			f.requestDone(s)
 		}
-		return f.h2Body(s, nil, true)
+		return f.h2End(t)
 	}
 	if f.pendErr != nil && f.bodyTooLarge {
 		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if f.cc == nil && f.pendErr == nil {
+	if !f.h1x.Connected() && f.pendErr == nil {
 		return httpfilter.Stop
 	}
 	f.requestDone(s)

@@ -2,11 +2,8 @@ package router
 
 import (
 	"errors"
-	"io"
-	"syscall"
 	"time"
 
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
@@ -22,16 +19,7 @@ func (f *filter) h1Fail(s *httpfilter.Stream, err error) {
 // h1Start takes a connection and sends the request head (and, with no body, waits for the
 // response).
 func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	f.framing = http1.Framing{Kind: http1.None}
-	if n, ok := header.ParseDecimal(h.Value("content-length")); ok {
-		// Kept even when zero: a POST without any length is refused by some servers (411).
-		f.framing = http1.Framing{Kind: http1.Length, Length: n}
-	} else if !end {
-		f.framing = http1.Framing{Kind: http1.Chunked}
-	} else if h.Method == "POST" || h.Method == "PUT" || h.Method == "PATCH" {
-		// An HTTP/2 request ends its stream instead of declaring a length; HTTP/1.1 needs one.
-		f.framing = http1.Framing{Kind: http1.Length}
-	}
+	f.h1x.Prepare(h, end)
 	f.reqDone = end
 	f.beginAttempt(h)
 	if !f.h1Send(s, h, false) {
@@ -63,21 +51,20 @@ func (f *filter) h1Send(s *httpfilter.Stream, h *header.Map, replay bool) bool {
 			f.failLocally(s, kind, err)
 			return false
 		}
-		err = f.cc.WriteRequestHead(h, f.framing)
-		if err == nil && replay {
-			if b := f.bodyBytes(); len(b) > 0 {
-				err = f.cc.WriteBody(b)
+		if replay && f.reqDone {
+			err = f.h1x.WriteRequest(h, f.bodyBytes(), f.requestTrailers(s))
+		} else {
+			err = f.h1x.WriteHeaders(h, f.reqDone)
+			if err == nil && replay {
+				if b := f.bodyBytes(); len(b) > 0 {
+					err = f.h1x.WriteBody(b)
+				}
 			}
-			if err == nil && f.reqDone {
-				err = f.writeEnd(s)
-			}
-		} else if err == nil && f.reqDone {
-			err = f.cc.Flush()
 		}
 		if err == nil {
 			return true
 		}
-		if stale == 0 && f.reused && (f.reqDone || replay) {
+		if stale == 0 && f.h1x.Reused() && (f.reqDone || replay) {
 			stale++
 			f.releaseConn(false)
 			continue
@@ -119,14 +106,15 @@ func (f *filter) nextAttempt(s *httpfilter.Stream, h *header.Map) bool {
 
 // writeEnd ends the request body (with the request trailers, if any) and flushes.
 func (f *filter) writeEnd(s *httpfilter.Stream) error {
-	var t *header.Map
+	return f.h1x.WriteEnd(f.requestTrailers(s))
+}
+
+// requestTrailers is the request's trailers, nil when it has none.
+func (f *filter) requestTrailers(s *httpfilter.Stream) *header.Map {
 	if s.RequestTrailers.Len() > 0 {
-		t = &s.RequestTrailers
+		return &s.RequestTrailers
 	}
-	if err := f.cc.WriteEnd(t); err != nil {
-		return err
-	}
-	return f.cc.Flush()
+	return nil
 }
 
 // h1Finish runs once the whole request has arrived: it ends the request upstream, reads the
@@ -136,7 +124,7 @@ func (f *filter) h1Finish(s *httpfilter.Stream) {
 	for {
 		err := f.pendErr
 		f.pendErr = nil
-		if err == nil && f.conn == nil {
+		if err == nil && !f.h1x.Connected() {
 			// The previous attempt failed before its connection was taken: start afresh.
 			f.beginAttempt(h)
 			if !f.h1Send(s, h, true) {
@@ -164,7 +152,7 @@ func (f *filter) h1Finish(s *httpfilter.Stream) {
 		}
 		if kind == failNone {
 			// The last attempt's retriable response goes downstream as it is.
-			f.h1Relay(s)
+			f.relay(s, &f.h1x, f.respEnd)
 			return
 		}
 		f.failLocally(s, kind, err)
@@ -178,13 +166,7 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 	if !f.breakers().TryPending() {
 		return failOverflow, upstream.ErrOverflow
 	}
-	var conn *upstream.Conn
-	var err error
-	if f.replaySafe(s) {
-		conn, err = f.pool.GetReplayable(s.Ctx)
-	} else {
-		conn, err = f.pool.Get(s.Ctx)
-	}
+	err := f.h1x.Connect(s.Ctx, f.pool, f.attemptDeadline())
 	f.breakers().DonePending()
 	if err != nil {
 		if errors.Is(err, upstream.ErrOverflow) {
@@ -192,15 +174,6 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 		}
 		return failConnect, err
 	}
-	f.conn = conn
-	f.reused = conn.Requests > 1
-	cc, _ := conn.Codec.(*http1.ClientConn)
-	if cc == nil {
-		cc = http1.NewClientConn(conn.Conn, http1.Limits{})
-		conn.Codec = cc
-	}
-	f.cc = cc
-	conn.SetRequestDeadline(f.attemptDeadline())
 	return failNone, nil
 }
 
@@ -210,10 +183,10 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 // response head returns its kind, already reported to the host.
 func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
 	if f.idleTimeout() > 0 {
-		f.conn.SetReadDeadline(f.nextDeadline())
+		f.h1x.SetReadDeadline(f.nextDeadline())
 	}
-	err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
-	if err != nil && f.replayable(s, err) {
+	end, err := f.h1x.ReadResponse(&s.Response)
+	if err != nil && f.h1x.Replayable(err) {
 		// The upstream closed the kept-alive connection as the request arrived, without
 		// answering: it never handled the request, so send it once more on a fresh
 		// connection, as Go's Transport does for idempotent requests.
@@ -223,15 +196,12 @@ func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
 			f.report(kind, 0)
 			return kind, 0, err
 		}
-		err = f.cc.WriteRequestHead(&s.Request, f.framing)
-		if err == nil {
-			err = f.cc.Flush()
-		}
+		err = f.h1x.WriteHeaders(&s.Request, true)
 		if err == nil {
 			if f.idleTimeout() > 0 {
-				f.conn.SetReadDeadline(f.nextDeadline())
+				f.h1x.SetReadDeadline(f.nextDeadline())
 			}
-			err = f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
+			end, err = f.h1x.ReadResponse(&s.Response)
 		}
 	}
 	if err != nil {
@@ -241,82 +211,12 @@ func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
 	}
 	status := s.Response.Status
 	f.report(failNone, status)
+	f.respEnd = end
 	if f.rp != nil && f.rp.RetriableResponse(f.retryOn, status, &s.Response) {
 		return failNone, status, nil
 	}
-	f.h1Relay(s)
+	f.relay(s, &f.h1x, end)
 	return failNone, 0, nil
-}
-
-// h1Relay streams the response whose head h1Response read downstream.
-func (f *filter) h1Relay(s *httpfilter.Stream) {
-	if f.retried {
-		f.st.RqRetrySuccess.Inc()
-	}
-	s.Info.FirstUpstreamRx = time.Now()
-	end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
-	f.finishResponseHeaders(s)
-	s.EncodeHeaders(end)
-	for !end {
-		if s.Ctx.Err() != nil {
-			// The client is gone (or the stream was reset): stop reading a response nobody
-			// receives; the connection is mid-body, so it cannot be reused.
-			f.failed = true
-			f.releaseConn(false)
-			return
-		}
-		if f.idleTimeout() > 0 {
-			f.conn.SetReadDeadline(f.nextDeadline())
-		}
-		chunk, last, err := f.cc.ReadBody()
-		if err != nil {
-			f.upstreamFailed(s, err, true)
-			return
-		}
-		end = last
-		if end {
-			f.cc.Trailers(&s.ResponseTrailers)
-			if s.ResponseTrailers.Len() > 0 {
-				s.EncodeBody(chunk, false)
-				s.EncodeTrailers()
-				break
-			}
-		}
-		s.EncodeBody(chunk, end)
-	}
-	f.reusable = f.rh.KeepAlive && f.cc.Reusable()
-	if !f.reusable {
-		f.releaseConn(false)
-	}
-	// A reusable connection is returned in OnStreamDone (see there).
-}
-
-// replayable reports whether a request that failed with err before any response byte may
-// be sent again: only a bodiless idempotent request on a reused connection whose peer
-// closed it.
-func (f *filter) replayable(s *httpfilter.Stream, err error) bool {
-	if !f.reused || f.framing.Kind != http1.None {
-		return false
-	}
-	switch s.Request.Method {
-	case "GET", "HEAD", "OPTIONS", "TRACE":
-	default:
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// replaySafe reports whether h1Response would replay the request should a reused connection
-// turn out closed (see replayable), which lets the pool skip its liveness check.
-func (f *filter) replaySafe(s *httpfilter.Stream) bool {
-	if f.framing.Kind != http1.None || s.Request.Has("upgrade") {
-		return false
-	}
-	switch s.Request.Method {
-	case "GET", "HEAD", "OPTIONS", "TRACE":
-		return true
-	}
-	return false
 }
 
 // idleTimeout is the shorter of the route's idle_timeout and the retry policy's

@@ -8,9 +8,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
 // finishResponseHeaders applies the route's response header mutations and the router's own
@@ -56,8 +56,7 @@ func (f *filter) upstreamFailed(s *httpfilter.Stream, err error, reading bool) {
 		return
 	}
 	s.Info.UpstreamFailure = err.Error()
-	var pe *http1.Error
-	if errors.As(err, &pe) {
+	if upstream.ProtocolError(err) {
 		s.SendLocalReply(502, "upstream sent an invalid response", httpfilter.FlagUpstreamProtocolError, "upstream_reset_before_response_started{protocol_error}")
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 )
@@ -17,35 +16,32 @@ func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) htt
 	h.Set("connection", "upgrade")
 	h.Set("upgrade", upgrade)
 	f.beginAttempt(h)
+	f.h1x.PrepareTunnel(h)
 	if kind, err := f.connect(s); kind != failNone {
 		f.report(kind, 0)
 		f.failLocally(s, kind, err)
 		return httpfilter.Stop
 	}
-	f.conn.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want
-	if err := f.cc.WriteRequestHead(h, http1.Framing{Kind: http1.None}); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
-	}
-	if err := f.cc.Flush(); err != nil {
+	f.h1x.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want
+	if err := f.h1x.WriteHeaders(h, true); err != nil {
 		f.upstreamFailed(s, err, false)
 		return httpfilter.Stop
 	}
 	if !f.deadline.IsZero() {
-		f.conn.SetReadDeadline(f.deadline)
+		f.h1x.SetReadDeadline(f.deadline)
 	}
-	if err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method); err != nil {
+	end, err := f.h1x.ReadResponse(&s.Response)
+	if err != nil {
 		f.upstreamFailed(s, err, true)
 		return httpfilter.Stop
 	}
-	f.conn.SetDeadline(time.Time{})
+	f.h1x.SetDeadline(time.Time{})
 	if s.Response.Status != 101 {
 		// The upstream refused the upgrade: relay its answer as a normal response.
-		end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
 		f.finishResponseHeaders(s)
 		s.EncodeHeaders(end)
 		for !end {
-			chunk, last, err := f.cc.ReadBody()
+			chunk, last, err := f.h1x.ReadBody()
 			if err != nil {
 				f.upstreamFailed(s, err, true)
 				return httpfilter.Stop
@@ -65,10 +61,7 @@ func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) htt
 		f.releaseConn(false)
 		return httpfilter.Stop
 	}
-	_, upBuf := f.cc.Hijack()
-	f.conn.Codec = nil
-	up := f.conn.Detach()
-	f.conn, f.cc = nil, nil
+	up, upBuf := f.h1x.Hijack()
 	splice(down, downBuf, up, upBuf)
 	return httpfilter.Stop
 }
