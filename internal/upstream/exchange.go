@@ -108,8 +108,9 @@ func (x *H1) PrepareTunnel(h *header.Map) {
 	x.safe = false
 }
 
-// Connect implements Exchange: it takes a pooled or new connection. A request that Replay
-// would send again may skip the pool's liveness check.
+// Connect implements Exchange: it takes a pooled or new connection. A request that may be
+// sent again should the connection turn out closed (see Replayable) skips the pool's
+// liveness check.
 func (x *H1) Connect(ctx context.Context, p *Pool, deadline time.Time) error {
 	x.pool = p
 	var conn *Conn

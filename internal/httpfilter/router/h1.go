@@ -179,7 +179,7 @@ func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
 
 // h1Response reads the upstream response head. A response the retry policy may retry is
 // left unrelayed: it returns failNone with its status, and the caller retries it or relays
-// it with h1Relay. Any other response is relayed here (status 0). A failure before the
+// it with relay. Any other response is relayed here (status 0). A failure before the
 // response head returns its kind, already reported to the host.
 func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
 	if f.idleTimeout() > 0 {
