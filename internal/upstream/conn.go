@@ -9,13 +9,13 @@ import (
 )
 
 // Conn is one upstream connection of an HTTP/1.1 pool. It is the raw transport (TCP, or
-// TLS over TCP): the router runs its HTTP/1.1 codec over it. Requests counts the requests
+// TLS over TCP): H1 runs the HTTP/1.1 client codec over it. Requests counts the requests
 // sent on it, including the current one.
 type Conn struct {
 	net.Conn
 	Requests int
-	// Codec is the protocol state the user layers over the connection (the router's
-	// HTTP/1.1 client codec), kept with it so reuse costs no allocation.
+	// Codec is the protocol state layered over the connection (H1's HTTP/1.1 client
+	// codec), kept with it so reuse costs no allocation.
 	Codec any
 
 	pool   *Pool

@@ -1,9 +1,12 @@
 // Package upstream holds connection pools to upstream hosts: one Pool per (host, protocol),
 // with keep-alive reuse, connection limits, idle expiry and TLS origination.
 //
-// HTTP/1.1 pools hand out raw connections (Get/Put) and stay codec-agnostic: the router
-// layers its own HTTP/1.1 codec on top, so no per-request objects are created here. HTTP/2
-// pools multiplex requests over a few net/http client connections (RoundTripH2).
+// HTTP/1.1 pools hand out raw connections (Get/Put); HTTP/2 pools multiplex requests over a
+// few net/http client connections (RoundTripH2). An Exchange runs one request and its
+// response over either: H1 with the gateway's own HTTP/1.1 client codec, kept on each
+// connection so that a request on a reused one allocates nothing, H2 over net/http. The
+// router decides which host, and what to do when an attempt fails; the exchange only speaks
+// the protocol.
 package upstream
 
 import (

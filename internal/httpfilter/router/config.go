@@ -4,7 +4,6 @@ package router
 
 import (
 	"fmt"
-	"sync"
 
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	"google.golang.org/protobuf/proto"
@@ -60,9 +59,6 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 func (Factory) NewOverride(proto.Message) (httpfilter.Config, error) {
 	return nil, fmt.Errorf("router: typed_per_filter_config is not supported")
 }
-
-// bodyBufPool holds the buffers HTTP/2 response bodies are read into.
-var bodyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // upgradeWebSocket reports whether the connection manager enabled WebSocket upgrades.
 func (c *Config) upgradeWebSocket(s *httpfilter.Stream) bool { return s.AllowWebSocket }

@@ -1,20 +1,12 @@
 package router
 
 import (
-	"errors"
-	"io"
 	"math/rand/v2"
-	"net"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -52,17 +44,17 @@ type filter struct {
 	pool *upstream.Pool
 	hm   *route.Mutation
 
-	// HTTP/1.1 upstream.
-	conn     *upstream.Conn
-	cc       *http1.ClientConn
-	reused   bool
-	reusable bool // the exchange finished cleanly and the connection may carry another
-	framing  http1.Framing
-	deadline time.Time
-	rh       http1.ResponseHead
+	// The upstream exchange: h1x for an HTTP/1.1 pool, kept in the pooled filter so that
+	// it allocates nothing; h2 (pointing at h2x) for an HTTP/2 one (h2.go).
+	h1x       upstream.H1
+	reusable  bool // the exchange finished cleanly and the connection may carry another
+	respEnd   bool // the response read last has no body
+	h2        *upstream.H2
+	h2x       upstream.H2
+	h2Done    chan struct{} // closed when the round trip's own goroutine ends
+	h2Started bool          // the round trip runs on its own goroutine
 
-	// HTTP/2 upstream.
-	h2 *h2Attempt
+	deadline time.Time // the route timeout's, covering every attempt
 
 	start   time.Time
 	pathBuf []byte
@@ -113,11 +105,9 @@ type filter struct {
 // its pool only now, because the response headers the stream still holds alias the
 // connection's read buffer.
 func (f *filter) OnStreamDone(s *httpfilter.Stream) {
-	if f.conn != nil {
-		f.releaseConn(f.reusable)
-	}
+	f.releaseConn(f.reusable)
 	if f.h2 != nil {
-		f.h2.close()
+		f.h2Close()
 	}
 	if f.host != nil {
 		f.host.End()
@@ -136,15 +126,9 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	filterPool.Put(f)
 }
 
-func (f *filter) releaseConn(reusable bool) {
-	if f.conn == nil {
-		return
-	}
-	// A reusable connection keeps its request deadline: the next request moves it only when
-	// it must (SetRequestDeadline), and the pool lifts it should it expire while idle.
-	f.pool.Put(f.conn, reusable)
-	f.conn, f.cc = nil, nil
-}
+// releaseConn ends the HTTP/1.1 attempt, if any, giving its connection back to the pool
+// (for reuse, if reusable).
+func (f *filter) releaseConn(reusable bool) { f.h1x.Close(reusable) }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
 func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
@@ -284,11 +268,11 @@ func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) htt
 		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if f.cc == nil && f.pendErr == nil {
+	if !f.h1x.Connected() && f.pendErr == nil {
 		return httpfilter.Stop
 	}
 	if f.pendErr == nil && len(chunk) > 0 {
-		if err := f.cc.WriteBody(chunk); err != nil {
+		if err := f.h1x.WriteBody(chunk); err != nil {
 			if !f.keepBody {
 				f.h1Fail(s, err)
 				return httpfilter.Stop
@@ -319,30 +303,22 @@ func (f *filter) requestDone(s *httpfilter.Stream) {
 	}
 }
 
-// h1Fail answers after a write failure that cannot be retried.
-func (f *filter) h1Fail(s *httpfilter.Stream, err error) {
-	kind := f.classify(err)
-	f.report(kind, 0)
-	f.failLocally(s, kind, err)
-}
-
 // OnRequestTrailers implements httpfilter.RequestTrailersFilter.
 func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilter.Status {
 	if f.failed {
 		return httpfilter.Stop
 	}
 	if f.h2 != nil {
-		f.h2.trailers(t)
 		if f.mirrorWanted {
 			f.requestDone(s)
 		}
-		return f.h2Body(s, nil, true)
+		return f.h2End(t)
 	}
 	if f.pendErr != nil && f.bodyTooLarge {
 		f.h1Fail(s, f.pendErr)
 		return httpfilter.Stop
 	}
-	if f.cc == nil && f.pendErr == nil {
+	if !f.h1x.Connected() && f.pendErr == nil {
 		return httpfilter.Stop
 	}
 	f.requestDone(s)
@@ -354,499 +330,6 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 	}
 	f.h1Finish(s)
 	return httpfilter.Stop
-}
-
-// h1Start takes a connection and sends the request head (and, with no body, waits for the
-// response).
-func (f *filter) h1Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	f.framing = http1.Framing{Kind: http1.None}
-	if n, ok := header.ParseDecimal(h.Value("content-length")); ok {
-		// Kept even when zero: a POST without any length is refused by some servers (411).
-		f.framing = http1.Framing{Kind: http1.Length, Length: n}
-	} else if !end {
-		f.framing = http1.Framing{Kind: http1.Chunked}
-	} else if h.Method == "POST" || h.Method == "PUT" || h.Method == "PATCH" {
-		// An HTTP/2 request ends its stream instead of declaring a length; HTTP/1.1 needs one.
-		f.framing = http1.Framing{Kind: http1.Length}
-	}
-	f.reqDone = end
-	f.beginAttempt(h)
-	if !f.h1Send(s, h, false) {
-		return httpfilter.Stop
-	}
-	if !end {
-		return httpfilter.Continue
-	}
-	f.h1Finish(s)
-	return httpfilter.Stop
-}
-
-// h1Send runs an attempt begun with beginAttempt: it takes a connection (retrying connect failures on other hosts
-// as the retry policy allows) and writes the request head, and with replay the kept body and
-// trailers. A write failure while the request body is still arriving is kept in pendErr: the
-// rest of the body is then only kept, and the retry happens once it is complete. It returns
-// false when the stream has been answered.
-func (f *filter) h1Send(s *httpfilter.Stream, h *header.Map, replay bool) bool {
-	// A reused keep-alive connection may have been closed by the upstream just now; a request
-	// without a body can safely go again on a fresh connection, as Go's Transport does.
-	stale := 0
-	for {
-		kind, err := f.connect(s)
-		if kind != failNone {
-			f.report(kind, 0)
-			if kind == failConnect && f.retriable(s, kind, 0) && f.nextAttempt(s, h) {
-				continue
-			}
-			f.failLocally(s, kind, err)
-			return false
-		}
-		err = f.cc.WriteRequestHead(h, f.framing)
-		if err == nil && replay {
-			if b := f.bodyBytes(); len(b) > 0 {
-				err = f.cc.WriteBody(b)
-			}
-			if err == nil && f.reqDone {
-				err = f.writeEnd(s)
-			}
-		} else if err == nil && f.reqDone {
-			err = f.cc.Flush()
-		}
-		if err == nil {
-			return true
-		}
-		if stale == 0 && f.reused && (f.reqDone || replay) {
-			stale++
-			f.releaseConn(false)
-			continue
-		}
-		if !f.reqDone && f.keepBody {
-			f.pendErr = err
-			f.releaseConn(false)
-			return true
-		}
-		kind = f.classify(err)
-		f.report(kind, 0)
-		if f.retriable(s, kind, 0) && f.nextAttempt(s, h) {
-			continue
-		}
-		f.failLocally(s, kind, err)
-		return false
-	}
-}
-
-// nextAttempt waits out the back-off and moves to the retry's host. It returns false (the
-// caller answers with the last failure) when the stream or the route timeout ends first or
-// no host is left.
-func (f *filter) nextAttempt(s *httpfilter.Stream, h *header.Map) bool {
-	f.releaseConn(false)
-	if !f.backOff(s) {
-		return false
-	}
-	host := f.nextHost()
-	if host == nil {
-		return false
-	}
-	f.useHost(s, host)
-	if f.fw.AutoHostRewrite && host.Hostname != "" {
-		h.Authority = host.Hostname
-	}
-	f.beginAttempt(h)
-	return true
-}
-
-// writeEnd ends the request body (with the request trailers, if any) and flushes.
-func (f *filter) writeEnd(s *httpfilter.Stream) error {
-	var t *header.Map
-	if s.RequestTrailers.Len() > 0 {
-		t = &s.RequestTrailers
-	}
-	if err := f.cc.WriteEnd(t); err != nil {
-		return err
-	}
-	return f.cc.Flush()
-}
-
-// h1Finish runs once the whole request has arrived: it ends the request upstream, reads the
-// response and retries the request as the policy allows.
-func (f *filter) h1Finish(s *httpfilter.Stream) {
-	h := &s.Request
-	for {
-		err := f.pendErr
-		f.pendErr = nil
-		if err == nil && f.conn == nil {
-			// The previous attempt failed before its connection was taken: start afresh.
-			f.beginAttempt(h)
-			if !f.h1Send(s, h, true) {
-				return
-			}
-			continue
-		}
-		var kind failKind
-		status := 0
-		if err == nil {
-			kind, status, err = f.h1Response(s)
-			if kind == failNone && status == 0 {
-				return // relayed, or answered
-			}
-		} else {
-			kind = f.classify(err)
-			f.report(kind, 0)
-		}
-		if f.retriable(s, kind, status) && f.nextAttempt(s, h) {
-			s.Response.Reset()
-			if !f.h1Send(s, h, true) {
-				return
-			}
-			continue
-		}
-		if kind == failNone {
-			// The last attempt's retriable response goes downstream as it is.
-			f.h1Relay(s)
-			return
-		}
-		f.failLocally(s, kind, err)
-		return
-	}
-}
-
-// connect gets a pooled or new connection. A request waiting for it counts as pending
-// for the max_pending_requests circuit breaker.
-func (f *filter) connect(s *httpfilter.Stream) (failKind, error) {
-	if !f.breakers().TryPending() {
-		return failOverflow, upstream.ErrOverflow
-	}
-	var conn *upstream.Conn
-	var err error
-	if f.replaySafe(s) {
-		conn, err = f.pool.GetReplayable(s.Ctx)
-	} else {
-		conn, err = f.pool.Get(s.Ctx)
-	}
-	f.breakers().DonePending()
-	if err != nil {
-		if errors.Is(err, upstream.ErrOverflow) {
-			return failOverflow, err
-		}
-		return failConnect, err
-	}
-	f.conn = conn
-	f.reused = conn.Requests > 1
-	cc, _ := conn.Codec.(*http1.ClientConn)
-	if cc == nil {
-		cc = http1.NewClientConn(conn.Conn, http1.Limits{})
-		conn.Codec = cc
-	}
-	f.cc = cc
-	conn.SetRequestDeadline(f.attemptDeadline())
-	return failNone, nil
-}
-
-// h1Response reads the upstream response head. A response the retry policy may retry is
-// left unrelayed: it returns failNone with its status, and the caller retries it or relays
-// it with h1Relay. Any other response is relayed here (status 0). A failure before the
-// response head returns its kind, already reported to the host.
-func (f *filter) h1Response(s *httpfilter.Stream) (failKind, int, error) {
-	if f.idleTimeout() > 0 {
-		f.conn.SetReadDeadline(f.nextDeadline())
-	}
-	err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
-	if err != nil && f.replayable(s, err) {
-		// The upstream closed the kept-alive connection as the request arrived, without
-		// answering: it never handled the request, so send it once more on a fresh
-		// connection, as Go's Transport does for idempotent requests.
-		f.releaseConn(false)
-		var kind failKind
-		if kind, err = f.connect(s); kind != failNone {
-			f.report(kind, 0)
-			return kind, 0, err
-		}
-		err = f.cc.WriteRequestHead(&s.Request, f.framing)
-		if err == nil {
-			err = f.cc.Flush()
-		}
-		if err == nil {
-			if f.idleTimeout() > 0 {
-				f.conn.SetReadDeadline(f.nextDeadline())
-			}
-			err = f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method)
-		}
-	}
-	if err != nil {
-		kind := f.classify(err)
-		f.report(kind, 0)
-		return kind, 0, err
-	}
-	status := s.Response.Status
-	f.report(failNone, status)
-	if f.rp != nil && f.rp.RetriableResponse(f.retryOn, status, &s.Response) {
-		return failNone, status, nil
-	}
-	f.h1Relay(s)
-	return failNone, 0, nil
-}
-
-// h1Relay streams the response whose head h1Response read downstream.
-func (f *filter) h1Relay(s *httpfilter.Stream) {
-	if f.retried {
-		f.st.RqRetrySuccess.Inc()
-	}
-	s.Info.FirstUpstreamRx = time.Now()
-	end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
-	f.finishResponseHeaders(s)
-	s.EncodeHeaders(end)
-	for !end {
-		if s.Ctx.Err() != nil {
-			// The client is gone (or the stream was reset): stop reading a response nobody
-			// receives; the connection is mid-body, so it cannot be reused.
-			f.failed = true
-			f.releaseConn(false)
-			return
-		}
-		if f.idleTimeout() > 0 {
-			f.conn.SetReadDeadline(f.nextDeadline())
-		}
-		chunk, last, err := f.cc.ReadBody()
-		if err != nil {
-			f.upstreamFailed(s, err, true)
-			return
-		}
-		end = last
-		if end {
-			f.cc.Trailers(&s.ResponseTrailers)
-			if s.ResponseTrailers.Len() > 0 {
-				s.EncodeBody(chunk, false)
-				s.EncodeTrailers()
-				break
-			}
-		}
-		s.EncodeBody(chunk, end)
-	}
-	f.reusable = f.rh.KeepAlive && f.cc.Reusable()
-	if !f.reusable {
-		f.releaseConn(false)
-	}
-	// A reusable connection is returned in OnStreamDone (see there).
-}
-
-// replayable reports whether a request that failed with err before any response byte may
-// be sent again: only a bodiless idempotent request on a reused connection whose peer
-// closed it.
-func (f *filter) replayable(s *httpfilter.Stream, err error) bool {
-	if !f.reused || f.framing.Kind != http1.None {
-		return false
-	}
-	switch s.Request.Method {
-	case "GET", "HEAD", "OPTIONS", "TRACE":
-	default:
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// replaySafe reports whether h1Response would replay the request should a reused connection
-// turn out closed (see replayable), which lets the pool skip its liveness check.
-func (f *filter) replaySafe(s *httpfilter.Stream) bool {
-	if f.framing.Kind != http1.None || s.Request.Has("upgrade") {
-		return false
-	}
-	switch s.Request.Method {
-	case "GET", "HEAD", "OPTIONS", "TRACE":
-		return true
-	}
-	return false
-}
-
-// idleTimeout is the shorter of the route's idle_timeout and the retry policy's
-// per_try_idle_timeout (0: none).
-func (f *filter) idleTimeout() time.Duration {
-	d := f.fw.IdleTimeout
-	if f.rp != nil && f.rp.PerTryIdleTimeout > 0 && (d == 0 || f.rp.PerTryIdleTimeout < d) {
-		d = f.rp.PerTryIdleTimeout
-	}
-	return d
-}
-
-func (f *filter) nextDeadline() time.Time {
-	d := time.Now().Add(f.idleTimeout())
-	if ad := f.attemptDeadline(); !ad.IsZero() && ad.Before(d) {
-		return ad
-	}
-	return d
-}
-
-// finishResponseHeaders applies the route's response header mutations and the router's own
-// headers.
-func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
-	if !f.cfg.SuppressEnvoyHeaders && !f.start.IsZero() {
-		ms := time.Since(f.start).Milliseconds()
-		b := strconv.AppendUint(f.numBuf[:0], uint64(ms), 10)
-		s.Response.Set("x-envoy-upstream-service-time", unsafe.String(&f.numBuf[0], len(b)))
-	}
-	if f.fw != nil && f.fw.IncludeAttemptCountInResponse && f.attempt > 0 {
-		b := strconv.AppendUint(f.numBuf[:0], uint64(f.attempt), 10)
-		s.Response.Set("x-envoy-attempt-count", unsafe.String(&f.numBuf[0], len(b)))
-	}
-	if f.cookie != nil {
-		s.Response.Add("set-cookie", f.setCookie())
-	}
-	if s.Route != nil {
-		s.Route.ApplyResponseHeaders(&s.Response, f.hm, f.headerVars(s))
-	}
-}
-
-// upstreamFailed answers (or resets) after an upstream error, with Envoy's flags.
-func (f *filter) upstreamFailed(s *httpfilter.Stream, err error, reading bool) {
-	f.failed = true
-	f.releaseConn(false)
-	var ne net.Error
-	timeout := errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-	if timeout {
-		switch f.classify(err) {
-		case failDuration:
-			f.st.RqMaxDuration.Inc()
-			s.SendLocalReply(408, "downstream duration timeout", httpfilter.FlagDurationTimeout, "max_duration_timeout")
-		case failPerTry:
-			f.st.RqPerTryTimeout.Inc()
-			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_per_try_timeout")
-		default:
-			if f.st != nil {
-				f.st.RqTimeout.Inc()
-			}
-			s.SendLocalReply(504, bodyTimeout, httpfilter.FlagUpstreamRequestTimeout, "upstream_response_timeout")
-		}
-		return
-	}
-	s.Info.UpstreamFailure = err.Error()
-	var pe *http1.Error
-	if errors.As(err, &pe) {
-		s.SendLocalReply(502, "upstream sent an invalid response", httpfilter.FlagUpstreamProtocolError, "upstream_reset_before_response_started{protocol_error}")
-		return
-	}
-	s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagUpstreamConnectionTermination, "upstream_reset_before_response_started{connection_termination}")
-}
-
-// directResponse answers with the route's direct_response.
-func (f *filter) directResponse(s *httpfilter.Stream, e *route.Entry) {
-	status, body := e.Direct()
-	s.Response.Reset()
-	s.Response.Status = status
-	if len(body) > 0 {
-		s.Response.Add("content-type", "text/plain")
-	}
-	b := strconv.AppendUint(f.numBuf[:0], uint64(len(body)), 10)
-	s.Response.Add("content-length", unsafe.String(&f.numBuf[0], len(b)))
-	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
-	s.Info.ResponseDetails = "direct_response"
-	if len(body) == 0 {
-		s.EncodeHeaders(true)
-		return
-	}
-	s.EncodeHeaders(false)
-	s.EncodeBody(body, true)
-}
-
-// redirect answers with the route's redirect.
-func (f *filter) redirect(s *httpfilter.Stream, e *route.Entry) {
-	code, location := e.Redirect(&s.Request, s.Downstream.Secure, f.pathBuf[:0])
-	s.Response.Reset()
-	s.Response.Status = code
-	s.Response.Add("location", location)
-	s.Response.Add("content-length", "0")
-	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
-	s.Info.ResponseDetails = "direct_response"
-	s.EncodeHeaders(true)
-}
-
-// tunnel forwards an accepted Upgrade (WebSocket) over HTTP/1.1 and, when the upstream
-// answers 101, splices the two connections until either side closes.
-func (f *filter) tunnel(s *httpfilter.Stream, h *header.Map, upgrade string) httpfilter.Status {
-	h.Set("connection", "upgrade")
-	h.Set("upgrade", upgrade)
-	f.beginAttempt(h)
-	if kind, err := f.connect(s); kind != failNone {
-		f.report(kind, 0)
-		f.failLocally(s, kind, err)
-		return httpfilter.Stop
-	}
-	f.conn.SetDeadline(time.Time{}) // a tunnel lives as long as its peers want
-	if err := f.cc.WriteRequestHead(h, http1.Framing{Kind: http1.None}); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
-	}
-	if err := f.cc.Flush(); err != nil {
-		f.upstreamFailed(s, err, false)
-		return httpfilter.Stop
-	}
-	if !f.deadline.IsZero() {
-		f.conn.SetReadDeadline(f.deadline)
-	}
-	if err := f.cc.ReadResponse(&s.Response, &f.rh, s.Request.Method); err != nil {
-		f.upstreamFailed(s, err, true)
-		return httpfilter.Stop
-	}
-	f.conn.SetDeadline(time.Time{})
-	if s.Response.Status != 101 {
-		// The upstream refused the upgrade: relay its answer as a normal response.
-		end := f.rh.Framing.Kind == http1.None || (f.rh.Framing.Kind == http1.Length && f.rh.Framing.Length == 0)
-		f.finishResponseHeaders(s)
-		s.EncodeHeaders(end)
-		for !end {
-			chunk, last, err := f.cc.ReadBody()
-			if err != nil {
-				f.upstreamFailed(s, err, true)
-				return httpfilter.Stop
-			}
-			end = last
-			s.EncodeBody(chunk, end)
-		}
-		f.releaseConn(false)
-		return httpfilter.Stop
-	}
-	f.finishResponseHeaders(s)
-	s.Response.Set("connection", "upgrade")
-	s.Response.Set("upgrade", upgrade)
-	s.EncodeHeaders(false)
-	down, downBuf, ok := s.Hijack()
-	if !ok {
-		f.releaseConn(false)
-		return httpfilter.Stop
-	}
-	_, upBuf := f.cc.Hijack()
-	f.conn.Codec = nil
-	up := f.conn.Detach()
-	f.conn, f.cc = nil, nil
-	splice(down, downBuf, up, upBuf)
-	return httpfilter.Stop
-}
-
-// splice copies both ways until both directions are done, then closes both connections.
-func splice(a net.Conn, aBuf []byte, b net.Conn, bBuf []byte) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if len(aBuf) > 0 {
-			b.Write(aBuf)
-		}
-		io.Copy(b, a)
-		closeWrite(b)
-	}()
-	if len(bBuf) > 0 {
-		a.Write(bBuf)
-	}
-	io.Copy(a, b)
-	closeWrite(a)
-	wg.Wait()
-	a.Close()
-	b.Close()
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		return
-	}
-	c.Close()
 }
 
 var (

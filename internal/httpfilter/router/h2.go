@@ -3,11 +3,7 @@ package router
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
@@ -15,236 +11,89 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
-// h2Attempt is one request to an HTTP/2 upstream. The request body streams through a pipe
-// so that the response can start before the request ends (gRPC bidirectional streams); the
-// response is relayed from its own goroutine in that case.
-type h2Attempt struct {
-	pw      *io.PipeWriter // written by the stream's goroutine only
-	pr      *io.PipeReader // closed by the round trip's goroutine when it fails
-	resp    *http.Response
-	trailer http.Header
-	cancel  context.CancelFunc
-	done    chan struct{}
-	started bool
-}
-
-func (a *h2Attempt) trailers(t *header.Map) {
-	if a.trailer == nil {
-		a.trailer = http.Header{}
+// h2Close ends the HTTP/2 attempt. When the round trip runs on its own goroutine, it waits
+// for it: the stream and the filter are recycled as soon as OnStreamDone returns, and that
+// goroutine still uses both until it finishes (a downstream reset ends the stream while the
+// upstream is still answering).
+func (f *filter) h2Close() {
+	f.h2.Cancel()
+	if f.h2Started {
+		<-f.h2Done
 	}
-	for _, fl := range t.Fields() {
-		a.trailer.Add(fl.Name, fl.Value)
-	}
-}
-
-// close ends the attempt. When the round trip runs on its own goroutine, close waits for it:
-// the stream and the filter are recycled as soon as OnStreamDone returns, and that goroutine
-// still uses both until it finishes (a downstream reset ends the stream while the upstream
-// is still answering).
-func (a *h2Attempt) close() {
-	if a.pw != nil {
-		a.pw.CloseWithError(errors.New("stream closed"))
-	}
-	if a.cancel != nil {
-		a.cancel()
-	}
-	if a.started {
-		<-a.done
-	}
-	if a.resp != nil {
-		a.resp.Body.Close()
-	}
+	f.h2.Close(false)
 }
 
 // h2Start sends the request headers to an HTTP/2 upstream.
 func (f *filter) h2Start(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	f.beginAttempt(h)
-	ctx, cancel := f.h2Context(s)
-	a := &h2Attempt{cancel: cancel, done: make(chan struct{})}
-	f.h2 = a
-	scheme := "http"
-	if f.pool.TLS() {
-		scheme = "https"
-	}
-	req := &http.Request{
-		Method:     h.Method,
-		URL:        &url.URL{Scheme: scheme, Host: h.Authority, Opaque: "//" + h.Authority + pathOnly(h.Path), RawQuery: queryOnly(h.Path)},
-		Host:       h.Authority,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     make(http.Header, h.Len()),
-	}
-	for _, fl := range h.Fields() {
-		if fl.Name == "host" {
-			continue
-		}
-		req.Header[fl.Name] = append(req.Header[fl.Name], fl.Value)
-	}
-	if n, ok := header.ParseDecimal(h.Value("content-length")); ok {
-		req.ContentLength = n
-	} else if !end {
-		req.ContentLength = -1
-	}
+	x := &f.h2x
+	f.h2 = x
+	x.Prepare(h, end)
+	x.Connect(s.Ctx, f.pool, f.attemptDeadline())
+	x.WriteHeaders(h, end)
 	if end {
-		req.Body = http.NoBody
-	} else {
-		pr, pw := io.Pipe()
-		a.pw, a.pr = pw, pr
-		req.Body = pr
-		// Trailers are declared up front so the transport will send those we collect.
-		req.Trailer = http.Header{}
-		a.trailer = req.Trailer
-	}
-	req = req.WithContext(ctx)
-	pool := f.pool
-	if end {
-		f.h2Exchange(s, h, req)
+		f.h2Exchange(s, h)
 		return httpfilter.Stop
 	}
-	// With a body still to come, the round trip runs beside the body pump.
-	a.started = true
+	// With a body still to come, the round trip runs beside the body pump, and relays the
+	// response as it arrives.
+	f.h2Started = true
+	f.h2Done = make(chan struct{})
 	go func() {
-		defer close(a.done)
-		resp, err := pool.RoundTripH2(req)
-		f.h2Report(resp, err)
-		f.h2Response(s, resp, err)
+		defer close(f.h2Done)
+		end, err := x.ReadResponse(&s.Response)
+		f.h2Report(s, err)
+		if err != nil {
+			f.h2Failed(s, err)
+			return
+		}
+		f.relay(s, x, end)
 	}()
 	return httpfilter.Continue
 }
 
 // h2Body writes one request body chunk into the pipe feeding the upstream stream.
 func (f *filter) h2Body(s *httpfilter.Stream, chunk []byte, end bool) httpfilter.Status {
-	a := f.h2
-	if a.pw == nil {
+	if err := f.h2.WriteBody(chunk); err != nil {
+		// The round trip ended (it reports its own error); stop feeding it.
 		return httpfilter.Stop
 	}
-	if len(chunk) > 0 {
-		if _, err := a.pw.Write(chunk); err != nil {
-			// The round trip ended (it reports its own error); stop feeding it.
-			return httpfilter.Stop
-		}
-	}
 	if end {
-		a.pw.Close()
-		a.pw = nil
+		f.h2.WriteEnd(nil)
 		return httpfilter.Stop
 	}
 	return httpfilter.Continue
 }
 
-// h2Response relays an HTTP/2 upstream response downstream.
-func (f *filter) h2Response(s *httpfilter.Stream, resp *http.Response, err error) {
-	a := f.h2
-	if err != nil {
-		// The request body pump sees this as a write error and stops. f.failed is left
-		// alone: the stream's goroutine reads it concurrently.
-		if a.pr != nil {
-			a.pr.CloseWithError(err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			f.failLocally(s, f.classify(os.ErrDeadlineExceeded), err)
-			return
-		}
-		if s.Ctx.Err() != nil {
-			s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagDownstreamConnectionTermination, "downstream_remote_disconnect")
-			return
-		}
-		s.Info.UpstreamFailure = err.Error()
-		s.SendLocalReply(503, bodyConnectFail, httpfilter.FlagUpstreamConnectFailure, "upstream_reset_before_response_started{connection_failure}")
+// h2End ends the request body with its trailers.
+func (f *filter) h2End(t *header.Map) httpfilter.Status {
+	f.h2.WriteEnd(t)
+	return httpfilter.Stop
+}
+
+// h2Failed answers a round trip that failed before the response head. f.failed is left
+// alone: with a request body still arriving, the stream's goroutine reads it concurrently.
+func (f *filter) h2Failed(s *httpfilter.Stream, err error) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		f.failLocally(s, f.classify(os.ErrDeadlineExceeded), err)
 		return
 	}
-	a.resp = resp
-	s.Info.FirstUpstreamRx = time.Now()
-	if f.retried {
-		f.st.RqRetrySuccess.Inc()
-	}
-	copyResponseHead(s, resp)
-	if resp.ContentLength >= 0 && !s.Response.Has("content-length") && resp.Body == http.NoBody {
-		s.Response.Add("content-length", "0")
-	}
-	end := resp.Body == http.NoBody
-	drained := false
-	if !end && resp.ContentLength == 0 {
-		// A HEADERS frame that ended the stream (gRPC's trailers-only answer) still comes
-		// with a Body, not http.NoBody. Relayed as headers then an empty end of body, a gRPC
-		// client never sees its status: it reads one only from headers that end the stream
-		// or from trailers. With a zero length nothing but trailers can follow, so reading
-		// now does not hold the headers back.
-		var one [1]byte
-		if n, rerr := resp.Body.Read(one[:]); n == 0 && rerr == io.EOF {
-			drained = true
-			end = len(resp.Trailer) == 0
-		}
-	}
-	f.finishResponseHeaders(s)
-	s.EncodeHeaders(end)
-	if end {
+	if s.Ctx.Err() != nil {
+		s.SendLocalReply(503, bodyConnTerm, httpfilter.FlagDownstreamConnectionTermination, "downstream_remote_disconnect")
 		return
 	}
-	buf := bodyBufPool.Get().(*[]byte)
-	defer bodyBufPool.Put(buf)
-	for !drained {
-		n, rerr := resp.Body.Read(*buf)
-		if n > 0 {
-			s.EncodeBody((*buf)[:n], false)
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			if errors.Is(rerr, context.DeadlineExceeded) {
-				s.Info.ResponseFlags |= httpfilter.FlagUpstreamRequestTimeout
-			} else {
-				s.Info.ResponseFlags |= httpfilter.FlagUpstreamReset
-			}
-			s.SendLocalReply(502, "", 0, "upstream_reset_after_response_started")
-			return
-		}
-	}
-	if len(resp.Trailer) > 0 {
-		for k, vs := range resp.Trailer {
-			name := strings.ToLower(k)
-			for _, v := range vs {
-				s.ResponseTrailers.Add(name, v)
-			}
-		}
-		s.EncodeTrailers()
-		return
-	}
-	s.EncodeBody(nil, true)
+	s.Info.UpstreamFailure = err.Error()
+	s.SendLocalReply(503, bodyConnectFail, httpfilter.FlagUpstreamConnectFailure, "upstream_reset_before_response_started{connection_failure}")
 }
 
-func pathOnly(target string) string {
-	if i := strings.IndexByte(target, '?'); i >= 0 {
-		return target[:i]
+// h2RelayFailed ends a response whose body failed to arrive after its head was relayed.
+func (f *filter) h2RelayFailed(s *httpfilter.Stream, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.Info.ResponseFlags |= httpfilter.FlagUpstreamRequestTimeout
+	} else {
+		s.Info.ResponseFlags |= httpfilter.FlagUpstreamReset
 	}
-	return target
-}
-
-func queryOnly(target string) string {
-	if i := strings.IndexByte(target, '?'); i >= 0 {
-		return target[i+1:]
-	}
-	return ""
-}
-
-func copyResponseHead(s *httpfilter.Stream, resp *http.Response) {
-	s.Response.Reset()
-	s.Response.Status = resp.StatusCode
-	for k, vs := range resp.Header {
-		name := strings.ToLower(k)
-		for _, v := range vs {
-			s.Response.Add(name, v)
-		}
-	}
-}
-
-// h2Context is an attempt's context: the stream's, bounded by the attempt's deadlines.
-func (f *filter) h2Context(s *httpfilter.Stream) (context.Context, context.CancelFunc) {
-	if d := f.attemptDeadline(); !d.IsZero() {
-		return context.WithDeadline(s.Ctx, d)
-	}
-	return context.WithCancel(s.Ctx)
+	s.SendLocalReply(502, "", 0, "upstream_reset_after_response_started")
 }
 
 // h2Kind classifies a failed HTTP/2 round trip.
@@ -261,54 +110,46 @@ func (f *filter) h2Kind(err error) failKind {
 }
 
 // h2Report tells the host's outlier detector how a round trip went.
-func (f *filter) h2Report(resp *http.Response, err error) {
+func (f *filter) h2Report(s *httpfilter.Stream, err error) {
 	if err != nil {
 		f.report(f.h2Kind(err), 0)
 		return
 	}
-	f.report(failNone, resp.StatusCode)
+	f.report(failNone, s.Response.Status)
 }
 
 // h2Exchange runs a request without a body against an HTTP/2 upstream, retrying it as the
 // retry policy allows, and relays the final answer.
-func (f *filter) h2Exchange(s *httpfilter.Stream, h *header.Map, req *http.Request) {
+func (f *filter) h2Exchange(s *httpfilter.Stream, h *header.Map) {
+	x := f.h2
 	for {
-		resp, err := f.pool.RoundTripH2(req)
-		f.h2Report(resp, err)
+		end, err := x.ReadResponse(&s.Response)
+		f.h2Report(s, err)
 		kind, status := failNone, 0
 		if err != nil {
 			kind = f.h2Kind(err)
-		} else if f.rp != nil {
-			copyResponseHead(s, resp)
-			if f.rp.RetriableResponse(f.retryOn, resp.StatusCode, &s.Response) {
-				status = resp.StatusCode
-			}
+		} else if f.rp != nil && f.rp.RetriableResponse(f.retryOn, s.Response.Status, &s.Response) {
+			status = s.Response.Status
 		}
 		if (err != nil || status != 0) && f.retriable(s, kind, status) && f.nextAttempt(s, h) {
-			if resp != nil {
-				resp.Body.Close()
-			}
+			x.Close(false)
 			s.Response.Reset()
-			f.h2.cancel()
-			ctx, cancel := f.h2Context(s)
-			f.h2.cancel = cancel
 			if f.pool.Protocol() != upstream.HTTP2 {
 				// A retry landed on a host whose pool speaks HTTP/1.1 (a downstream-protocol
 				// cluster without h2): not expected within one cluster; answer with the failure.
-				f.h2Response(s, resp, errors.New("upstream protocol changed"))
+				f.h2Failed(s, errors.New("upstream protocol changed"))
 				return
 			}
-			req = req.WithContext(ctx)
-			if f.fw.IncludeAttemptCount {
-				req.Header.Set("x-envoy-attempt-count", h.Value("x-envoy-attempt-count"))
-			}
+			x.Prepare(h, true)
+			x.Connect(s.Ctx, f.pool, f.attemptDeadline())
+			x.WriteHeaders(h, true)
 			continue
 		}
 		if err != nil {
 			f.h2Fail(s, kind, err)
 			return
 		}
-		f.h2Response(s, resp, nil)
+		f.relay(s, x, end)
 		return
 	}
 }
@@ -323,4 +164,61 @@ func (f *filter) h2Fail(s *httpfilter.Stream, kind failKind, err error) {
 		kind = failConnect // as before: an HTTP/2 stream that fails before its headers
 	}
 	f.failLocally(s, kind, err)
+}
+
+// relay streams the response whose head x read downstream: from the stream's goroutine, or
+// for an HTTP/2 request still sending its body, from the round trip's own.
+func (f *filter) relay(s *httpfilter.Stream, x upstream.Exchange, end bool) {
+	h2 := f.h2 != nil
+	if f.retried {
+		f.st.RqRetrySuccess.Inc()
+	}
+	s.Info.FirstUpstreamRx = time.Now()
+	f.finishResponseHeaders(s)
+	s.EncodeHeaders(end)
+	for !end {
+		if !h2 {
+			if s.Ctx.Err() != nil {
+				// The client is gone (or the stream was reset): stop reading a response
+				// nobody receives; the connection is mid-body, so it cannot be reused.
+				f.failed = true
+				f.releaseConn(false)
+				return
+			}
+			if f.idleTimeout() > 0 {
+				x.SetReadDeadline(f.nextDeadline())
+			}
+		}
+		chunk, last, err := x.ReadBody()
+		if err != nil {
+			if h2 {
+				f.h2RelayFailed(s, err)
+			} else {
+				f.upstreamFailed(s, err, true)
+			}
+			return
+		}
+		end = last
+		if end {
+			x.Trailers(&s.ResponseTrailers)
+			if s.ResponseTrailers.Len() > 0 {
+				if len(chunk) > 0 {
+					s.EncodeBody(chunk, false)
+				}
+				s.EncodeTrailers()
+				break
+			}
+		}
+		if len(chunk) > 0 || end {
+			s.EncodeBody(chunk, end)
+		}
+	}
+	if h2 {
+		return
+	}
+	f.reusable = f.h1x.Reusable()
+	if !f.reusable {
+		f.releaseConn(false)
+	}
+	// A reusable connection is returned in OnStreamDone (see there).
 }

@@ -3,15 +3,12 @@ package router
 import (
 	"bytes"
 	"context"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
@@ -107,91 +104,32 @@ func shadow(c *cluster.Cluster, h *header.Map, body []byte, trailers *header.Map
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	pool := host.Pool
-	if pool.Protocol() == upstream.HTTP2 {
-		return shadowH2(ctx, pool, h, body)
+	deadline, _ := ctx.Deadline()
+	x := upstream.NewExchange(pool.Protocol())
+	h.Del("content-length")
+	h.Del("transfer-encoding")
+	if len(body) > 0 && trailers == nil {
+		h.Set("content-length", strconv.Itoa(len(body)))
 	}
-	conn, err := pool.Get(ctx)
-	if err != nil {
+	x.Prepare(h, len(body) == 0 && trailers == nil)
+	if err := x.Connect(ctx, pool, deadline); err != nil {
 		return false
 	}
 	reusable := false
-	defer func() { pool.Put(conn, reusable) }()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	cc, _ := conn.Codec.(*http1.ClientConn)
-	if cc == nil {
-		cc = http1.NewClientConn(conn.Conn, http1.Limits{})
-		conn.Codec = cc
-	}
-	h.Del("content-length")
-	h.Del("transfer-encoding")
-	fr := http1.Framing{Kind: http1.None}
-	if len(body) > 0 || trailers != nil || h.Method == "POST" || h.Method == "PUT" || h.Method == "PATCH" {
-		fr = http1.Framing{Kind: http1.Length, Length: int64(len(body))}
-		if trailers != nil {
-			fr = http1.Framing{Kind: http1.Chunked}
-		}
-	}
-	if err := cc.WriteRequestHead(h, fr); err != nil {
-		return false
-	}
-	if fr.Kind != http1.None {
-		if len(body) > 0 {
-			if err := cc.WriteBody(body); err != nil {
-				return false
-			}
-		}
-		if err := cc.WriteEnd(trailers); err != nil {
-			return false
-		}
-	}
-	if err := cc.Flush(); err != nil {
+	defer func() { x.Close(reusable) }()
+	if err := x.WriteRequest(h, body, trailers); err != nil {
 		return false
 	}
 	var resp header.Map
-	var rh http1.ResponseHead
-	if err := cc.ReadResponse(&resp, &rh, h.Method); err != nil {
-		return false
-	}
-	end := rh.Framing.Kind == http1.None || (rh.Framing.Kind == http1.Length && rh.Framing.Length == 0)
-	for !end {
-		_, last, err := cc.ReadBody()
-		if err != nil {
-			return false
-		}
-		end = last
-	}
-	reusable = rh.KeepAlive && cc.Reusable()
-	if reusable {
-		conn.SetDeadline(time.Time{})
-	}
-	return true
-}
-
-func shadowH2(ctx context.Context, pool *upstream.Pool, h *header.Map, body []byte) bool {
-	scheme := "http"
-	if pool.TLS() {
-		scheme = "https"
-	}
-	req := &http.Request{
-		Method: h.Method, Host: h.Authority, Proto: "HTTP/2.0", ProtoMajor: 2,
-		URL:    &url.URL{Scheme: scheme, Host: h.Authority, Opaque: "//" + h.Authority + pathOnly(h.Path), RawQuery: queryOnly(h.Path)},
-		Header: make(http.Header, h.Len()), Body: http.NoBody, ContentLength: int64(len(body)),
-	}
-	for _, fl := range h.Fields() {
-		if fl.Name == "host" || fl.Name == "content-length" {
-			continue
-		}
-		req.Header[fl.Name] = append(req.Header[fl.Name], fl.Value)
-	}
-	if len(body) > 0 {
-		req.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	resp, err := pool.RoundTripH2(req.WithContext(ctx))
+	end, err := x.ReadResponse(&resp)
 	if err != nil {
 		return false
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	for !end {
+		if _, end, err = x.ReadBody(); err != nil {
+			return false
+		}
+	}
+	reusable = true
 	return true
 }

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
-	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
 // failKind is how an upstream attempt ended, as the retry conditions tell them apart.
@@ -128,7 +128,6 @@ func (f *filter) bodyBytes() []byte {
 // timeout and the stream's max duration by which deadline has passed.
 func (f *filter) classify(err error) failKind {
 	var ne net.Error
-	var pe *http1.Error
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		now := time.Now()
@@ -141,7 +140,7 @@ func (f *filter) classify(err error) failKind {
 			return failPerTry
 		}
 		return failTimeout
-	case errors.As(err, &pe):
+	case upstream.ProtocolError(err):
 		return failProtocol
 	}
 	return failReset

@@ -91,6 +91,11 @@ func TestEnvoyStatsThroughRequests(t *testing.T) {
 		if got, _, _ := get(t, tc.client, base+tc.path, tc.name); got != tc.status {
 			t.Fatalf("%s: status %d, want %d", tc.name, got, tc.status)
 		}
+		// The upstream connection goes back to its pool when the stream ends, just after the
+		// client has its response: wait for it, or the next request may open another.
+		for deadline := time.Now().Add(testTimeout); statValues()["cluster.stats_up.upstream_rq_active"] != before["cluster.stats_up.upstream_rq_active"] && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	// Stream stats are counted when the stream is released, just after the response.
 	deadline := time.Now().Add(testTimeout)
