@@ -51,7 +51,7 @@ func (a Algorithm) String() string {
 
 // Hit is one descriptor's share of a request.
 type Hit struct {
-	// Key identifies the counter, without the window: the Backend appends it.
+	// Key identifies the counter, without the window: the Backend appends the window's start.
 	Key string
 	// Hits is how much to add (0 only reads).
 	Hits uint64
@@ -91,11 +91,11 @@ func Reset(now time.Time, w time.Duration) time.Duration {
 	return end.Sub(now)
 }
 
-// AppendWindowKey appends key, '_' and the window's start in Unix seconds, the layout
-// envoyproxy/ratelimit uses, so that with the same key prefix both services share counters.
+// AppendWindowKey appends key and the window's start in Unix seconds. Keys end with a separator
+// ("domain_key_value_"), so this is envoyproxy/ratelimit's layout and with the same key prefix
+// both services share counters.
 func AppendWindowKey(dst []byte, key string, start int64) []byte {
 	dst = append(dst, key...)
-	dst = append(dst, '_')
 	return strconv.AppendInt(dst, start, 10)
 }
 

@@ -53,7 +53,7 @@ func TestWindow(t *testing.T) {
 			}
 		})
 	}
-	if got := string(limiter.AppendWindowKey(nil, "d_k_v_", 60)); got != "d_k_v__60" {
+	if got := string(limiter.AppendWindowKey(nil, "d_k_v_", 60)); got != "d_k_v_60" {
 		t.Errorf("AppendWindowKey = %q", got)
 	}
 }

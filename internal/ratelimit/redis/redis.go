@@ -15,6 +15,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -187,3 +188,16 @@ func (b *Backend) sliding(ctx context.Context, now time.Time, hits []limiter.Hit
 }
 
 var _ limiter.Backend = (*Backend)(nil)
+
+// SetLogger sends go-redis's own log lines (one per failed dial while Redis is down) to log at
+// debug level instead of the standard logger; the service reports the failures itself, once a
+// second. It is process-wide, as go-redis's logger is.
+func SetLogger(log *slog.Logger) { goredis.SetLogger(slogAdapter{log}) }
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	}
+}

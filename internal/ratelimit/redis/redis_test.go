@@ -63,7 +63,7 @@ func TestKeyLayout(t *testing.T) {
 	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer raw.Close()
 	ctx := context.Background()
-	const want = "pfx:dom_k_v__1699999980" // the minute holding 1700000030
+	const want = "pfx:dom_k_v_1699999980" // the minute holding 1700000030
 	if v, err := raw.Get(ctx, want).Result(); err != nil || v != "7" {
 		t.Errorf("GET %s = %q, %v; want 7", want, v, err)
 	}
