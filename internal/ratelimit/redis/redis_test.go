@@ -156,3 +156,29 @@ func BenchmarkRedis(b *testing.B) {
 		})
 	}
 }
+
+// A counter that is not a number (another program's key, a corrupted value) is an error for the
+// request, not a panic or a guess.
+func TestNonIntegerCounter(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	now := time.Unix(1_700_000_030, 0)
+	for _, alg := range []limiter.Algorithm{limiter.Fixed, limiter.Sliding} {
+		t.Run(alg.String(), func(t *testing.T) {
+			key := "garbage_" + alg.String() + "_"
+			if err := raw.Set(context.Background(), key+"1699999980", "not a number", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			b := newBackend(t, srv.Addr(), alg)
+			err := doAt(b, now, limiter.Hit{Key: key, Hits: 1, Limit: 10, Window: time.Minute})
+			if err == nil {
+				t.Fatal("no error for a non-integer counter")
+			}
+		})
+	}
+}
+
+func doAt(b limiter.Backend, now time.Time, h limiter.Hit) error {
+	return b.Do(context.Background(), now, []limiter.Hit{h}, make([]limiter.Count, 1))
+}
