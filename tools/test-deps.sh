@@ -4,7 +4,7 @@
 #
 # usage: tools/test-deps.sh [--peers]
 #   (always) the Debian packages the test suite itself drives: chromium (dashboard test),
-#            etcd-server and iproute2 (test/k8s), and kube-apiserver built by
+#            etcd-server and iproute2 (test/k8s), redis-server (internal/ratelimit), and kube-apiserver built by
 #            tools/kube-apiserver.sh (about 6 minutes on 2 cores, once per machine)
 #   --peers  also install the real peers that benchmarks run against, from Debian's packages:
 #            nginx haproxy caddy wrk nghttp2-client redis-server
@@ -14,7 +14,7 @@ set -euo pipefail
 # newer one with: go list -m -versions honnef.co/go/tools
 STATICCHECK_VERSION=v0.8.2
 # Packages the tests need; without them those tests skip, which CI must not do silently.
-TEST_PACKAGES=(chromium etcd-server iproute2)
+TEST_PACKAGES=(chromium etcd-server iproute2 redis-server)
 PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
 usage() { sed -n '5,10s/^# \{0,1\}//p' "$0"; }

@@ -32,6 +32,7 @@ const usage = `usage: nuncio <command> [flags]
 commands:
   run        serve traffic (built-in default config when no -c is given)
   controller serve a config file's or Kubernetes Ingresses' resources over xDS (ADS) to data planes
+  ratelimit  serve Envoy's global rate limit protocol from envoyproxy/ratelimit YAML, counting in Redis
   validate   check a config file and exit
   translate  print the Envoy bootstrap equivalent of a config file
   version    print the version
@@ -53,6 +54,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stderr)
 	case "controller":
 		return controllerCmd(args[1:], stderr)
+	case "ratelimit":
+		return ratelimitCmd(args[1:], stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
 	case "translate":
