@@ -2,6 +2,8 @@ package decode
 
 import (
 	"errors"
+	"log/slog"
+	"slices"
 	"sort"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -16,8 +18,34 @@ var (
 	_ = allowOpaque(&routev3.FilterConfig{}, "config")
 )
 
+// filterSet is the filter registry one decoding call compiles HTTP filters with. It records
+// the optional filters it skipped (unknown type URL and is_optional), so that each is logged
+// once by name when the call ends, however many listeners, virtual hosts or routes name it.
+type filterSet struct {
+	reg     *httpfilter.Registry
+	skipped []skippedFilter
+}
+
+type skippedFilter struct{ name, typeURL string }
+
+func newFilterSet(reg *httpfilter.Registry) *filterSet { return &filterSet{reg: reg} }
+
+func (fs *filterSet) skip(name, typeURL string) {
+	if !slices.ContainsFunc(fs.skipped, func(sf skippedFilter) bool { return sf.name == name }) {
+		fs.skipped = append(fs.skipped, skippedFilter{name, typeURL})
+	}
+}
+
+// logSkipped logs each skipped optional filter once.
+func (fs *filterSet) logSkipped() {
+	for _, sf := range fs.skipped {
+		slog.Warn("optional HTTP filter skipped: no filter is registered for its type",
+			"filter", sf.name, "type_url", sf.typeURL)
+	}
+}
+
 // perFilterConfig compiles typed_per_filter_config entries with each filter's NewOverride.
-func perFilterConfig(p path, m map[string]*anypb.Any, reg *httpfilter.Registry) (map[string]any, error) {
+func perFilterConfig(p path, m map[string]*anypb.Any, fs *filterSet) (map[string]any, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
@@ -45,13 +73,17 @@ func perFilterConfig(p path, m map[string]*anypb.Any, reg *httpfilter.Registry) 
 				continue
 			}
 			if fc.GetConfig() == nil {
-				return nil, fp.field("config").errorf("required unless disabled")
+				// Envoy: a FilterConfig that is not disabled enables the filter (one the
+				// chain disables) with the chain's config.
+				out[name] = model.EnabledFilter{}
+				continue
 			}
 			a, optional, fp = fc.GetConfig(), fc.GetIsOptional(), fp.field("config")
 		}
-		typeURL, msg, err := filterConfig(fp, a, reg)
+		typeURL, msg, err := filterConfig(fp, a, fs.reg)
 		if errors.Is(err, errUnknownFilter) {
 			if optional {
+				fs.skip(name, typeURL)
 				continue
 			}
 			return nil, fp.errorf("unknown filter type %s", typeURL)
@@ -59,7 +91,7 @@ func perFilterConfig(p path, m map[string]*anypb.Any, reg *httpfilter.Registry) 
 		if err != nil {
 			return nil, err
 		}
-		f, _ := lookup(reg, typeURL)
+		f, _ := lookup(fs.reg, typeURL)
 		cfg, err := f.NewOverride(msg)
 		if err != nil {
 			return nil, fp.errorf("%s: %v", name, err)

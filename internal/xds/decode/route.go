@@ -49,20 +49,22 @@ var (
 // RouteConfig decodes a route table delivered on its own (RDS): by Envoy's default its
 // cluster references are resolved at request time, unless validate_clusters says otherwise.
 func RouteConfig(rc *routev3.RouteConfiguration, reg *httpfilter.Registry) (*model.RouteConfig, error) {
+	fs := newFilterSet(reg)
+	defer fs.logSkipped()
 	if err := strict("", rc); err != nil {
 		return nil, err
 	}
-	return routeConfig("", rc, reg, false)
+	return routeConfig("", rc, fs, false)
 }
 
-func routeConfig(p path, rc *routev3.RouteConfiguration, reg *httpfilter.Registry, validateClusters bool) (*model.RouteConfig, error) {
+func routeConfig(p path, rc *routev3.RouteConfiguration, fs *filterSet, validateClusters bool) (*model.RouteConfig, error) {
 	out, maxBody, err := routeConfigHead(p, rc, validateClusters)
 	if err != nil {
 		return nil, err
 	}
 	vhosts := make([]*model.VirtualHost, 0, len(rc.GetVirtualHosts()))
 	for i, vh := range rc.GetVirtualHosts() {
-		v, err := virtualHost(p.field("virtual_hosts").index(i), vh, reg, maxBody)
+		v, err := virtualHost(p.field("virtual_hosts").index(i), vh, fs, maxBody)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +116,7 @@ func addVirtualHosts(p path, out *model.RouteConfig, vhosts []*model.VirtualHost
 	return nil
 }
 
-func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxBody uint32) (*model.VirtualHost, error) {
+func virtualHost(p path, vh *routev3.VirtualHost, fs *filterSet, maxBody uint32) (*model.VirtualHost, error) {
 	out := &model.VirtualHost{Name: vh.GetName()}
 	if out.Name == "" {
 		return nil, p.field("name").errorf("required")
@@ -133,7 +135,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 		vh.GetResponseHeadersToAdd(), vh.GetResponseHeadersToRemove()); err != nil {
 		return nil, err
 	}
-	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), vh.GetTypedPerFilterConfig(), reg); err != nil {
+	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), vh.GetTypedPerFilterConfig(), fs); err != nil {
 		return nil, err
 	}
 	if out.RetryPolicy, err = retryPolicy(p.field("retry_policy"), vh.GetRetryPolicy()); err != nil {
@@ -146,7 +148,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 		out.PerRequestBufferLimitBytes = &n
 	}
 	for i, r := range vh.GetRoutes() {
-		rt, err := route(p.field("routes").index(i), r, reg, maxBody)
+		rt, err := route(p.field("routes").index(i), r, fs, maxBody)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +157,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 	return out, nil
 }
 
-func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (*model.Route, error) {
+func route(p path, r *routev3.Route, fs *filterSet, maxBody uint32) (*model.Route, error) {
 	out := &model.Route{Name: r.GetName()}
 	var err error
 	if out.Match, err = routeMatch(p.field("match"), r.GetMatch()); err != nil {
@@ -178,7 +180,7 @@ func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (
 		r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove()); err != nil {
 		return nil, err
 	}
-	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), r.GetTypedPerFilterConfig(), reg); err != nil {
+	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), r.GetTypedPerFilterConfig(), fs); err != nil {
 		return nil, err
 	}
 	if v := r.GetPerRequestBufferLimitBytes(); v != nil {
