@@ -104,7 +104,7 @@ func (s *stream) release() {
 	if s.Ctx != nil {
 		ctx.cancel()
 		if ctx.reusable() {
-			ctx.parent = nil
+			ctx.parent, ctx.peer, ctx.watched = nil, nil, false
 			ctx.canceled.Store(false)
 		} else {
 			ctx = new(streamCtx)
