@@ -30,11 +30,13 @@ type pkg struct {
 
 // rule forbids the packages under any of from to depend on packages under any of deny.
 // Paths are relative to the module; "" stands for the whole module. A package never violates a
-// rule by depending on packages under its own from prefix.
+// rule by depending on packages under its own from prefix. With exact set, from names packages
+// rather than trees: the rule does not reach their subpackages.
 type rule struct {
-	name string
-	from []string
-	deny []string
+	name  string
+	from  []string
+	deny  []string
+	exact bool
 }
 
 // runtime are the data-plane packages that serve traffic from a compiled snapshot.
@@ -65,6 +67,15 @@ var rules = []rule{
 		name: "controller does not import runtime packages",
 		from: []string{"internal/controller"},
 		deny: runtime,
+	},
+	{
+		// The filter contract, the observers every stream feeds and the decoders stay apart
+		// from upstream machinery: a filter sees the route it needs through
+		// httpfilter.Route, and only the router (httpfilter/router) reaches clusters.
+		name:  "the filter contract, access logs, tracing and decoders do not import cluster or upstream",
+		from:  []string{"internal/httpfilter", "internal/accesslog", "internal/tracing", "internal/xds/decode"},
+		deny:  []string{"internal/cluster", "internal/upstream"},
+		exact: true,
 	},
 }
 
@@ -98,7 +109,7 @@ func checkDeps(module string, pkgs []pkg, rules []rule) []string {
 			continue
 		}
 		for _, r := range rules {
-			if !underAny(rel, r.from) {
+			if r.exact && !slices.Contains(r.from, rel) || !r.exact && !underAny(rel, r.from) {
 				continue
 			}
 			for _, d := range p.Deps {
@@ -274,6 +285,20 @@ func TestCheckDeps(t *testing.T) {
 			name: "controller may use xds but not runtime packages",
 			pkgs: []pkg{{ImportPath: mod + "/internal/controller/xdsgen", Deps: []string{mod + "/internal/xds/server", mod + "/internal/hcm"}}},
 			want: []string{mod + "/internal/controller/xdsgen: depends on " + mod + "/internal/hcm (controller does not import runtime packages)"},
+		},
+		{
+			name: "the filter contract may not reach cluster",
+			pkgs: []pkg{{ImportPath: mod + "/internal/httpfilter", Deps: []string{mod + "/internal/route", mod + "/internal/cluster"}}},
+			want: []string{mod + "/internal/httpfilter: depends on " + mod + "/internal/cluster (the filter contract, access logs, tracing and decoders do not import cluster or upstream)"},
+		},
+		{
+			name: "decoders may not reach upstream",
+			pkgs: []pkg{{ImportPath: mod + "/internal/xds/decode", Deps: []string{mod + "/internal/upstream"}}},
+			want: []string{mod + "/internal/xds/decode: depends on " + mod + "/internal/upstream (the filter contract, access logs, tracing and decoders do not import cluster or upstream)"},
+		},
+		{
+			name: "the router, below the filter contract, may reach cluster and upstream",
+			pkgs: []pkg{{ImportPath: mod + "/internal/httpfilter/router", Deps: []string{mod + "/internal/cluster", mod + "/internal/upstream"}}},
 		},
 		{
 			name: "packages outside the module are ignored",

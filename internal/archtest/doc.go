@@ -8,6 +8,10 @@
 //     run from a snapshot whatever fed it, and the two halves meet only at the xDS wire;
 //   - internal/controller depends on a runtime package, for the same reason seen from the
 //     other side;
+//   - the filter contract (internal/httpfilter itself, not the filters under it), access logs,
+//     tracing or the decoders (internal/xds/decode) depend on internal/cluster or
+//     internal/upstream: filters see the selected route through an interface, and only the
+//     router reaches clusters and connection pools;
 //   - a package is named util, utils, common, types, helper or helpers, names that say nothing
 //     about what a package provides and grow into hubs that everything imports;
 //   - a package has no package comment.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
-	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/stats"
@@ -19,25 +18,20 @@ import (
 // Config is one filter chain's compiled connection manager. It is immutable once built and
 // shared by every connection accepted on that chain.
 type Config struct {
-	model   *model.HTTPConnectionManager
-	routes  *route.Slot
-	filters []filterEntry
-	limits  http1.Limits
-	server  string
-	log     *slog.Logger
-	bufLim  int
-	stats   connStats
-	obs     observers // access logs and tracing
+	model  *model.HTTPConnectionManager
+	routes *route.Slot
+	chain  chain
+	limits http1.Limits
+	server string
+	log    *slog.Logger
+	bufLim int
+	stats  connStats
+	obs    observers // access logs and tracing
 
 	// Health reports whether /healthcheck/fail is in force; nil means healthy. When failed,
 	// responses carry Connection: close (HTTP/1.1) so load balancers move away, as Envoy's
 	// draining does.
 	health func() bool
-}
-
-type filterEntry struct {
-	name string
-	cfg  httpfilter.Config
 }
 
 // Options carries process-wide collaborators.
@@ -80,26 +74,13 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 		MaxHeaderBytes: int(m.MaxRequestHeadersBytes),
 		MaxHeaders:     int(m.MaxHeadersCount),
 	}
-	if len(m.HTTPFilters) == 0 {
-		return nil, fmt.Errorf("hcm %q: http_filters: the router must be the last filter", m.StatPrefix)
-	}
-	for i, f := range m.HTTPFilters {
-		cfg, ok := f.Config.(httpfilter.Config)
-		if !ok {
-			return nil, fmt.Errorf("hcm %q: http_filters[%d] %q: not a compiled filter config (%T)", m.StatPrefix, i, f.Name, f.Config)
-		}
-		if f.Disabled {
-			// Route-level enabling of disabled filters arrives with per-route overrides; until
-			// then a disabled filter simply does not run.
-			continue
-		}
-		c.filters = append(c.filters, filterEntry{name: f.Name, cfg: cfg})
-	}
-	obs, err := newObservers(m)
-	if err != nil {
+	var err error
+	if c.chain, err = compileChain(m, c.stats.scope); err != nil {
 		return nil, err
 	}
-	c.obs = obs
+	if c.obs, err = newObservers(m); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

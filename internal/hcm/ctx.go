@@ -24,20 +24,52 @@ type streamCtx struct {
 	mu      sync.Mutex
 	real    context.Context // made by Done; nil until then
 	cancelR context.CancelFunc
+
+	// peer watches the downstream connection for the client going away, while nothing else
+	// reads it (an HTTP/1.1 stream whose request has been read whole). It is started only
+	// once someone waits on Done: a stream nobody blocks on needs no watching.
+	peer    peerWatcher
+	watched bool
+}
+
+// peerWatcher watches a connection for its client leaving and cancels c when it does.
+type peerWatcher interface{ watch(c *streamCtx) }
+
+// watchPeer sets (or, with nil, clears) the connection watcher, starting it now if someone
+// already waits on Done.
+func (c *streamCtx) watchPeer(p peerWatcher) {
+	c.mu.Lock()
+	c.peer = p
+	start := p != nil && c.real != nil && !c.watched
+	if start {
+		c.watched = true
+	}
+	c.mu.Unlock()
+	if start {
+		p.watch(c)
+	}
 }
 
 func (c *streamCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 
 func (c *streamCtx) Done() <-chan struct{} {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var start peerWatcher
 	if c.real == nil {
 		c.real, c.cancelR = context.WithCancel(c.parent)
 		if c.canceled.Load() {
 			c.cancelR()
 		}
+		if c.peer != nil && !c.watched {
+			c.watched, start = true, c.peer
+		}
 	}
-	return c.real.Done()
+	done := c.real.Done()
+	c.mu.Unlock()
+	if start != nil {
+		start.watch(c)
+	}
+	return done
 }
 
 func (c *streamCtx) Err() error {

@@ -28,7 +28,10 @@ import (
 
 // echoFilter is a terminal filter that answers with a description of the request it got,
 // so tests see exactly what the connection manager hands to filters.
-type echoFilter struct{ body bytes.Buffer }
+type echoFilter struct {
+	httpfilter.PassThrough
+	body bytes.Buffer
+}
 
 func (f *echoFilter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	if end {
@@ -82,12 +85,24 @@ func (f *echoFilter) respond(s *httpfilter.Stream) {
 
 type echoConfig struct{}
 
-func (echoConfig) NewFilter(*httpfilter.Stream) httpfilter.Filter { return &echoFilter{} }
+func (echoConfig) Phases() httpfilter.Phases {
+	return httpfilter.PhaseRequestHeaders | httpfilter.PhaseRequestBody | httpfilter.PhaseRequestTrailers
+}
+
+func (echoConfig) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter {
+	return &echoFilter{}
+}
 
 // bufferFilter asks for the whole body and reports its length in a request header.
-type bufferFilter struct{}
+type bufferFilter struct{ httpfilter.PassThrough }
 
-func (bufferFilter) NewFilter(*httpfilter.Stream) httpfilter.Filter { return bufferFilter{} }
+func (bufferFilter) Phases() httpfilter.Phases {
+	return httpfilter.PhaseRequestHeaders | httpfilter.PhaseRequestBody
+}
+
+func (bufferFilter) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter {
+	return bufferFilter{}
+}
 
 func (bufferFilter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	if h.Has("x-buffer") {
@@ -107,9 +122,13 @@ func (bufferFilter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) 
 }
 
 // denyFilter answers 403 locally when the request carries x-deny.
-type denyFilter struct{}
+type denyFilter struct{ httpfilter.PassThrough }
 
-func (denyFilter) NewFilter(*httpfilter.Stream) httpfilter.Filter { return denyFilter{} }
+func (denyFilter) Phases() httpfilter.Phases { return httpfilter.PhaseRequestHeaders }
+
+func (denyFilter) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter {
+	return denyFilter{}
+}
 
 func (denyFilter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	if h.Has("x-deny") {
@@ -121,9 +140,15 @@ func (denyFilter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool
 
 // upperFilter rewrites response bodies to upper case; it drops the length since it could
 // change it.
-type upperFilter struct{}
+type upperFilter struct{ httpfilter.PassThrough }
 
-func (upperFilter) NewFilter(*httpfilter.Stream) httpfilter.Filter { return upperFilter{} }
+func (upperFilter) Phases() httpfilter.Phases {
+	return httpfilter.PhaseResponseHeaders | httpfilter.PhaseResponseBody
+}
+
+func (upperFilter) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter {
+	return upperFilter{}
+}
 
 func (upperFilter) OnResponseHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	if s.Request.Has("x-upper") {

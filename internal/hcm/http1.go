@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,11 @@ type h1conn struct {
 	rdlSpan time.Duration
 	dlKnown bool
 	dlDirty atomic.Bool
+
+	// A peer watch (watch.go) in progress, and whether it saw the client leave.
+	watchers sync.WaitGroup
+	watching atomic.Bool
+	peerGone atomic.Bool
 }
 
 // readSlack bounds how late armRead lets a connection's idle or stream timeout fire.
@@ -231,6 +237,9 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 		}
 		hc.armRead(d, span)
 	}
+	if end {
+		hc.watchable(s)
+	}
 	s.decodeHeaders(0, end)
 	discarded := 0
 	for !end {
@@ -269,9 +278,19 @@ func (hc *h1conn) serveOne(ctx context.Context) bool {
 			}
 		}
 		s.decodeBody(chunk, end)
+		if end {
+			hc.watchable(s)
+		}
 	}
 	if !s.waitResponse(s.Ctx) {
 		hc.keepAlive = false
+	}
+	if hc.stopWatch(s) {
+		// The client left; before its response was done, the stream ended for that.
+		if !s.respDone.Load() {
+			s.Info.ResponseFlags |= httpfilter.FlagDownstreamConnectionTermination
+		}
+		return false
 	}
 	if hc.hijacked {
 		return false

@@ -31,7 +31,8 @@ type connStats struct {
 	cxHTTP1Active *stats.Gauge     // downstream_cx_http1_active
 	cxHTTP2Active *stats.Gauge     // downstream_cx_http2_active
 
-	router *httpfilter.RouterStats // no_route, no_cluster, rq_redirect, rq_direct_response
+	// scope is http.<stat_prefix>., where filters' scoped stats go (httpfilter.ScopedConfig).
+	scope *stats.Scope
 }
 
 // newConnStats resolves the stats in store. The scope is released when the Config becomes
@@ -56,7 +57,7 @@ func newConnStats(c *Config, store *stats.Store, prefix string) connStats {
 		cxHTTP2Total:  sc.Counter("downstream_cx_http2_total"),
 		cxHTTP1Active: sc.Gauge("downstream_cx_http1_active"),
 		cxHTTP2Active: sc.Gauge("downstream_cx_http2_active"),
-		router:        httpfilter.NewRouterStats(sc),
+		scope:         sc,
 	}
 	for i, name := range [...]string{"", "downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx", "downstream_rq_4xx", "downstream_rq_5xx"} {
 		if name != "" {

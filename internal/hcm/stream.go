@@ -30,9 +30,13 @@ type downstream interface {
 type stream struct {
 	httpfilter.Stream
 
-	cfg     *Config
-	table   *route.Table // loaded once at the stream's start
-	ds      downstream
+	cfg   *Config
+	table *route.Table // loaded once at the stream's start
+	entry *route.Entry // the selected route (s.Route), nil when none matched
+	ds    downstream
+	// filters are the stream's filters by chain position; nil where a filter does not run
+	// on this stream's route (disabled in the chain and not enabled by the route, or
+	// disabled by it).
 	filters []httpfilter.Filter
 
 	// Request-side iteration.
@@ -73,7 +77,6 @@ func getStream(cfg *Config, ds downstream) *stream {
 	s.reqBufferAt = -1
 	s.respBufferAt = -1
 	s.SetSink(s)
-	s.Stats = cfg.stats.router
 	return s
 }
 
@@ -86,9 +89,11 @@ func (s *stream) release() {
 	if done {
 		s.observe()
 	}
-	for _, f := range s.filters {
-		if d, ok := f.(httpfilter.StreamDoneFilter); ok {
-			d.OnStreamDone(&s.Stream)
+	if len(s.filters) > 0 {
+		for _, i := range s.cfg.chain.done {
+			if f := s.filters[i]; f != nil {
+				f.OnStreamDone(&s.Stream)
+			}
 		}
 	}
 	if !done {
@@ -99,7 +104,7 @@ func (s *stream) release() {
 	if s.Ctx != nil {
 		ctx.cancel()
 		if ctx.reusable() {
-			ctx.parent = nil
+			ctx.parent, ctx.peer, ctx.watched = nil, nil, false
 			ctx.canceled.Store(false)
 		} else {
 			ctx = new(streamCtx)
@@ -125,8 +130,8 @@ func (s *stream) release() {
 	streamPool.Put(s)
 }
 
-// begin creates the per-stream filters and selects the route. The request headers must be
-// complete and sanitised.
+// begin selects the route and creates the per-stream filters the route runs. The request
+// headers must be complete and sanitised.
 func (s *stream) begin(ctx context.Context) {
 	s.Info.Start = time.Now()
 	s.cfg.stats.requestStarted()
@@ -134,11 +139,44 @@ func (s *stream) begin(ctx context.Context) {
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
 	s.BufferLimit = s.cfg.bufLim
 	s.table = s.cfg.routes.Load()
-	for _, fe := range s.cfg.filters {
-		s.filters = append(s.filters, fe.cfg.NewFilter(&s.Stream))
-	}
 	s.selectRoute()
+	s.makeFilters()
 	s.startSpan()
+}
+
+// phase returns a phase's chain positions, or none before the stream's filters exist (a
+// local reply to a request that never began).
+func (s *stream) phase(positions []int) []int {
+	if len(s.filters) == 0 {
+		return nil
+	}
+	return positions
+}
+
+// makeFilters makes the filters of the chain that run on the selected route, each with its
+// most specific per-route config. A disabled filter runs where the route (or its virtual
+// host) enables it; an enabled one is skipped where the route disables it.
+func (s *stream) makeFilters() {
+	e := s.entry
+	for i := range s.cfg.chain.filters {
+		cf := &s.cfg.chain.filters[i]
+		var o route.Override
+		if e != nil {
+			o = e.FilterOverride(cf.slot)
+		}
+		run := !cf.disabled
+		switch o.Mode {
+		case route.OverrideEnable:
+			run = true
+		case route.OverrideDisable:
+			run = false
+		}
+		var f httpfilter.Filter
+		if run {
+			f = cf.cfg.NewFilter(&s.Stream, o.Config)
+		}
+		s.filters = append(s.filters, f)
+	}
 }
 
 // startCtx makes s.Ctx a child of parent (see streamCtx).
@@ -148,20 +186,26 @@ func (s *stream) startCtx(parent context.Context) {
 }
 
 func (s *stream) selectRoute() {
-	s.VirtualHost, s.Route = s.table.Select(&s.Request)
-	if s.Route != nil {
-		s.Info.RouteName = s.Route.Name
+	_, s.entry = s.table.Select(&s.Request)
+	if s.entry != nil {
+		s.Route = s.entry
+		s.Info.RouteName = s.entry.Name
+	} else {
+		s.Route = nil // never an interface holding a nil *route.Entry
 	}
 }
 
 // decodeHeaders runs the request-headers phase from filter index from.
 func (s *stream) decodeHeaders(from int, end bool) {
-	for i := from; i < len(s.filters); i++ {
+	for _, i := range s.phase(s.cfg.chain.reqHeaders) {
+		if i < from {
+			continue
+		}
 		if s.reqStopped || s.respDone.Load() {
 			return
 		}
-		f, ok := s.filters[i].(httpfilter.RequestHeadersFilter)
-		if !ok {
+		f := s.filters[i]
+		if f == nil {
 			continue
 		}
 		switch f.OnRequestHeaders(&s.Stream, &s.Request, end) {
@@ -229,18 +273,24 @@ func (s *stream) flushRequestBuffer() {
 }
 
 func (s *stream) decodeBodyFrom(from int, chunk []byte, end bool) {
-	s.decodeBodyRange(from, len(s.filters), chunk, end)
+	s.decodeBodyRange(from, len(s.cfg.chain.filters), chunk, end)
 }
 
 // decodeBodyRange runs OnRequestBody for filters [from, to) and reports whether iteration
 // may continue past to.
 func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
-	for i := from; i < to; i++ {
+	for _, i := range s.phase(s.cfg.chain.reqBody) {
+		if i < from {
+			continue
+		}
+		if i >= to {
+			break
+		}
 		if s.reqStopped || s.respDone.Load() {
 			return false
 		}
-		f, ok := s.filters[i].(httpfilter.RequestBodyFilter)
-		if !ok {
+		f := s.filters[i]
+		if f == nil {
 			continue
 		}
 		switch f.OnRequestBody(&s.Stream, chunk, end) {
@@ -268,15 +318,15 @@ func (s *stream) decodeTrailers() {
 		// Trailers end the body: hand over what was buffered first, not marked as the end.
 		at := s.reqBufferAt
 		s.reqBufferAt = -1
-		if !s.decodeBodyRange(at, len(s.filters), s.reqBuf, false) {
+		if !s.decodeBodyRange(at, len(s.cfg.chain.filters), s.reqBuf, false) {
 			return
 		}
 	}
-	for i := range s.filters {
+	for _, i := range s.phase(s.cfg.chain.reqTrailers) {
 		if s.reqStopped || s.respDone.Load() {
 			return
 		}
-		if f, ok := s.filters[i].(httpfilter.RequestTrailersFilter); ok {
+		if f := s.filters[i]; f != nil {
 			if f.OnRequestTrailers(&s.Stream, &s.RequestTrailers) == httpfilter.Stop {
 				s.reqStopped = true
 				return
@@ -293,9 +343,11 @@ func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
 		return
 	}
 	s.finishResponseHeaders()
-	for i := len(s.filters) - 1; i >= 0; i-- {
-		f, ok := s.filters[i].(httpfilter.ResponseHeadersFilter)
-		if !ok {
+	ph := s.phase(s.cfg.chain.respHeaders)
+	for k := len(ph) - 1; k >= 0; k-- {
+		i := ph[k]
+		f := s.filters[i]
+		if f == nil {
 			continue
 		}
 		switch f.OnResponseHeaders(&s.Stream, &s.Response, end) {
@@ -346,8 +398,13 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		if !s.encodeBodyRange(at, s.respBuf, true) {
 			return
 		}
-		for i := at - 1; i >= 0; i-- {
-			if f, ok := s.filters[i].(httpfilter.ResponseHeadersFilter); ok {
+		ph := s.phase(s.cfg.chain.respHeaders)
+		for k := len(ph) - 1; k >= 0; k-- {
+			i := ph[k]
+			if i >= at {
+				continue
+			}
+			if f := s.filters[i]; f != nil {
 				if f.OnResponseHeaders(&s.Stream, &s.Response, false) == httpfilter.Stop || s.respDone.Load() {
 					return
 				}
@@ -360,7 +417,7 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		s.sendBody(s.respBuf, true)
 		return
 	}
-	if !s.encodeBodyRange(len(s.filters)-1, chunk, end) {
+	if !s.encodeBodyRange(len(s.cfg.chain.filters)-1, chunk, end) {
 		return
 	}
 	if !s.respStarted {
@@ -371,9 +428,14 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 
 // encodeBodyRange runs OnResponseBody from filter index from down to 0.
 func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
-	for i := from; i >= 0; i-- {
-		f, ok := s.filters[i].(httpfilter.ResponseBodyFilter)
-		if !ok {
+	ph := s.phase(s.cfg.chain.respBody)
+	for k := len(ph) - 1; k >= 0; k-- {
+		i := ph[k]
+		if i > from {
+			continue
+		}
+		f := s.filters[i]
+		if f == nil {
 			continue
 		}
 		switch f.OnResponseBody(&s.Stream, chunk, end) {
@@ -426,8 +488,9 @@ func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
 		}
 		s.sendBody(s.respBuf, false)
 	}
-	for i := len(s.filters) - 1; i >= 0; i-- {
-		if f, ok := s.filters[i].(httpfilter.ResponseTrailersFilter); ok {
+	ph := s.phase(s.cfg.chain.respTrailers)
+	for k := len(ph) - 1; k >= 0; k-- {
+		if f := s.filters[ph[k]]; f != nil {
 			if f.OnResponseTrailers(&s.Stream, &s.ResponseTrailers) == httpfilter.Stop {
 				return
 			}

@@ -6,15 +6,41 @@
 // immutable and shared by every stream. A Filter is made by the Config for each stream and holds
 // that stream's state (stateless filters return one shared value).
 //
-// A filter implements any of the phase interfaces (RequestHeadersFilter, RequestBodyFilter, …);
-// the connection manager detects which once, when the chain is built, and dispatches from
-// per-phase slices. Request phases run in configuration order, response phases in reverse.
+// A Filter has a method for every phase; it embeds PassThrough for the phases it does not take
+// part in, and its Config lists the ones it does in Phases. The connection manager reads Phases
+// once, when it compiles a chain, into one dispatch slice per phase, and calls a filter only in
+// those phases: a request costs no type assertion and no call to a filter that has nothing to
+// do. Request phases run in configuration order, response phases in reverse.
+//
+// # Per-route configuration
+//
+// A route or virtual host may carry typed_per_filter_config for a filter, keyed by the
+// filter's name in the chain. The connection manager selects the route before it makes the
+// stream's filters and passes the most specific override (route, else virtual host) to
+// NewFilter. An override can also enable, for that route, a filter the chain lists with
+// disabled: true, or disable one that is enabled (Envoy's FilterConfig). The set of filters and
+// their overrides are fixed when the stream's filters are made, as in Envoy: a route selected
+// again after ClearRouteCache changes where the router forwards, not which filters run.
+//
+// # Blocking and cancellation
+//
+// A filter runs in its stream's goroutine and may block there: an ext_authz check, a remote
+// JWKS fetch, a rate-limit service call or a wasm plugin's http_call is a plain blocking call
+// made from OnRequestHeaders (or any other phase), and the stream waits for it; nothing else of
+// the connection waits (HTTP/2 streams have their own goroutines; an HTTP/1.1 connection serves
+// one request at a time anyway). Such a call must select on Stream.Ctx (pass it to the HTTP or
+// gRPC client): the connection manager cancels it when the downstream resets the stream or
+// closes the connection, and when the stream times out. A filter whose call was cancelled
+// returns Stop without answering: nobody is left to answer, and the router is never called. A
+// filter never holds a lock across I/O, since another stream may need the lock while this one
+// waits on the network.
 package httpfilter
 
 import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // Status tells the connection manager what to do after a filter callback.
@@ -46,17 +72,56 @@ type Factory interface {
 	Info() Info
 	// NewConfig validates m (of one of Info().TypeURLs) and compiles it. Errors name the field.
 	NewConfig(m proto.Message) (Config, error)
-	// NewOverride compiles a typed_per_filter_config entry.
+	// NewOverride compiles a typed_per_filter_config entry. The result reaches the filter as
+	// NewFilter's perRoute argument; it need not be able to make filters itself.
 	NewOverride(m proto.Message) (Config, error)
 }
 
 // Config is a compiled, immutable filter configuration shared by all streams.
 type Config interface {
-	NewFilter(s *Stream) Filter
+	// Phases lists the phases the filters NewFilter makes take part in. It is read once per
+	// chain; a filter is never called in a phase missing here.
+	Phases() Phases
+	// NewFilter makes the filter for one stream. perRoute is the most specific
+	// typed_per_filter_config for this filter (the route's, else its virtual host's), as the
+	// factory's NewOverride compiled it, or nil. The route is selected and s.Route set when
+	// NewFilter is called.
+	NewFilter(s *Stream, perRoute Config) Filter
 }
 
-// Filter is a per-stream filter instance implementing one or more phase interfaces.
-type Filter any
+// ScopedConfig is implemented by a Config whose stats live under its connection manager's
+// scope (Envoy's http.<stat_prefix>.*, such as the router's no_route). The connection manager
+// calls WithScope once, when it compiles its chain, and runs the Config it returns.
+type ScopedConfig interface {
+	Config
+	WithScope(sc *stats.Scope) Config
+}
+
+// Phases is a set of filter phases.
+type Phases uint8
+
+// The phases, one per Filter method.
+const (
+	PhaseRequestHeaders Phases = 1 << iota
+	PhaseRequestBody
+	PhaseRequestTrailers
+	PhaseResponseHeaders
+	PhaseResponseBody
+	PhaseResponseTrailers
+	PhaseStreamDone
+)
+
+// Filter is a per-stream filter instance. It embeds PassThrough for the phases its Config does
+// not list in Phases.
+type Filter interface {
+	RequestHeadersFilter
+	RequestBodyFilter
+	RequestTrailersFilter
+	ResponseHeadersFilter
+	ResponseBodyFilter
+	ResponseTrailersFilter
+	StreamDoneFilter
+}
 
 // RequestHeadersFilter sees the request headers; end is true when the request has no body.
 type RequestHeadersFilter interface {
@@ -93,3 +158,30 @@ type ResponseTrailersFilter interface {
 type StreamDoneFilter interface {
 	OnStreamDone(s *Stream)
 }
+
+// PassThrough implements every phase by passing it on. A filter embeds it and overrides the
+// phases it takes part in.
+type PassThrough struct{}
+
+// OnRequestHeaders implements RequestHeadersFilter.
+func (PassThrough) OnRequestHeaders(*Stream, *header.Map, bool) Status { return Continue }
+
+// OnRequestBody implements RequestBodyFilter.
+func (PassThrough) OnRequestBody(*Stream, []byte, bool) Status { return Continue }
+
+// OnRequestTrailers implements RequestTrailersFilter.
+func (PassThrough) OnRequestTrailers(*Stream, *header.Map) Status { return Continue }
+
+// OnResponseHeaders implements ResponseHeadersFilter.
+func (PassThrough) OnResponseHeaders(*Stream, *header.Map, bool) Status { return Continue }
+
+// OnResponseBody implements ResponseBodyFilter.
+func (PassThrough) OnResponseBody(*Stream, []byte, bool) Status { return Continue }
+
+// OnResponseTrailers implements ResponseTrailersFilter.
+func (PassThrough) OnResponseTrailers(*Stream, *header.Map) Status { return Continue }
+
+// OnStreamDone implements StreamDoneFilter.
+func (PassThrough) OnStreamDone(*Stream) {}
+
+var _ Filter = PassThrough{}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
-	"github.com/nuncio-gw/nuncio/internal/route"
 )
 
 // Stream is one request/response exchange as filters see it, whatever the downstream codec.
@@ -20,10 +19,9 @@ type Stream struct {
 	Response         header.Map
 	ResponseTrailers header.Map
 
-	// VirtualHost and Route are the route match result (nil Route when nothing matched). The
-	// router honours them; filters that change what the match depends on call ClearRouteCache.
-	VirtualHost *route.VirtualHost
-	Route       *route.Entry
+	// Route is the route match result, nil when nothing matched. The router honours it;
+	// filters that change what the match depends on call ClearRouteCache.
+	Route Route
 
 	Downstream Downstream
 	Info       StreamInfo
@@ -36,18 +34,25 @@ type Stream struct {
 	// filter may keep (the router's retry buffer defaults to it).
 	BufferLimit int
 
-	// Ctx is cancelled when the downstream goes away or the stream times out.
+	// Ctx is cancelled when the downstream resets the stream or closes the connection, when
+	// the stream times out, and when it ends. A filter that blocks (an ext_authz or
+	// rate-limit call, a JWKS fetch) selects on it; see the package documentation.
 	Ctx context.Context
 
 	// Span is the request's trace span when the connection manager traces it, else nil. The
 	// router calls Span.UpstreamAttempt before each upstream attempt.
 	Span Span
 
-	// Stats are the router's counters under the connection manager's stat prefix; nil when
-	// the stream runs outside a connection manager (tests).
-	Stats *RouterStats
-
 	sink Sink
+}
+
+// Route is the route selected for a stream, as the filter contract sees it. The connection
+// manager's route tables implement it (*route.Entry); the router, which acts on the whole
+// entry, converts it back. Keeping it an interface keeps this package free of clusters and
+// upstream pools, which a route entry refers to.
+type Route interface {
+	// RouteName is the route's name ("" when it has none).
+	RouteName() string
 }
 
 // Downstream describes the client connection.
@@ -129,17 +134,3 @@ func (s *Stream) ResponseStarted() bool { return s.sink.ResponseStarted(s) }
 
 // Hijack takes over the downstream connection after a 101 response (see Sink.Hijack).
 func (s *Stream) Hijack() (net.Conn, []byte, bool) { return s.sink.Hijack(s) }
-
-// PerFilterConfig returns the most specific typed_per_filter_config for the named filter
-// (route, then virtual host), or nil.
-func (s *Stream) PerFilterConfig(filterName string) any {
-	if s.Route != nil {
-		if c := s.Route.PerFilterConfig(filterName); c != nil {
-			return c
-		}
-	}
-	if s.VirtualHost != nil {
-		return s.VirtualHost.PerFilterConfig(filterName)
-	}
-	return nil
-}

@@ -246,6 +246,11 @@ type RouteConfig struct {
 // virtual host or route (Envoy's FilterConfig with disabled: true).
 type DisabledFilter struct{}
 
+// EnabledFilter is a typed_per_filter_config value that turns on, for a virtual host or route,
+// a filter the chain lists as disabled, with the chain's own config (Envoy's FilterConfig with
+// disabled: false and no config).
+type EnabledFilter struct{}
+
 // HeaderMutation adds and removes request and response headers.
 type HeaderMutation struct {
 	RequestAdd     []HeaderValueOption

@@ -3,7 +3,6 @@ package route
 import (
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -64,7 +63,11 @@ func (c *compiler) ref(name string) *cluster.Ref {
 }
 
 func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.VirtualHost) (*VirtualHost, error) {
-	vh := &VirtualHost{Name: mv.Name, perFilter: cloneMap(mv.TypedPerFilterConfig)}
+	vh := &VirtualHost{Name: mv.Name}
+	var err error
+	if vh.perFilter, err = compileOverrides(mv.TypedPerFilterConfig); err != nil {
+		return nil, err
+	}
 	if len(mv.Domains) == 0 {
 		return nil, errors.New("domains: at least one domain is required")
 	}
@@ -73,7 +76,6 @@ func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.Virtua
 			return nil, fmt.Errorf("domains: %w", err)
 		}
 	}
-	var err error
 	if vh.headers, err = compileMutation(&mv.Headers); err != nil {
 		return nil, err
 	}
@@ -89,8 +91,11 @@ func (c *compiler) virtualHost(t *Table, rc *model.RouteConfig, mv *model.Virtua
 }
 
 func (c *compiler) route(t *Table, rc *model.RouteConfig, vh *VirtualHost, mv *model.VirtualHost, mr *model.Route) (*Entry, error) {
-	e := &Entry{Name: mr.Name, vhost: vh, perFilter: cloneMap(mr.TypedPerFilterConfig)}
+	e := &Entry{Name: mr.Name, vhost: vh}
 	var err error
+	if e.perFilter, err = compileOverrides(mr.TypedPerFilterConfig); err != nil {
+		return nil, err
+	}
 	if e.match, err = compileRouteMatch(&mr.Match); err != nil {
 		return nil, err
 	}
@@ -246,11 +251,4 @@ func compileRewrite(rw *pathRewrite, prefix string, rr *model.RegexRewrite, fiel
 		rw.re, rw.template = re, tmpl
 	}
 	return nil
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
-	return maps.Clone(m)
 }

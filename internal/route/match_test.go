@@ -472,35 +472,6 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
-func TestPerFilterConfig(t *testing.T) {
-	vcfg, rcfg := &struct{ v int }{1}, &struct{ v int }{2}
-	rpf := map[string]any{"envoy.filters.http.cors": rcfg}
-	rc := &model.RouteConfig{VirtualHosts: []*model.VirtualHost{{
-		Name: "vh", Domains: []string{"*"},
-		TypedPerFilterConfig: map[string]any{"envoy.filters.http.cors": vcfg},
-		Routes: []*model.Route{{
-			Name: "r", Match: prefix("/"), DirectResponse: &model.DirectResponseAction{Status: 200},
-			TypedPerFilterConfig: rpf,
-		}},
-	}}}
-	tbl := mustCompile(t, rc)
-	vh, e := tbl.Select(request("h", "/"))
-	rpf["envoy.filters.http.cors"] = nil // the table holds its own copy
-	if got := vh.PerFilterConfig("envoy.filters.http.cors"); got != vcfg {
-		t.Fatalf("vhost config = %v", got)
-	}
-	if got := e.PerFilterConfig("envoy.filters.http.cors"); got != rcfg {
-		t.Fatalf("route config = %v", got)
-	}
-	if got := e.PerFilterConfig("other"); got != nil {
-		t.Fatalf("unknown filter config = %v", got)
-	}
-	var nilEntry *Entry
-	if nilEntry.PerFilterConfig("x") != nil {
-		t.Fatal("nil entry returned a config")
-	}
-}
-
 func TestDirect(t *testing.T) {
 	tbl := mustCompile(t, oneHost(&model.Route{Name: "d", Match: prefix("/"),
 		DirectResponse: &model.DirectResponseAction{Status: 418, Body: []byte("teapot")}}))

@@ -19,22 +19,6 @@ import (
 // The declarations below are the contract the connection manager and the router rely on; the
 // compiler and matchers that fill them live beside this file.
 
-// PerFilterConfig returns the compiled typed_per_filter_config for a filter name, or nil.
-func (e *Entry) PerFilterConfig(name string) any {
-	if e == nil {
-		return nil
-	}
-	return e.perFilter[name]
-}
-
-// PerFilterConfig returns the virtual host's typed_per_filter_config for a filter, or nil.
-func (v *VirtualHost) PerFilterConfig(name string) any {
-	if v == nil {
-		return nil
-	}
-	return v.perFilter[name]
-}
-
 // ActionKind is what a matched route does with the request.
 type ActionKind uint8
 
@@ -67,7 +51,7 @@ type Entry struct {
 	// Forward is set when Kind is ActionForward.
 	Forward *Forward
 
-	perFilter map[string]any
+	perFilter overrides
 
 	vhost   *VirtualHost
 	match   routeMatch
@@ -84,7 +68,7 @@ type Entry struct {
 // VirtualHost is one compiled virtual host.
 type VirtualHost struct {
 	Name      string
-	perFilter map[string]any
+	perFilter overrides
 
 	routes  []*Entry
 	index   pathIndex

@@ -83,6 +83,8 @@ type Config struct {
 	abort *abort
 	// maxActive caps faults in progress (0: no cap).
 	maxActive uint32
+	// filter is the one filter every stream of this config shares: it keeps no state.
+	filter *filter
 }
 
 // percent is a FractionalPercent: numerator out of denominator.
@@ -146,6 +148,7 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 		return nil, err
 	}
 	c := &Config{}
+	c.filter = &filter{cfg: c}
 	if d := f.GetDelay(); d != nil {
 		dl := &delay{}
 		switch spec := d.GetFaultDelaySecifier().(type) {

@@ -18,19 +18,29 @@ const (
 	headerAbortPercentage = "x-envoy-fault-abort-request-percentage"
 )
 
-// The filter keeps no per-stream state beyond the call, so every stream shares one value.
-type filter struct{ cfg *Config }
+// The filter keeps no per-stream state beyond the call, so every stream of a config shares
+// one value (Config.filter).
+type filter struct {
+	httpfilter.PassThrough
+	cfg *Config
+}
 
-// NewFilter implements httpfilter.Config.
-func (c *Config) NewFilter(*httpfilter.Stream) httpfilter.Filter { return filter{c} }
+// Phases implements httpfilter.Config.
+func (c *Config) Phases() httpfilter.Phases { return httpfilter.PhaseRequestHeaders }
+
+// NewFilter implements httpfilter.Config. A per-route HTTPFault replaces the filter's config
+// whole, as in Envoy.
+func (c *Config) NewFilter(_ *httpfilter.Stream, perRoute httpfilter.Config) httpfilter.Filter {
+	if o, ok := perRoute.(*Config); ok {
+		return o.filter
+	}
+	return c.filter
+}
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter: it delays, then aborts, as the
 // config and the request's fault headers say.
-func (f filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
+func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
 	c := f.cfg
-	if o, ok := s.PerFilterConfig(Name).(*Config); ok {
-		c = o
-	}
 	d, delayOn := c.delayFor(h)
 	status, grpcStatus, isGRPC, abortOn := c.abortFor(h)
 	if !delayOn && !abortOn {
@@ -160,4 +170,4 @@ func sampled(p percent) bool {
 	return rand.Uint32N(p.den) < p.num
 }
 
-var _ httpfilter.RequestHeadersFilter = filter{}
+var _ httpfilter.Filter = (*filter)(nil)

@@ -26,11 +26,14 @@ import (
 
 // flags records each stream's response flags by its x-test-id header.
 type flags struct {
+	httpfilter.PassThrough
 	mu sync.Mutex
 	m  map[string]httpfilter.ResponseFlags
 }
 
-func (f *flags) NewFilter(*httpfilter.Stream) httpfilter.Filter { return f }
+func (f *flags) Phases() httpfilter.Phases { return httpfilter.PhaseStreamDone }
+
+func (f *flags) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter { return f }
 
 func (f *flags) OnStreamDone(s *httpfilter.Stream) {
 	f.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 // Name is the filter's canonical name.
@@ -35,6 +37,28 @@ type Config struct {
 	// SuppressEnvoyHeaders stops x-envoy-* response headers such as
 	// x-envoy-upstream-service-time.
 	SuppressEnvoyHeaders bool
+
+	stats *routerStats // under the connection manager's scope; nil outside one (tests)
+}
+
+// Phases implements httpfilter.Config. The router makes the response itself, so it takes no
+// part in the response phases.
+func (c *Config) Phases() httpfilter.Phases {
+	return httpfilter.PhaseRequestHeaders | httpfilter.PhaseRequestBody | httpfilter.PhaseRequestTrailers | httpfilter.PhaseStreamDone
+}
+
+// WithScope implements httpfilter.ScopedConfig: the router's no_route, no_cluster, … counters
+// live under its connection manager's http.<stat_prefix>. scope.
+func (c *Config) WithScope(sc *stats.Scope) httpfilter.Config {
+	out := *c
+	out.stats = newRouterStats(sc)
+	return &out
+}
+
+// entry is the stream's route as the route table compiled it (nil when none matched).
+func entry(s *httpfilter.Stream) *route.Entry {
+	e, _ := s.Route.(*route.Entry)
+	return e
 }
 
 // NewConfig implements httpfilter.Factory. Fields the router does not implement are rejected

@@ -27,7 +27,7 @@ const (
 var filterPool = sync.Pool{New: func() any { return new(filter) }}
 
 // NewFilter implements httpfilter.Config.
-func (c *Config) NewFilter(s *httpfilter.Stream) httpfilter.Filter {
+func (c *Config) NewFilter(s *httpfilter.Stream, _ httpfilter.Config) httpfilter.Filter {
 	f := filterPool.Get().(*filter)
 	f.cfg = c
 	return f
@@ -35,6 +35,8 @@ func (c *Config) NewFilter(s *httpfilter.Stream) httpfilter.Filter {
 
 // filter is the router's per-stream state: the upstream attempts of one request.
 type filter struct {
+	httpfilter.PassThrough // the response phases: the router produces the response
+
 	cfg  *Config
 	fw   *route.Forward
 	ref  *cluster.Ref
@@ -132,24 +134,24 @@ func (f *filter) releaseConn(reusable bool) { f.h1x.Close(reusable) }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
 func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	e := s.Route
+	e := entry(s)
 	if e == nil {
-		if st := s.Stats; st != nil {
-			st.NoRoute.Inc()
+		if st := f.cfg.stats; st != nil {
+			st.noRoute.Inc()
 		}
 		s.SendLocalReply(404, "", httpfilter.FlagNoRoute, "route_not_found")
 		return httpfilter.Stop
 	}
 	switch e.Kind {
 	case route.ActionDirect:
-		if st := s.Stats; st != nil {
-			st.RqDirectResponse.Inc()
+		if st := f.cfg.stats; st != nil {
+			st.rqDirectResponse.Inc()
 		}
 		f.directResponse(s, e)
 		return httpfilter.Stop
 	case route.ActionRedirect:
-		if st := s.Stats; st != nil {
-			st.RqRedirect.Inc()
+		if st := f.cfg.stats; st != nil {
+			st.rqRedirect.Inc()
 		}
 		f.redirect(s, e)
 		return httpfilter.Stop
@@ -168,8 +170,8 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		if code == 0 {
 			code = 503
 		}
-		if st := s.Stats; st != nil {
-			st.NoCluster.Inc()
+		if st := f.cfg.stats; st != nil {
+			st.noCluster.Inc()
 		}
 		s.SendLocalReply(code, "", httpfilter.FlagNoClusterFound, "cluster_not_found")
 		return httpfilter.Stop
@@ -210,7 +212,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 
 	// Envoy applies the configured header mutations before rewriting path and host, so
 	// %REQ(:authority)% and friends see what the client sent.
-	s.Route.ApplyRequestHeaders(h, f.hm, f.headerVars(s))
+	e.ApplyRequestHeaders(h, f.hm, f.headerVars(s))
 	f.pathBuf = e.RewriteRequest(h, f.pathBuf[:0])
 	if f.fw.AutoHostRewrite && f.host.Hostname != "" {
 		h.Authority = f.host.Hostname

@@ -63,6 +63,7 @@ func checkGoroutines(t testing.TB) {
 // recorder is a filter placed before the router that keeps each finished stream's info,
 // keyed by the request's x-test-id, so tests can check response flags.
 type recorder struct {
+	httpfilter.PassThrough
 	mu    sync.Mutex
 	infos map[string]httpfilter.StreamInfo
 	ch    chan struct{} // signalled on every record
@@ -72,20 +73,21 @@ func newRecorder() *recorder {
 	return &recorder{infos: map[string]httpfilter.StreamInfo{}, ch: make(chan struct{}, 1)}
 }
 
-type recordFilter struct{ r *recorder }
+func (r *recorder) Phases() httpfilter.Phases { return httpfilter.PhaseStreamDone }
 
-func (r *recorder) NewFilter(*httpfilter.Stream) httpfilter.Filter { return recordFilter{r} }
+// NewFilter returns the recorder itself: it keeps no per-stream state.
+func (r *recorder) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter { return r }
 
-func (f recordFilter) OnStreamDone(s *httpfilter.Stream) {
+func (r *recorder) OnStreamDone(s *httpfilter.Stream) {
 	id := s.Request.Value("x-test-id")
 	if id == "" {
 		return
 	}
-	f.r.mu.Lock()
-	f.r.infos[strings.Clone(id)] = s.Info
-	f.r.mu.Unlock()
+	r.mu.Lock()
+	r.infos[strings.Clone(id)] = s.Info
+	r.mu.Unlock()
 	select {
-	case f.r.ch <- struct{}{}:
+	case r.ch <- struct{}{}:
 	default:
 	}
 }

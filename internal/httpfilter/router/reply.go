@@ -28,8 +28,8 @@ func (f *filter) finishResponseHeaders(s *httpfilter.Stream) {
 	if f.cookie != nil {
 		s.Response.Add("set-cookie", f.setCookie())
 	}
-	if s.Route != nil {
-		s.Route.ApplyResponseHeaders(&s.Response, f.hm, f.headerVars(s))
+	if e := entry(s); e != nil {
+		e.ApplyResponseHeaders(&s.Response, f.hm, f.headerVars(s))
 	}
 }
 
@@ -73,7 +73,7 @@ func (f *filter) directResponse(s *httpfilter.Stream, e *route.Entry) {
 	}
 	b := strconv.AppendUint(f.numBuf[:0], uint64(len(body)), 10)
 	s.Response.Add("content-length", unsafe.String(&f.numBuf[0], len(b)))
-	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
+	e.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
 	s.Info.ResponseDetails = "direct_response"
 	if len(body) == 0 {
 		s.EncodeHeaders(true)
@@ -90,7 +90,7 @@ func (f *filter) redirect(s *httpfilter.Stream, e *route.Entry) {
 	s.Response.Status = code
 	s.Response.Add("location", location)
 	s.Response.Add("content-length", "0")
-	s.Route.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
+	e.ApplyResponseHeaders(&s.Response, nil, f.headerVars(s))
 	s.Info.ResponseDetails = "direct_response"
 	s.EncodeHeaders(true)
 }

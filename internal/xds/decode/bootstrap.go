@@ -25,6 +25,8 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 	if err := strict("", b); err != nil {
 		return nil, err
 	}
+	fs := newFilterSet(reg)
+	defer fs.logSkipped()
 	out := &model.Bootstrap{
 		Node: model.Node{ID: b.GetNode().GetId(), Cluster: b.GetNode().GetCluster()},
 	}
@@ -66,7 +68,7 @@ func Bootstrap(b *bootstrapv3.Bootstrap, reg *httpfilter.Registry) (*model.Boots
 	listeners := map[string]int{}
 	for i, l := range b.GetStaticResources().GetListeners() {
 		lp := sr.field("listeners").index(i)
-		ml, err := listener(lp, l, reg)
+		ml, err := listener(lp, l, fs)
 		if err != nil {
 			return nil, err
 		}

@@ -39,7 +39,9 @@ type testRouter struct{}
 
 type routerConfig struct{ SuppressEnvoyHeaders bool }
 
-func (routerConfig) NewFilter(*httpfilter.Stream) httpfilter.Filter { return nil }
+func (routerConfig) Phases() httpfilter.Phases { return 0 }
+
+func (routerConfig) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter { return nil }
 
 func (testRouter) Info() httpfilter.Info {
 	return httpfilter.Info{Name: "envoy.filters.http.router", TypeURLs: []string{routerTypeURL}, Terminal: true}
@@ -61,7 +63,9 @@ type testCORS struct{}
 
 type corsConfig struct{ Origins []string }
 
-func (corsConfig) NewFilter(*httpfilter.Stream) httpfilter.Filter { return nil }
+func (corsConfig) Phases() httpfilter.Phases { return 0 }
+
+func (corsConfig) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.Filter { return nil }
 
 func (testCORS) Info() httpfilter.Info {
 	return httpfilter.Info{Name: "envoy.filters.http.cors", TypeURLs: []string{corsTypeURL, corsPolicyTypeURL}}

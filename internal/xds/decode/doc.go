@@ -12,4 +12,7 @@
 // load time (duplicate names, addresses or domains, bad regexes, routes to missing clusters in a
 // static route table) is refused here with the field's path. HTTP filter configs are compiled by
 // the factories of an httpfilter.Registry; files named by data sources are read during decoding.
+// A filter whose type URL no factory knows is refused unless it is_optional; a skipped
+// optional filter is logged (slog's default logger) once per decoding call, by name, however
+// many listeners and routes name it.
 package decode

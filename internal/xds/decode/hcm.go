@@ -54,7 +54,7 @@ var (
 		"initial_connection_window_size")
 )
 
-func hcm(p path, m *hcmv3.HttpConnectionManager, reg *httpfilter.Registry) (*model.HTTPConnectionManager, error) {
+func hcm(p path, m *hcmv3.HttpConnectionManager, fs *filterSet) (*model.HTTPConnectionManager, error) {
 	out := &model.HTTPConnectionManager{
 		StatPrefix:                m.GetStatPrefix(),
 		UseRemoteAddress:          m.GetUseRemoteAddress().GetValue(),
@@ -153,11 +153,11 @@ func hcm(p path, m *hcmv3.HttpConnectionManager, reg *httpfilter.Registry) (*mod
 	default:
 		// An inline route table is checked against the clusters that exist when it loads,
 		// unless it says otherwise (Envoy's validate_clusters default for route_config).
-		if out.RouteConfig, err = routeConfig(p.field("route_config"), rc, reg, true); err != nil {
+		if out.RouteConfig, err = routeConfig(p.field("route_config"), rc, fs, true); err != nil {
 			return nil, err
 		}
 	}
-	if out.HTTPFilters, err = httpFilters(p.field("http_filters"), m.GetHttpFilters(), reg); err != nil {
+	if out.HTTPFilters, err = httpFilters(p.field("http_filters"), m.GetHttpFilters(), fs); err != nil {
 		return nil, err
 	}
 	if err := observability(p, m, out); err != nil {
@@ -216,7 +216,7 @@ func http2Options(p path, o *corev3.Http2ProtocolOptions) (model.HTTP2Options, e
 }
 
 // httpFilters builds the filter chain through the registry's factories.
-func httpFilters(p path, hfs []*hcmv3.HttpFilter, reg *httpfilter.Registry) ([]model.HTTPFilter, error) {
+func httpFilters(p path, hfs []*hcmv3.HttpFilter, fs *filterSet) ([]model.HTTPFilter, error) {
 	var out []model.HTTPFilter
 	var terminal []bool
 	var paths []path
@@ -229,17 +229,18 @@ func httpFilters(p path, hfs []*hcmv3.HttpFilter, reg *httpfilter.Registry) ([]m
 		if tc == nil {
 			return nil, fp.field("typed_config").errorf("required (filter %q)", hf.GetName())
 		}
-		typeURL, msg, err := filterConfig(fp.field("typed_config"), tc, reg)
+		typeURL, msg, err := filterConfig(fp.field("typed_config"), tc, fs.reg)
 		if err != nil {
 			if hf.GetIsOptional() && errors.Is(err, errUnknownFilter) {
-				continue // Envoy skips an optional filter it does not know
+				fs.skip(hf.GetName(), typeURL) // Envoy skips an optional filter it does not know
+				continue
 			}
 			if errors.Is(err, errUnknownFilter) {
 				return nil, fp.field("typed_config").errorf("unknown filter type %s (filter %q); mark it is_optional to skip it", typeURL, hf.GetName())
 			}
 			return nil, err
 		}
-		f, _ := lookup(reg, typeURL)
+		f, _ := lookup(fs.reg, typeURL)
 		cfg, err := f.NewConfig(msg)
 		if err != nil {
 			return nil, fp.field("typed_config").errorf("%s: %v", hf.GetName(), err)

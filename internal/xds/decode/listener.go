@@ -47,10 +47,12 @@ func Listener(l *listenerv3.Listener, reg *httpfilter.Registry) (*model.Listener
 	if err := strict("", l); err != nil {
 		return nil, err
 	}
-	return listener("", l, reg)
+	fs := newFilterSet(reg)
+	defer fs.logSkipped()
+	return listener("", l, fs)
 }
 
-func listener(p path, l *listenerv3.Listener, reg *httpfilter.Registry) (*model.Listener, error) {
+func listener(p path, l *listenerv3.Listener, fs *filterSet) (*model.Listener, error) {
 	addr, err := socketAddress(p.field("address"), l.GetAddress(), "a listener binds to an IP address")
 	if err != nil {
 		return nil, err
@@ -81,7 +83,7 @@ func listener(p path, l *listenerv3.Listener, reg *httpfilter.Registry) (*model.
 	seen := map[string]int{}
 	for i, fc := range l.GetFilterChains() {
 		fp := p.field("filter_chains").index(i)
-		chain, limit, err := filterChain(fp, fc, reg)
+		chain, limit, err := filterChain(fp, fc, fs)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +101,7 @@ func listener(p path, l *listenerv3.Listener, reg *httpfilter.Registry) (*model.
 		if fc.GetFilterChainMatch() != nil {
 			return nil, fp.field("filter_chain_match").errorf("not allowed on the default filter chain")
 		}
-		chain, limit, err := filterChain(fp, fc, reg)
+		chain, limit, err := filterChain(fp, fc, fs)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +140,7 @@ func listenerFilter(p path, lf *listenerv3.ListenerFilter) error {
 
 // filterChain decodes one chain: an optional connection limit, then the HTTP connection
 // manager as the terminal network filter.
-func filterChain(p path, fc *listenerv3.FilterChain, reg *httpfilter.Registry) (*model.FilterChain, uint64, error) {
+func filterChain(p path, fc *listenerv3.FilterChain, fs *filterSet) (*model.FilterChain, uint64, error) {
 	match, err := filterChainMatch(p.field("filter_chain_match"), fc.GetFilterChainMatch())
 	if err != nil {
 		return nil, 0, err
@@ -175,7 +177,7 @@ func filterChain(p path, fc *listenerv3.FilterChain, reg *httpfilter.Registry) (
 			if !last {
 				return nil, 0, fp.errorf("%s must be the last network filter", hcmName)
 			}
-			out.HCM, err = hcm(fp.field("typed_config"), c, reg)
+			out.HCM, err = hcm(fp.field("typed_config"), c, fs)
 			if err != nil {
 				return nil, 0, err
 			}

@@ -49,6 +49,8 @@ const virtualHostsField = 2
 // message too. The cache then holds the virtual hosts of this version under its name, in
 // place of those of the previous one.
 func (c *RouteCache) RouteConfig(raw []byte, reg *httpfilter.Registry) (*model.RouteConfig, *routev3.RouteConfiguration, error) {
+	fs := newFilterSet(reg)
+	defer fs.logSkipped()
 	// Split the virtual hosts' bytes from the rest. Fields keep their order, so unmarshalling
 	// the rest and appending the virtual hosts gives what unmarshalling the whole would.
 	var rest []byte
@@ -100,7 +102,7 @@ func (c *RouteCache) RouteConfig(raw []byte, reg *httpfilter.Registry) (*model.R
 			if err := strict(vp, msg); err != nil {
 				return nil, nil, err
 			}
-			out, err := virtualHost(vp, msg, reg, maxBody)
+			out, err := virtualHost(vp, msg, fs, maxBody)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -1,19 +1,11 @@
 package decode
 
 import (
-	"errors"
-	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	uritemplatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/path/match/uri_template/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -39,19 +31,6 @@ var (
 		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
 		"response_headers_to_remove", "typed_per_filter_config", "per_request_buffer_limit_bytes")
 	_ = allowOpaque(&routev3.Route{}, "typed_per_filter_config")
-	_ = allow(&routev3.FilterConfig{}, "config", "is_optional", "disabled")
-	_ = allowOpaque(&routev3.FilterConfig{}, "config")
-	_ = allow(&routev3.RouteMatch{}, "prefix", "path", "safe_regex", "path_separated_prefix",
-		"path_match_policy", "case_sensitive", "headers", "query_parameters")
-	_ = allow(&corev3.TypedExtensionConfig{}, "name", "typed_config")
-	_ = allow(&uritemplatev3.UriTemplateMatchConfig{}, "path_template")
-	_ = allow(&routev3.HeaderMatcher{}, "name", "exact_match", "safe_regex_match", "range_match",
-		"present_match", "prefix_match", "suffix_match", "contains_match", "string_match",
-		"invert_match", "treat_missing_header_as_empty")
-	_ = allow(&typev3.Int64Range{}, "start", "end")
-	_ = allow(&routev3.QueryParameterMatcher{}, "name", "string_match", "present_match")
-	_ = allow(&matcherv3.RegexMatcher{}, "regex")
-	_ = allow(&matcherv3.RegexMatchAndSubstitute{}, "pattern", "substitution")
 	_ = allow(&routev3.RouteAction{}, "cluster", "cluster_header", "weighted_clusters",
 		"cluster_not_found_response_code", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
 		"auto_host_rewrite", "timeout", "idle_timeout", "upgrade_configs", "retry_policy",
@@ -65,27 +44,27 @@ var (
 	_ = allow(&routev3.RedirectAction{}, "https_redirect", "scheme_redirect", "host_redirect",
 		"port_redirect", "path_redirect", "prefix_rewrite", "regex_rewrite", "response_code", "strip_query")
 	_ = allow(&routev3.DirectResponseAction{}, "status", "body")
-	_ = allow(&corev3.HeaderValueOption{}, "header", "append", "append_action", "keep_empty_value")
-	_ = allow(&corev3.HeaderValue{}, "key", "value", "raw_value")
 )
 
 // RouteConfig decodes a route table delivered on its own (RDS): by Envoy's default its
 // cluster references are resolved at request time, unless validate_clusters says otherwise.
 func RouteConfig(rc *routev3.RouteConfiguration, reg *httpfilter.Registry) (*model.RouteConfig, error) {
+	fs := newFilterSet(reg)
+	defer fs.logSkipped()
 	if err := strict("", rc); err != nil {
 		return nil, err
 	}
-	return routeConfig("", rc, reg, false)
+	return routeConfig("", rc, fs, false)
 }
 
-func routeConfig(p path, rc *routev3.RouteConfiguration, reg *httpfilter.Registry, validateClusters bool) (*model.RouteConfig, error) {
+func routeConfig(p path, rc *routev3.RouteConfiguration, fs *filterSet, validateClusters bool) (*model.RouteConfig, error) {
 	out, maxBody, err := routeConfigHead(p, rc, validateClusters)
 	if err != nil {
 		return nil, err
 	}
 	vhosts := make([]*model.VirtualHost, 0, len(rc.GetVirtualHosts()))
 	for i, vh := range rc.GetVirtualHosts() {
-		v, err := virtualHost(p.field("virtual_hosts").index(i), vh, reg, maxBody)
+		v, err := virtualHost(p.field("virtual_hosts").index(i), vh, fs, maxBody)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +116,7 @@ func addVirtualHosts(p path, out *model.RouteConfig, vhosts []*model.VirtualHost
 	return nil
 }
 
-func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxBody uint32) (*model.VirtualHost, error) {
+func virtualHost(p path, vh *routev3.VirtualHost, fs *filterSet, maxBody uint32) (*model.VirtualHost, error) {
 	out := &model.VirtualHost{Name: vh.GetName()}
 	if out.Name == "" {
 		return nil, p.field("name").errorf("required")
@@ -156,7 +135,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 		vh.GetResponseHeadersToAdd(), vh.GetResponseHeadersToRemove()); err != nil {
 		return nil, err
 	}
-	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), vh.GetTypedPerFilterConfig(), reg); err != nil {
+	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), vh.GetTypedPerFilterConfig(), fs); err != nil {
 		return nil, err
 	}
 	if out.RetryPolicy, err = retryPolicy(p.field("retry_policy"), vh.GetRetryPolicy()); err != nil {
@@ -169,7 +148,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 		out.PerRequestBufferLimitBytes = &n
 	}
 	for i, r := range vh.GetRoutes() {
-		rt, err := route(p.field("routes").index(i), r, reg, maxBody)
+		rt, err := route(p.field("routes").index(i), r, fs, maxBody)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +157,7 @@ func virtualHost(p path, vh *routev3.VirtualHost, reg *httpfilter.Registry, maxB
 	return out, nil
 }
 
-func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (*model.Route, error) {
+func route(p path, r *routev3.Route, fs *filterSet, maxBody uint32) (*model.Route, error) {
 	out := &model.Route{Name: r.GetName()}
 	var err error
 	if out.Match, err = routeMatch(p.field("match"), r.GetMatch()); err != nil {
@@ -201,7 +180,7 @@ func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (
 		r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove()); err != nil {
 		return nil, err
 	}
-	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), r.GetTypedPerFilterConfig(), reg); err != nil {
+	if out.TypedPerFilterConfig, err = perFilterConfig(p.field("typed_per_filter_config"), r.GetTypedPerFilterConfig(), fs); err != nil {
 		return nil, err
 	}
 	if v := r.GetPerRequestBufferLimitBytes(); v != nil {
@@ -209,178 +188,6 @@ func route(p path, r *routev3.Route, reg *httpfilter.Registry, maxBody uint32) (
 		out.PerRequestBufferLimitBytes = &n
 	}
 	return out, nil
-}
-
-func routeMatch(p path, m *routev3.RouteMatch) (model.RouteMatch, error) {
-	var out model.RouteMatch
-	if m == nil {
-		return out, p.errorf("required")
-	}
-	switch ps := m.GetPathSpecifier().(type) {
-	case *routev3.RouteMatch_Prefix:
-		out.PathKind, out.Path = model.PathPrefix, ps.Prefix
-	case *routev3.RouteMatch_Path:
-		out.PathKind, out.Path = model.PathExact, ps.Path
-	case *routev3.RouteMatch_SafeRegex:
-		re, err := regex(p.field("safe_regex"), ps.SafeRegex)
-		if err != nil {
-			return out, err
-		}
-		out.PathKind, out.Path = model.PathRegex, re
-	case *routev3.RouteMatch_PathSeparatedPrefix:
-		sp := ps.PathSeparatedPrefix
-		// Envoy's own rule: a non-empty path with no query or fragment, not ending in '/'.
-		if len(sp) < 2 || !strings.HasPrefix(sp, "/") || strings.HasSuffix(sp, "/") || strings.ContainsAny(sp, "?#") {
-			return out, p.field("path_separated_prefix").errorf("%q: want /segments without a trailing '/', '?' or '#'", sp)
-		}
-		out.PathKind, out.Path = model.PathSeparatedPrefix, sp
-	case *routev3.RouteMatch_PathMatchPolicy:
-		tp := p.field("path_match_policy").field("typed_config")
-		if ps.PathMatchPolicy.GetTypedConfig() == nil {
-			return out, tp.errorf("required")
-		}
-		msg, err := unpack(tp, ps.PathMatchPolicy.GetTypedConfig())
-		if err != nil {
-			return out, err
-		}
-		cfg, ok := msg.(*uritemplatev3.UriTemplateMatchConfig)
-		if !ok {
-			return out, tp.errorf("%s not supported (only %s)", ps.PathMatchPolicy.GetTypedConfig().GetTypeUrl(), uriTemplateMatchName)
-		}
-		if err := uriTemplate(cfg.GetPathTemplate()); err != nil {
-			return out, tp.field("path_template").errorf("%q: %v", cfg.GetPathTemplate(), err)
-		}
-		out.PathKind, out.Path = model.PathTemplate, cfg.GetPathTemplate()
-	default:
-		return out, p.errorf("one of prefix, path, safe_regex, path_separated_prefix, path_match_policy required")
-	}
-	if v := m.GetCaseSensitive(); v != nil {
-		out.CaseInsensitive = !v.GetValue()
-	}
-	for i, h := range m.GetHeaders() {
-		hm, err := headerMatcher(p.field("headers").index(i), h)
-		if err != nil {
-			return out, err
-		}
-		out.Headers = append(out.Headers, hm)
-	}
-	for i, q := range m.GetQueryParameters() {
-		qp := p.field("query_parameters").index(i)
-		if q.GetName() == "" {
-			return out, qp.field("name").errorf("required")
-		}
-		qm := model.QueryParameterMatcher{Name: q.GetName()}
-		switch s := q.GetQueryParameterMatchSpecifier().(type) {
-		case *routev3.QueryParameterMatcher_StringMatch:
-			sm, err := stringMatcher(qp.field("string_match"), s.StringMatch)
-			if err != nil {
-				return out, err
-			}
-			qm.String = &sm
-		case *routev3.QueryParameterMatcher_PresentMatch:
-			qm.Present = s.PresentMatch
-			if !qm.Present {
-				return out, qp.field("present_match").errorf("must be true (use invert on a header match for absence)")
-			}
-		default:
-			// No specifier: Envoy matches on presence.
-			qm.Present = true
-		}
-		out.QueryParameters = append(out.QueryParameters, qm)
-	}
-	return out, nil
-}
-
-func headerMatcher(p path, h *routev3.HeaderMatcher) (model.HeaderMatcher, error) {
-	out := model.HeaderMatcher{
-		Name:                strings.ToLower(h.GetName()),
-		Invert:              h.GetInvertMatch(),
-		TreatMissingAsEmpty: h.GetTreatMissingHeaderAsEmpty(),
-	}
-	if !validHeaderName(out.Name, true) {
-		return out, p.field("name").errorf("%q is not a header name", h.GetName())
-	}
-	nonEmpty := func(field, v string) error {
-		if v == "" {
-			return p.field(field).errorf("must not be empty")
-		}
-		return nil
-	}
-	var err error
-	switch s := h.GetHeaderMatchSpecifier().(type) {
-	case *routev3.HeaderMatcher_ExactMatch:
-		out.String = model.StringMatcher{Kind: model.StringExact, Value: s.ExactMatch}
-	case *routev3.HeaderMatcher_PrefixMatch:
-		out.String, err = model.StringMatcher{Kind: model.StringPrefix, Value: s.PrefixMatch}, nonEmpty("prefix_match", s.PrefixMatch)
-	case *routev3.HeaderMatcher_SuffixMatch:
-		out.String, err = model.StringMatcher{Kind: model.StringSuffix, Value: s.SuffixMatch}, nonEmpty("suffix_match", s.SuffixMatch)
-	case *routev3.HeaderMatcher_ContainsMatch:
-		out.String, err = model.StringMatcher{Kind: model.StringContains, Value: s.ContainsMatch}, nonEmpty("contains_match", s.ContainsMatch)
-	case *routev3.HeaderMatcher_SafeRegexMatch:
-		out.String.Kind = model.StringRegex
-		out.String.Value, err = regex(p.field("safe_regex_match"), s.SafeRegexMatch)
-	case *routev3.HeaderMatcher_StringMatch:
-		out.String, err = stringMatcher(p.field("string_match"), s.StringMatch)
-	case *routev3.HeaderMatcher_RangeMatch:
-		out.Kind, out.RangeStart, out.RangeEnd = model.HeaderRange, s.RangeMatch.GetStart(), s.RangeMatch.GetEnd()
-		if out.RangeStart >= out.RangeEnd {
-			err = p.field("range_match").errorf("start %d must be below end %d", out.RangeStart, out.RangeEnd)
-		}
-	case *routev3.HeaderMatcher_PresentMatch:
-		out.Kind, out.Present = model.HeaderPresent, s.PresentMatch
-	default:
-		// No specifier: Envoy matches when the header is present.
-		out.Kind, out.Present = model.HeaderPresent, true
-	}
-	return out, err
-}
-
-func stringMatcher(p path, m *matcherv3.StringMatcher) (model.StringMatcher, error) {
-	out := model.StringMatcher{IgnoreCase: m.GetIgnoreCase()}
-	switch s := m.GetMatchPattern().(type) {
-	case *matcherv3.StringMatcher_Exact:
-		out.Kind, out.Value = model.StringExact, s.Exact
-	case *matcherv3.StringMatcher_Prefix:
-		out.Kind, out.Value = model.StringPrefix, s.Prefix
-	case *matcherv3.StringMatcher_Suffix:
-		out.Kind, out.Value = model.StringSuffix, s.Suffix
-	case *matcherv3.StringMatcher_Contains:
-		out.Kind, out.Value = model.StringContains, s.Contains
-	case *matcherv3.StringMatcher_SafeRegex:
-		if out.IgnoreCase {
-			return out, p.field("ignore_case").errorf("has no effect for safe_regex (use (?i))")
-		}
-		re, err := regex(p.field("safe_regex"), s.SafeRegex)
-		if err != nil {
-			return out, err
-		}
-		out.Kind, out.Value = model.StringRegex, re
-	default:
-		return out, p.errorf("one of exact, prefix, suffix, contains, safe_regex required")
-	}
-	if out.Kind != model.StringExact && out.Value == "" {
-		return out, p.errorf("empty pattern")
-	}
-	return out, nil
-}
-
-// regex checks an RE2 pattern; Go's regexp implements RE2 syntax.
-func regex(p path, m *matcherv3.RegexMatcher) (string, error) {
-	if m.GetRegex() == "" {
-		return "", p.field("regex").errorf("required")
-	}
-	if _, err := regexp.Compile(m.GetRegex()); err != nil {
-		return "", p.field("regex").errorf("%v", err)
-	}
-	return m.GetRegex(), nil
-}
-
-func regexRewrite(p path, m *matcherv3.RegexMatchAndSubstitute) (*model.RegexRewrite, error) {
-	re, err := regex(p.field("pattern"), m.GetPattern())
-	if err != nil {
-		return nil, err
-	}
-	return &model.RegexRewrite{Pattern: re, Substitution: m.GetSubstitution()}, nil
 }
 
 func routeAction(p path, a *routev3.RouteAction, kind model.PathMatchKind) (*model.RouteAction, error) {
@@ -588,333 +395,4 @@ func directResponse(p path, d *routev3.DirectResponseAction, maxBody uint32) (*m
 		out.Body = body
 	}
 	return out, nil
-}
-
-// perFilterConfig compiles typed_per_filter_config entries with each filter's NewOverride.
-func perFilterConfig(p path, m map[string]*anypb.Any, reg *httpfilter.Registry) (map[string]any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make(map[string]any, len(m))
-	for _, name := range names {
-		fp := p.key(name)
-		a := m[name]
-		optional := false
-		if typeName(a.GetTypeUrl()) == "envoy.config.route.v3.FilterConfig" {
-			msg, err := unpack(fp, a)
-			if err != nil {
-				return nil, err
-			}
-			if err := strict(fp, msg); err != nil {
-				return nil, err
-			}
-			fc := msg.(*routev3.FilterConfig)
-			if fc.GetDisabled() {
-				out[name] = model.DisabledFilter{}
-				continue
-			}
-			if fc.GetConfig() == nil {
-				return nil, fp.field("config").errorf("required unless disabled")
-			}
-			a, optional, fp = fc.GetConfig(), fc.GetIsOptional(), fp.field("config")
-		}
-		typeURL, msg, err := filterConfig(fp, a, reg)
-		if errors.Is(err, errUnknownFilter) {
-			if optional {
-				continue
-			}
-			return nil, fp.errorf("unknown filter type %s", typeURL)
-		}
-		if err != nil {
-			return nil, err
-		}
-		f, _ := lookup(reg, typeURL)
-		cfg, err := f.NewOverride(msg)
-		if err != nil {
-			return nil, fp.errorf("%s: %v", name, err)
-		}
-		out[name] = cfg
-	}
-	return out, nil
-}
-
-// headerMutation decodes the four header lists a route config, virtual host, route or
-// weighted cluster may carry.
-func headerMutation(p path, reqAdd []*corev3.HeaderValueOption, reqRemove []string,
-	respAdd []*corev3.HeaderValueOption, respRemove []string) (model.HeaderMutation, error) {
-	var out model.HeaderMutation
-	var err error
-	if out.RequestAdd, err = headersToAdd(p.field("request_headers_to_add"), reqAdd); err != nil {
-		return out, err
-	}
-	if out.RequestRemove, err = headersToRemove(p.field("request_headers_to_remove"), reqRemove); err != nil {
-		return out, err
-	}
-	if out.ResponseAdd, err = headersToAdd(p.field("response_headers_to_add"), respAdd); err != nil {
-		return out, err
-	}
-	if out.ResponseRemove, err = headersToRemove(p.field("response_headers_to_remove"), respRemove); err != nil {
-		return out, err
-	}
-	return out, nil
-}
-
-var appendActions = map[corev3.HeaderValueOption_HeaderAppendAction]model.AppendAction{
-	corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:    model.AppendIfExistsOrAdd,
-	corev3.HeaderValueOption_ADD_IF_ABSENT:              model.AddIfAbsent,
-	corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD: model.OverwriteIfExistsOrAdd,
-	corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:        model.OverwriteIfExists,
-}
-
-func headersToAdd(p path, hs []*corev3.HeaderValueOption) ([]model.HeaderValueOption, error) {
-	var out []model.HeaderValueOption
-	for i, h := range hs {
-		hp := p.index(i)
-		name := strings.ToLower(h.GetHeader().GetKey())
-		if err := modifiableHeader(hp.field("header").field("key"), name); err != nil {
-			return nil, err
-		}
-		value := h.GetHeader().GetValue()
-		if raw := h.GetHeader().GetRawValue(); raw != nil {
-			if value != "" {
-				return nil, hp.field("header").errorf("value and raw_value are exclusive")
-			}
-			value = string(raw)
-		}
-		if err := headerValue(value); err != nil {
-			return nil, hp.field("header").field("value").errorf("%v", err)
-		}
-		action, ok := appendActions[h.GetAppendAction()]
-		if !ok {
-			return nil, hp.field("append_action").errorf("%s not supported", h.GetAppendAction())
-		}
-		if ap := h.GetAppend(); ap != nil {
-			if h.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
-				return nil, hp.field("append").errorf("cannot be combined with append_action")
-			}
-			if !ap.GetValue() {
-				action = model.OverwriteIfExistsOrAdd
-			}
-		}
-		out = append(out, model.HeaderValueOption{Name: name, Value: value, Action: action, KeepEmptyValue: h.GetKeepEmptyValue()})
-	}
-	return out, nil
-}
-
-func headersToRemove(p path, names []string) ([]string, error) {
-	var out []string
-	for i, n := range names {
-		n = strings.ToLower(n)
-		if err := modifiableHeader(p.index(i), n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-// modifiableHeader rejects what Envoy refuses to let route configs touch: pseudo-headers and
-// Host, which routing itself depends on.
-func modifiableHeader(p path, name string) error {
-	if !validHeaderName(name, true) {
-		return p.errorf("%q is not a header name", name)
-	}
-	if strings.HasPrefix(name, ":") || name == "host" {
-		return p.errorf("%q: pseudo-headers and host may not be modified", name)
-	}
-	return nil
-}
-
-// validHeaderName accepts RFC 9110 tokens, and pseudo-header names if pseudo is set.
-func validHeaderName(name string, pseudo bool) bool {
-	if pseudo && strings.HasPrefix(name, ":") {
-		name = name[1:]
-	}
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// headerVariables are the %VAR% substitutions the header formatter implements.
-var headerVariables = map[string]bool{
-	"DOWNSTREAM_REMOTE_ADDRESS":              true,
-	"DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": true,
-	"DOWNSTREAM_LOCAL_ADDRESS":               true,
-	"PROTOCOL":                               true,
-	"UPSTREAM_REMOTE_ADDRESS":                true,
-	"HOSTNAME":                               true,
-	"START_TIME":                             true,
-}
-
-// headerValue checks a header value template: no control characters, and every %VAR% known
-// ("%%" is a literal percent sign, as in Envoy).
-func headerValue(v string) error {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' || c == 0 {
-			return fmt.Errorf("control character %q", c)
-		}
-		if c != '%' {
-			continue
-		}
-		if i+1 < len(v) && v[i+1] == '%' {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(v) && (v[j] >= 'A' && v[j] <= 'Z' || v[j] == '_' || v[j] >= '0' && v[j] <= '9') {
-			j++
-		}
-		name, arg, hasArg := v[i+1:j], "", false
-		if j < len(v) && v[j] == '(' {
-			end := strings.IndexByte(v[j:], ')')
-			if end < 0 {
-				return fmt.Errorf("unterminated %%%s(", name)
-			}
-			arg, hasArg = v[j+1:j+end], true
-			j += end + 1
-		}
-		if j >= len(v) || v[j] != '%' {
-			return fmt.Errorf("unterminated variable at %q (write %%%% for a literal %%)", v[i:])
-		}
-		switch {
-		case name == "REQ":
-			if !hasArg || !validHeaderName(strings.ToLower(arg), true) {
-				return fmt.Errorf("%%REQ(header)%% needs a header name")
-			}
-		case name == "START_TIME":
-			// %START_TIME% and %START_TIME(format)% are both fine.
-		case headerVariables[name] && !hasArg:
-		default:
-			return fmt.Errorf("unsupported variable %%%s%%", v[i+1:j])
-		}
-		i = j
-	}
-	return nil
-}
-
-// uriTemplate checks Envoy's uri_template syntax: "/" separated segments of literals, "*"
-// (one segment), "**" (the rest, last only), and up to five variables "{name}" or
-// "{name=pattern}"; the last segment may end in a literal suffix ("/**.m3u8").
-func uriTemplate(t string) error {
-	if !strings.HasPrefix(t, "/") {
-		return errors.New("must start with /")
-	}
-	vars := map[string]bool{}
-	segs := splitTemplate(t[1:])
-	for i, seg := range segs {
-		last := i == len(segs)-1
-		if err := templateSegment(seg, last, vars, false); err != nil {
-			return err
-		}
-	}
-	if len(vars) > 5 {
-		return errors.New("at most 5 variables")
-	}
-	return nil
-}
-
-// splitTemplate splits on '/' outside braces.
-func splitTemplate(s string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '{':
-			depth++
-		case '}':
-			depth--
-		case '/':
-			if depth == 0 {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
-}
-
-func templateSegment(seg string, last bool, vars map[string]bool, inVar bool) error {
-	if seg == "" {
-		return errors.New("empty segment")
-	}
-	switch {
-	case seg == "*":
-		return nil
-	case seg == "**":
-		if !last {
-			return errors.New("** must be the last segment")
-		}
-		return nil
-	case strings.HasPrefix(seg, "{"):
-		if inVar {
-			return errors.New("nested variable")
-		}
-		end := strings.IndexByte(seg, '}')
-		if end < 0 {
-			return errors.New("unterminated {")
-		}
-		body, suffix := seg[1:end], seg[end+1:]
-		name, pattern, hasPattern := strings.Cut(body, "=")
-		if !templateVarName.MatchString(name) {
-			return fmt.Errorf("bad variable name %q", name)
-		}
-		if vars[name] {
-			return fmt.Errorf("duplicate variable %q", name)
-		}
-		vars[name] = true
-		if hasPattern {
-			sub := strings.Split(pattern, "/")
-			for j, s := range sub {
-				if err := templateSegment(s, last && j == len(sub)-1, vars, true); err != nil {
-					return err
-				}
-			}
-		}
-		if suffix != "" {
-			if !last {
-				return errors.New("a suffix after a variable is only allowed in the last segment")
-			}
-			return templateLiteral(suffix)
-		}
-		return nil
-	case strings.HasPrefix(seg, "**") || strings.HasPrefix(seg, "*"):
-		suffix := strings.TrimLeft(seg, "*")
-		if !last {
-			return errors.New("a suffix after * is only allowed in the last segment")
-		}
-		return templateLiteral(suffix)
-	}
-	return templateLiteral(seg)
-}
-
-var templateVarName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,15}$`)
-
-// templateLiteral accepts RFC 3986 pchars.
-func templateLiteral(s string) error {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("-._~!$&'()+,;:@%", c) >= 0:
-		default:
-			return fmt.Errorf("%q not allowed in a literal", c)
-		}
-	}
-	return nil
 }
