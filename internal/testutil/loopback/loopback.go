@@ -1,5 +1,5 @@
-// Package loopback runs real servers on 127.0.0.1 for tests: a raw TCP listener that hands
-// each connection to a function, HTTP/1.1 and h2c (HTTP/2 with prior knowledge) servers,
+// Package loopback runs real servers on 127.0.0.1 for tests: connected TCP pairs, a raw TCP
+// listener that hands each connection to a function, HTTP/1.1 and h2c (HTTP/2 with prior knowledge) servers,
 // and an echo handler that records what it received. Each runs until its test ends; the
 // cleanup closes the listener and every open connection and waits for the server's
 // goroutines, so tests using package leak see none of them left.
@@ -25,6 +25,24 @@ func Listen(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// Pair returns the two ends of a TCP connection on 127.0.0.1, for tests of code that reads
+// and writes a real socket; both are closed when the test ends.
+func Pair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln := Listen(t)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	ln.Close()
+	return client, server
 }
 
 // Serve accepts connections on a free port of 127.0.0.1 and runs handle on each in a

@@ -143,3 +143,16 @@ func TestServeCleanupEndsHandlers(t *testing.T) {
 		})
 	}
 }
+
+func TestPair(t *testing.T) {
+	leak.Check(t)
+	client, server := loopback.Pair(t)
+	go fmt.Fprintln(client, "ping")
+	server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(server).ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	if client.LocalAddr().String() != server.RemoteAddr().String() {
+		t.Errorf("ends of different connections: %v, %v", client.LocalAddr(), server.RemoteAddr())
+	}
+}
