@@ -10,7 +10,7 @@ import (
 )
 
 // Timeout bounds every wait: far above what any condition takes on a loaded machine.
-const Timeout = 10 * time.Second
+const Timeout = 20 * time.Second
 
 // timeout is Timeout, shortened by this package's tests.
 var timeout = Timeout
