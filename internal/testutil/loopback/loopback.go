@@ -1,11 +1,13 @@
 // Package loopback runs real servers on 127.0.0.1 for tests: connected TCP pairs, a raw TCP
-// listener that hands each connection to a function, HTTP/1.1 and h2c (HTTP/2 with prior knowledge) servers,
-// and an echo handler that records what it received. Each runs until its test ends; the
-// cleanup closes the listener and every open connection and waits for the server's
-// goroutines, so tests using package leak see none of them left.
+// listener that hands each connection to a function, a fixed-answer HTTP/1.1 upstream for
+// benchmarks, HTTP/1.1 and h2c (HTTP/2 with prior knowledge) servers, and an echo handler
+// that records what it received. Each runs until its test ends; the cleanup closes the
+// listener and every open connection and waits for the server's goroutines, so tests using
+// package leak see none of them left.
 package loopback
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -93,6 +95,30 @@ func ServeListener(t testing.TB, ln net.Listener, handle func(ctx context.Contex
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// Fixed answers every request on each connection with response, written as is, without
+// net/http, so that a benchmark measures the proxy rather than its upstream. Requests must
+// have no body: a request's head ends at its first empty line. It returns the address.
+func Fixed(t testing.TB, response []byte) string {
+	t.Helper()
+	return Serve(t, func(_ context.Context, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) <= 2 {
+					break
+				}
+			}
+			if _, err := c.Write(response); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // HTTP serves h over HTTP/1.1 on a free port of 127.0.0.1 until the test ends, and returns

@@ -156,3 +156,23 @@ func TestPair(t *testing.T) {
 		t.Errorf("ends of different connections: %v, %v", client.LocalAddr(), server.RemoteAddr())
 	}
 }
+
+func TestFixed(t *testing.T) {
+	leak.Check(t)
+	const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	addr := loopback.Fixed(t, []byte(answer))
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for i := range 3 { // on one kept-alive connection
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}
