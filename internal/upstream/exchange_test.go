@@ -207,24 +207,7 @@ func TestH1ExchangeReplayable(t *testing.T) {
 
 // fastServer answers every request on a connection with the same small response.
 func fastServer(t testing.TB) string {
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-	return loopback.Serve(t, func(_ context.Context, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					return
-				}
-				if len(line) <= 2 {
-					break
-				}
-			}
-			if _, err := c.Write(resp); err != nil {
-				return
-			}
-		}
-	})
+	return loopback.Fixed(t, []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
 }
 
 func h1Once(tb testing.TB, x *H1, p *Pool, h, resp *header.Map) {
