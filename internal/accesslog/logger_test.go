@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func entry(t *testing.T, m proto.Message, f *accesslogv3.AccessLogFilter) *accesslogv3.AccessLog {
@@ -74,17 +75,14 @@ func TestFileLoggerTimerFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Log(testStream(), testEnd)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, _ := os.ReadFile(path); len(b) > 0 {
-			if !strings.HasPrefix(string(b), "[2024-03-05T07:08:09.123Z] \"GET") {
-				t.Errorf("got %q", b)
-			}
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	var b []byte
+	wait.For(t, "the line written without an explicit flush", func() bool {
+		b, _ = os.ReadFile(path)
+		return len(b) > 0
+	})
+	if !strings.HasPrefix(string(b), "[2024-03-05T07:08:09.123Z] \"GET") {
+		t.Errorf("got %q", b)
 	}
-	t.Fatal("nothing written within 5s without an explicit flush")
 }
 
 func TestReopen(t *testing.T) {

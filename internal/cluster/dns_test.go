@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
@@ -93,7 +95,7 @@ func TestStrictDNSLocalhost(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leak.Check(t)
 			m := NewManager(Options{})
 			defer m.Close()
 			if err := m.Apply([]*model.Cluster{dnsCluster("dns", model.ClusterStrictDNS, "localhost", srv.port(), tc.family)}); err != nil {
@@ -117,7 +119,7 @@ func TestStrictDNSLocalhost(t *testing.T) {
 }
 
 func TestStrictDNSRefresh(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	dns := &fakeDNS{}
 	dns.set("ip4", "10.0.0.1", "10.0.0.2")
 	m := NewManager(Options{Resolver: dns})
@@ -141,7 +143,7 @@ func TestStrictDNSRefresh(t *testing.T) {
 
 	old1, old2 := c.Hosts()[0], c.Hosts()[1]
 	dns.set("ip4", "10.0.0.2", "10.0.0.3")
-	waitFor(t, "new resolution", func() bool { return c.Hosts()[1].Addr.Addr() == netip.MustParseAddr("10.0.0.3") })
+	wait.For(t, "new resolution", func() bool { return c.Hosts()[1].Addr.Addr() == netip.MustParseAddr("10.0.0.3") })
 	if c.Hosts()[0] != old2 {
 		t.Error("host 10.0.0.2 was not kept across the refresh")
 	}
@@ -201,7 +203,7 @@ func TestDNSFamilies(t *testing.T) {
 }
 
 func TestLogicalDNS(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	a := newEchoServer(t)
 	// A second loopback address, so the two resolutions lead to two servers on one port.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.2", itoa(a.port())))
@@ -237,7 +239,7 @@ func TestLogicalDNS(t *testing.T) {
 	}
 
 	dns.set("ip4", "127.0.0.2")
-	waitFor(t, "new address", func() bool { return c.Hosts()[0].Address == "127.0.0.2:"+itoa(a.port()) })
+	wait.For(t, "new address", func() bool { return c.Hosts()[0].Address == "127.0.0.2:"+itoa(a.port()) })
 	nh := c.Hosts()[0]
 	if nh.Pool != h.Pool {
 		t.Fatal("logical host lost its pool across a re-resolution")
@@ -253,7 +255,7 @@ func TestLogicalDNS(t *testing.T) {
 }
 
 func TestDNSWarmFailureThenRecovery(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	dns := &fakeDNS{}
 	dns.fail(errors.New("servfail"))
 	m := NewManager(Options{Resolver: dns, DNSWarmTimeout: 100 * time.Millisecond})
@@ -267,11 +269,11 @@ func TestDNSWarmFailureThenRecovery(t *testing.T) {
 	}
 	dns.fail(nil)
 	dns.set("ip4", "10.0.0.9")
-	waitFor(t, "first resolution", func() bool { return c.Pick(0) != nil })
+	wait.For(t, "first resolution", func() bool { return c.Pick(0) != nil })
 }
 
 func TestDNSClusterRebuildKeepsResolution(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	dns := &fakeDNS{}
 	dns.set("ip4", "10.0.0.1")
 	m := NewManager(Options{Resolver: dns, DNSWarmTimeout: 50 * time.Millisecond})
@@ -296,7 +298,7 @@ func TestDNSClusterRebuildKeepsResolution(t *testing.T) {
 }
 
 func TestManagerCloseStopsDNS(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	dns := &fakeDNS{}
 	dns.set("ip4", "10.0.0.1")
 	m := NewManager(Options{Resolver: dns})
@@ -317,15 +319,4 @@ func TestManagerCloseStopsDNS(t *testing.T) {
 		t.Error("Apply after Close: want an error")
 	}
 	m.Close()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -6,85 +6,37 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 	"github.com/nuncio-gw/nuncio/internal/upstream"
 )
 
-// checkGoroutines fails the test if goroutines started during it are still running once
-// the other cleanups have run. Register it first: cleanups run last-in first-out.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
 // echoServer answers each line with the same line, on 127.0.0.1.
-type echoServer struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
-}
+type echoServer struct{ ln net.Listener }
 
 func newEchoServer(t *testing.T) *echoServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveEcho(t, ln)
+	return serveEcho(t, loopback.Listen(t))
 }
 
 func serveEcho(t *testing.T, ln net.Listener) *echoServer {
-	s := &echoServer{ln: ln}
-	s.wg.Go(func() {
+	loopback.ServeListener(t, ln, func(_ context.Context, c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Go(func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			})
+			c.Write([]byte(line))
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
+	return &echoServer{ln: ln}
 }
 
 func itoa(p uint32) string { return strconv.Itoa(int(p)) }
@@ -123,7 +75,7 @@ func staticCluster(name string, ports ...uint32) *model.Cluster {
 }
 
 func TestApplyAddUpdateRemove(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	srv := newEchoServer(t)
 	m := NewManager(Options{})
 	defer m.Close()
@@ -195,7 +147,7 @@ func TestApplyAddUpdateRemove(t *testing.T) {
 }
 
 func TestApplyRejectsWhole(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{})
 	defer m.Close()
 	good := staticCluster("good", 8080)
@@ -228,7 +180,7 @@ func TestApplyRejectsWhole(t *testing.T) {
 }
 
 func TestSetEndpointsReusesHosts(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{})
 	defer m.Close()
 	eds := &model.Cluster{Name: "eds", Type: model.ClusterEDS}
@@ -323,7 +275,7 @@ func TestUseDownstreamProtocolPools(t *testing.T) {
 }
 
 func TestManagerConcurrentApplyAndPick(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{})
 	defer m.Close()
 	ref := m.Ref("c")

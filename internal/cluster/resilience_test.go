@@ -3,35 +3,41 @@ package cluster
 import (
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // healthServer is a loopback HTTP server whose /healthz answers 200 or 503 as told.
 type healthServer struct {
-	*httptest.Server
+	addr string
 	down atomic.Bool
 }
 
 func newHealthServer(t *testing.T) *healthServer {
 	s := &healthServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.addr = loopback.HTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.down.Load() {
 			w.WriteHeader(503)
 			return
 		}
 		w.WriteHeader(200)
 	}))
-	t.Cleanup(s.Close)
 	return s
 }
 
-func (s *healthServer) port() uint32 { return uint32(s.Listener.Addr().(*net.TCPAddr).Port) }
+func (s *healthServer) port() uint32 {
+	_, p, _ := net.SplitHostPort(s.addr)
+	n, _ := strconv.Atoi(p)
+	return uint32(n)
+}
 
 func statValue(st *stats.Store, name string) int64 {
 	for _, s := range st.All() {
@@ -54,7 +60,7 @@ func picked(c *Cluster, n int) map[string]int {
 }
 
 func TestActiveHealthChecksSteerPicks(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	srvs := []*healthServer{newHealthServer(t), newHealthServer(t), newHealthServer(t)}
 	srvs[2].down.Store(true) // fails from the start
 	st := stats.NewStore()
@@ -84,21 +90,21 @@ func TestActiveHealthChecksSteerPicks(t *testing.T) {
 	}
 
 	srvs[0].down.Store(true)
-	waitFor(t, "host 0 unhealthy", func() bool { return hosts[0].HealthFlags()&FailedActiveHC != 0 })
+	wait.For(t, "host 0 unhealthy", func() bool { return hosts[0].HealthFlags()&FailedActiveHC != 0 })
 	// One healthy of three is under the 50% panic threshold: all three take requests.
 	if got := picked(c, 300); len(got) != 3 {
 		t.Errorf("picks %v in panic mode, want all three hosts", got)
 	}
 	srvs[0].down.Store(false)
 	srvs[2].down.Store(false)
-	waitFor(t, "all healthy", func() bool { return statValue(st, "cluster.hc.membership_healthy") == 3 })
+	wait.For(t, "all healthy", func() bool { return statValue(st, "cluster.hc.membership_healthy") == 3 })
 	if statValue(st, "cluster.hc.health_check.attempt") <= 0 || statValue(st, "cluster.hc.health_check.failure") <= 0 {
 		t.Error("health_check stats not counted")
 	}
 }
 
 func TestNewHostsWaitForFirstCheck(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	a, b := newHealthServer(t), newHealthServer(t)
 	m := NewManager(Options{Stats: stats.NewStore()})
 	defer m.Close()
@@ -121,14 +127,14 @@ func TestNewHostsWaitForFirstCheck(t *testing.T) {
 	}
 	// The added host may or may not have been checked yet; once checked it is healthy and the
 	// first host kept its verdict (no re-check with a one-hour interval).
-	waitFor(t, "new host checked", func() bool { return c.Hosts()[1].HealthFlags() == 0 })
+	wait.For(t, "new host checked", func() bool { return c.Hosts()[1].HealthFlags() == 0 })
 	if c.Hosts()[0].HealthFlags() != 0 {
 		t.Error("existing host lost its verdict on an endpoint update")
 	}
 }
 
 func TestOutlierEjectionExcludesHost(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	st := stats.NewStore()
 	m := NewManager(Options{Stats: st})
 	defer m.Close()

@@ -24,6 +24,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // echoFilter is a terminal filter that answers with a description of the request it got,
@@ -193,39 +194,23 @@ func testHCM(t *testing.T, m *model.HTTPConnectionManager, tlsConf *tls.Config) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return loopback.Serve(t, func(ctx context.Context, c net.Conn) {
+		info := listener.ConnInfo{
+			RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
+			LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
+		}
+		if tlsConf != nil {
+			tc := tls.Server(c, tlsConf)
+			if tc.Handshake() != nil {
 				return
 			}
-			go func() {
-				info := listener.ConnInfo{
-					RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
-					LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
-				}
-				if tlsConf != nil {
-					tc := tls.Server(c, tlsConf)
-					if tc.Handshake() != nil {
-						c.Close()
-						return
-					}
-					st := tc.ConnectionState()
-					info.TLS, info.ALPN = &st, st.NegotiatedProtocol
-					c = tc
-				}
-				cfg.ServeConn(ctx, c, info)
-				c.Close()
-			}()
+			st := tc.ConnectionState()
+			info.TLS, info.ALPN = &st, st.NegotiatedProtocol
+			c = tc
 		}
-	}()
-	return ln.Addr().String()
+		cfg.ServeConn(ctx, c, info)
+		c.Close()
+	})
 }
 
 func defaultHCM() *model.HTTPConnectionManager {

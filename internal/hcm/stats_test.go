@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func statOf(st *stats.Store, name string) (stats.Stat, bool) {
@@ -64,18 +65,11 @@ func TestConnStatsReleasedWithConfig(t *testing.T) {
 	}()
 	kept := new(Config)
 	newConnStats(kept, st, "kept")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	wait.For(t, "the stats of an unreachable Config to leave the store", func() bool {
 		runtime.GC()
-		_, gone := statOf(st, "http.gone.downstream_rq_total")
-		if !gone {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stats of an unreachable Config are still in the store")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		_, present := statOf(st, "http.gone.downstream_rq_total")
+		return !present
+	})
 	if _, ok := statOf(st, "http.kept.downstream_rq_total"); !ok {
 		t.Error("stats of a live Config left the store")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
 )
 
 // closeHandler writes one byte and returns, so a benchmark iteration is accept, listener
@@ -30,7 +31,7 @@ func benchListener(b *testing.B, l *model.Listener) string {
 }
 
 func BenchmarkAcceptSelect(b *testing.B) {
-	pki := newPKI(b, "ca")
+	pki := certs.CA(b, "ca")
 	sniffing := matchListener()
 	sniffing.Address = loopback(0)
 	for _, bc := range []struct {
@@ -66,10 +67,10 @@ func BenchmarkAcceptSelect(b *testing.B) {
 		l := &model.Listener{Name: "t", Address: loopback(0)}
 		for _, n := range []string{"a.test", "b.test", "c.test"} {
 			l.FilterChains = append(l.FilterChains, &model.FilterChain{Name: n, Match: model.FilterChainMatch{ServerNames: []string{n}},
-				TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(b, n, []string{n}, false)}}})
+				TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(b, pki, n, []string{n}, false)}}})
 		}
 		addr := benchListener(b, l)
-		cfg := &tls.Config{ServerName: "b.test", RootCAs: pki.pool, ClientSessionCache: tls.NewLRUClientSessionCache(1)}
+		cfg := &tls.Config{ServerName: "b.test", RootCAs: pki.Pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1)}
 		buf := make([]byte, 1)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
 )
 
 func TestConnReplay(t *testing.T) {
@@ -82,7 +84,7 @@ func TestConnRecordLimit(t *testing.T) {
 }
 
 func TestApplyValidates(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{})
 	a := mustCompile(t, plainListener("a", loopback(0), "a"), nil)
 	tests := []struct {

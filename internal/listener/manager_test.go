@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func plainListener(name string, addr model.SocketAddress, chain string) *model.Listener {
@@ -17,7 +19,7 @@ func plainListener(name string, addr model.SocketAddress, chain string) *model.L
 }
 
 func TestConnectionLimit(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	l := plainListener("limited", loopback(0), "c")
 	l.ConnectionLimit = 2
 	m := newTestManager(t, Options{})
@@ -41,7 +43,7 @@ func TestConnectionLimit(t *testing.T) {
 	}
 
 	held[0].Close()
-	eventually(t, "a slot to free up", func() bool {
+	wait.For(t, "a slot to free up", func() bool {
 		s, _ := statusOf(m, "limited", false)
 		return s.ActiveConnections == 1
 	})
@@ -51,7 +53,7 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 func TestApplySwapKeepsExistingConnections(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Minute})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("web", loopback(0), "v1"), nil)}); err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func TestApplySwapKeepsExistingConnections(t *testing.T) {
 }
 
 func TestApplyAddRemove(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Minute})
 	a := mustCompile(t, plainListener("a", loopback(0), "a"), nil)
 	if err := m.Apply([]*Compiled{a}); err != nil {
@@ -121,14 +123,14 @@ func TestApplyAddRemove(t *testing.T) {
 		t.Fatalf("in-flight request answered %q", got)
 	}
 	busy.expectClosed(t)
-	eventually(t, "drained listener to go", func() bool {
+	wait.For(t, "drained listener to go", func() bool {
 		_, ok := statusOf(m, "a", true)
 		return !ok
 	})
 }
 
 func TestApplyAddressChange(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Minute})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("l", loopback(0), "old"), nil)}); err != nil {
 		t.Fatal(err)
@@ -159,7 +161,7 @@ func TestApplyAddressChange(t *testing.T) {
 }
 
 func TestApplyBindFailure(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	busy, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +210,7 @@ func TestApplyBindFailure(t *testing.T) {
 }
 
 func TestDrain(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Minute})
 	if err := m.Apply([]*Compiled{
 		mustCompile(t, plainListener("p", loopback(0), "p"), nil),
@@ -227,7 +229,7 @@ func TestDrain(t *testing.T) {
 	inflight.line()
 	// A connection that has sent nothing yet is still in the listener filters.
 	silent := dialPlain(t, addrOf(t, m, "sniffing"))
-	eventually(t, "silent connection to be accepted", func() bool {
+	wait.For(t, "silent connection to be accepted", func() bool {
 		s, _ := statusOf(m, "sniffing", false)
 		return s.ActiveConnections == 1
 	})
@@ -259,7 +261,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestDrainForceCloses(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: 50 * time.Millisecond})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
 		t.Fatal(err)
@@ -274,7 +276,7 @@ func TestDrainForceCloses(t *testing.T) {
 }
 
 func TestDrainContextForceCloses(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Hour})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
 		t.Fatal(err)
@@ -290,7 +292,7 @@ func TestDrainContextForceCloses(t *testing.T) {
 }
 
 func TestRemovedListenerForceClosedAfterDrainTime(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: 50 * time.Millisecond})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
 		t.Fatal(err)
@@ -303,11 +305,11 @@ func TestRemovedListenerForceClosedAfterDrainTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	stuck.expectClosed(t)
-	eventually(t, "removed listener to finish", func() bool { return len(m.Listeners()) == 0 })
+	wait.For(t, "removed listener to finish", func() bool { return len(m.Listeners()) == 0 })
 }
 
 func TestCloseClosesEverything(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{DrainTime: time.Hour})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
 		t.Fatal(err)
@@ -328,7 +330,7 @@ func TestIPv6(t *testing.T) {
 	if !hasIPv6(t) {
 		t.Skip("no IPv6 loopback")
 	}
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("v6", model.SocketAddress{Host: "::1"}, "v6"), nil)}); err != nil {
 		t.Fatal(err)
@@ -347,7 +349,7 @@ func TestIPv6WildcardIsV6Only(t *testing.T) {
 	if !hasIPv6(t) {
 		t.Skip("no IPv6 loopback")
 	}
-	checkGoroutines(t)
+	leak.Check(t)
 	m := newTestManager(t, Options{})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("v6", model.SocketAddress{Host: "::"}, "v6"), nil)}); err != nil {
 		t.Fatal(err)
@@ -369,7 +371,7 @@ func TestIPv6WildcardIsV6Only(t *testing.T) {
 
 // Rebinding the port of a stopped listener works while its connections linger (SO_REUSEADDR).
 func TestRebindAfterStop(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{})
 	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
 		t.Fatal(err)
@@ -408,7 +410,7 @@ func (e *errListener) Close() error   { close(e.closed); return nil }
 func (e *errListener) Addr() net.Addr { return &net.TCPAddr{} }
 
 func TestAcceptBacksOff(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	m := NewManager(Options{})
 	el := &errListener{closed: make(chan struct{})}
 	l := &listener{m: m, name: "err", ln: el, draining: make(chan struct{}), empty: make(chan struct{})}

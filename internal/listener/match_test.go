@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
 )
 
 func fc(name string, m model.FilterChainMatch) *model.FilterChain {
@@ -102,8 +103,8 @@ func TestSelectChainAllocs(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	pki := newPKI(t, "ca")
-	cert := pki.issue(t, "x", []string{"x.example.com"}, false)
+	pki := certs.CA(t, "ca")
+	cert := issue(t, pki, "x", []string{"x.example.com"}, false)
 	tests := []struct {
 		name    string
 		l       *model.Listener
@@ -175,8 +176,8 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestCompileTLSDefaults(t *testing.T) {
-	pki := newPKI(t, "ca")
-	cert := pki.issue(t, "x", []string{"x.example.com"}, false)
+	pki := certs.CA(t, "ca")
+	cert := issue(t, pki, "x", []string{"x.example.com"}, false)
 	tests := []struct {
 		name     string
 		tls      model.DownstreamTLS

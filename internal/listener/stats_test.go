@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func TestStatAddress(t *testing.T) {
@@ -43,7 +45,7 @@ func statValue(st *stats.Store, name string) (int64, bool) {
 // Connections move listener.<address>.* as Envoy's do, the connection limit counts
 // downstream_cx_overflow, and a removed listener's stats leave the store once it drained.
 func TestListenerStats(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	st := stats.NewStore()
 	l := plainListener("counted", loopback(0), "c")
 	l.ConnectionLimit = 1
@@ -61,7 +63,7 @@ func TestListenerStats(t *testing.T) {
 		t.Fatalf("greeting %q", got)
 	}
 	dialPlain(t, addr).expectClosed(t)
-	eventually(t, "the overflow to be counted", func() bool {
+	wait.For(t, "the overflow to be counted", func() bool {
 		v, _ := statValue(st, prefix+"downstream_cx_overflow")
 		return v == 1
 	})
@@ -71,7 +73,7 @@ func TestListenerStats(t *testing.T) {
 		}
 	}
 	held.Close()
-	eventually(t, "the connection to be destroyed", func() bool {
+	wait.For(t, "the connection to be destroyed", func() bool {
 		v, _ := statValue(st, prefix+"downstream_cx_destroy")
 		a, _ := statValue(st, prefix+"downstream_cx_active")
 		n, _ := statValue(st, prefix+"downstream_cx_length_ms")
@@ -81,7 +83,7 @@ func TestListenerStats(t *testing.T) {
 	if err := m.Apply(nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the removed listener's stats to leave the store", func() bool {
+	wait.For(t, "the removed listener's stats to leave the store", func() bool {
 		_, ok := statValue(st, prefix+"downstream_cx_total")
 		return !ok
 	})

@@ -8,38 +8,41 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // tlsFixture is a listener with TLS chains selected by SNI and ALPN and a plaintext chain.
 type tlsFixture struct {
-	pki  *testPKI
+	pki  *certs.Cert
 	m    *Manager
 	addr string
 }
 
 func newTLSFixture(t *testing.T) *tlsFixture {
-	pki := newPKI(t, "test CA")
-	issue := func(names ...string) *model.DownstreamTLS {
-		return &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, names[0], names, false)}}
+	pki := certs.CA(t, "test CA")
+	serverTLS := func(names ...string) *model.DownstreamTLS {
+		return &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, names[0], names, false)}}
 	}
-	h2 := issue("alpn.example.com")
+	h2 := serverTLS("alpn.example.com")
 	h2.ALPN = []string{"h2"}
 	multi := &model.DownstreamTLS{Certificates: []model.Certificate{
-		pki.issue(t, "a", []string{"a.multi.test"}, false),
-		pki.issue(t, "b", []string{"b.multi.test"}, false),
+		issue(t, pki, "a", []string{"a.multi.test"}, false),
+		issue(t, pki, "b", []string{"b.multi.test"}, false),
 	}}
 	l := &model.Listener{
 		Name:    "tls",
 		Address: loopback(0),
 		FilterChains: []*model.FilterChain{
-			{Name: "exact", Match: model.FilterChainMatch{ServerNames: []string{"www.example.com"}}, TLS: issue("www.example.com"), HCM: &model.HTTPConnectionManager{}},
-			{Name: "wild", Match: model.FilterChainMatch{ServerNames: []string{"*.example.com"}}, TLS: issue("*.example.com")},
-			{Name: "wild-deep", Match: model.FilterChainMatch{ServerNames: []string{"*.api.example.com"}}, TLS: issue("*.api.example.com")},
+			{Name: "exact", Match: model.FilterChainMatch{ServerNames: []string{"www.example.com"}}, TLS: serverTLS("www.example.com"), HCM: &model.HTTPConnectionManager{}},
+			{Name: "wild", Match: model.FilterChainMatch{ServerNames: []string{"*.example.com"}}, TLS: serverTLS("*.example.com")},
+			{Name: "wild-deep", Match: model.FilterChainMatch{ServerNames: []string{"*.api.example.com"}}, TLS: serverTLS("*.api.example.com")},
 			{Name: "h2only", Match: model.FilterChainMatch{ServerNames: []string{"alpn.example.com"}, ApplicationProtocols: []string{"h2"}}, TLS: h2},
-			{Name: "h1", Match: model.FilterChainMatch{ServerNames: []string{"alpn.example.com"}}, TLS: issue("alpn.example.com"), HCM: &model.HTTPConnectionManager{Codec: model.CodecHTTP1}},
+			{Name: "h1", Match: model.FilterChainMatch{ServerNames: []string{"alpn.example.com"}}, TLS: serverTLS("alpn.example.com"), HCM: &model.HTTPConnectionManager{Codec: model.CodecHTTP1}},
 			{Name: "multi", Match: model.FilterChainMatch{ServerNames: []string{"a.multi.test", "b.multi.test"}}, TLS: multi},
-			{Name: "only-tls", Match: model.FilterChainMatch{ServerNames: []string{"strict.test"}, TransportProtocol: TransportTLS}, TLS: issue("strict.test")},
-			{Name: "tls-any", Match: model.FilterChainMatch{TransportProtocol: TransportTLS}, TLS: issue("default.test")},
+			{Name: "only-tls", Match: model.FilterChainMatch{ServerNames: []string{"strict.test"}, TransportProtocol: TransportTLS}, TLS: serverTLS("strict.test")},
+			{Name: "tls-any", Match: model.FilterChainMatch{TransportProtocol: TransportTLS}, TLS: serverTLS("default.test")},
 			{Name: "plain", Match: model.FilterChainMatch{TransportProtocol: TransportRaw}},
 		},
 	}
@@ -51,7 +54,7 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 }
 
 func TestFilterChainSelectionLoopback(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	f := newTLSFixture(t)
 	tests := []struct {
 		name      string
@@ -85,7 +88,7 @@ func TestFilterChainSelectionLoopback(t *testing.T) {
 				if verify == "" {
 					verify = tc.sni
 				}
-				cfg := &tls.Config{ServerName: tc.sni, NextProtos: tc.alpn, RootCAs: f.pki.pool}
+				cfg := &tls.Config{ServerName: tc.sni, NextProtos: tc.alpn, RootCAs: f.pki.Pool()}
 				if verify != tc.sni {
 					// The fallback chain's certificate cannot cover the name asked for (or
 					// no name: crypto/tls then sends no SNI); verify it by hand below.
@@ -117,13 +120,13 @@ func TestFilterChainSelectionLoopback(t *testing.T) {
 }
 
 func TestNoChainMatchCloses(t *testing.T) {
-	checkGoroutines(t)
-	pki := newPKI(t, "ca")
+	leak.Check(t)
+	pki := certs.CA(t, "ca")
 	l := &model.Listener{
 		Name:    "strict",
 		Address: loopback(0),
 		FilterChains: []*model.FilterChain{
-			{Name: "only", Match: model.FilterChainMatch{ServerNames: []string{"only.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, "only", []string{"only.test"}, false)}}},
+			{Name: "only", Match: model.FilterChainMatch{ServerNames: []string{"only.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, "only", []string{"only.test"}, false)}}},
 		},
 	}
 	m := newTestManager(t, Options{})
@@ -138,12 +141,12 @@ func TestNoChainMatchCloses(t *testing.T) {
 		c.expectClosed(t)
 	})
 	t.Run("other SNI", func(t *testing.T) {
-		if _, err := dialTLS(t, addr, &tls.Config{ServerName: "other.test", RootCAs: pki.pool}); err == nil {
+		if _, err := dialTLS(t, addr, &tls.Config{ServerName: "other.test", RootCAs: pki.Pool()}); err == nil {
 			t.Fatal("handshake succeeded, want the connection closed")
 		}
 	})
 	t.Run("matching SNI", func(t *testing.T) {
-		c, err := dialTLS(t, addr, &tls.Config{ServerName: "only.test", RootCAs: pki.pool})
+		c, err := dialTLS(t, addr, &tls.Config{ServerName: "only.test", RootCAs: pki.Pool()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,28 +154,28 @@ func TestNoChainMatchCloses(t *testing.T) {
 			t.Fatalf("chain = %q", got)
 		}
 	})
-	eventually(t, "no-match counter", func() bool {
+	wait.For(t, "no-match counter", func() bool {
 		s, _ := statusOf(m, "strict", false)
 		return s.NoChainMatch == 2
 	})
 }
 
 func TestDefaultFilterChain(t *testing.T) {
-	checkGoroutines(t)
-	pki := newPKI(t, "ca")
+	leak.Check(t)
+	pki := certs.CA(t, "ca")
 	l := &model.Listener{
 		Name:    "dflt",
 		Address: loopback(0),
 		FilterChains: []*model.FilterChain{
-			{Name: "named", Match: model.FilterChainMatch{ServerNames: []string{"named.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, "n", []string{"named.test"}, false)}}},
+			{Name: "named", Match: model.FilterChainMatch{ServerNames: []string{"named.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, "n", []string{"named.test"}, false)}}},
 		},
-		DefaultFilterChain: &model.FilterChain{Name: "fallback", TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, "d", []string{"fallback.test"}, false)}}},
+		DefaultFilterChain: &model.FilterChain{Name: "fallback", TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, "d", []string{"fallback.test"}, false)}}},
 	}
 	m := newTestManager(t, Options{})
 	if err := m.Apply([]*Compiled{mustCompile(t, l, nil)}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := dialTLS(t, addrOf(t, m, "dflt"), &tls.Config{ServerName: "elsewhere.test", RootCAs: pki.pool, InsecureSkipVerify: true})
+	c, err := dialTLS(t, addrOf(t, m, "dflt"), &tls.Config{ServerName: "elsewhere.test", RootCAs: pki.Pool(), InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func TestDefaultFilterChain(t *testing.T) {
 }
 
 func TestDestinationPortLoopback(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	port := freePort(t)
 	l := &model.Listener{
 		Name:    "ports",
@@ -205,14 +208,14 @@ func TestDestinationPortLoopback(t *testing.T) {
 }
 
 func TestTLSMinVersion(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	f := newTLSFixture(t)
-	_, err := dialTLS(t, f.addr, &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	_, err := dialTLS(t, f.addr, &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.Pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
 	if err == nil {
 		t.Fatal("TLS 1.1 handshake succeeded")
 	}
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		c, err := dialTLS(t, f.addr, &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.pool, MinVersion: v, MaxVersion: v})
+		c, err := dialTLS(t, f.addr, &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.Pool(), MinVersion: v, MaxVersion: v})
 		if err != nil {
 			t.Fatalf("%s: %v", tls.VersionName(v), err)
 		}
@@ -223,10 +226,10 @@ func TestTLSMinVersion(t *testing.T) {
 }
 
 func TestTLSRejectsWeakCipherOnlyClient(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	f := newTLSFixture(t)
 	_, err := dialTLS(t, f.addr, &tls.Config{
-		ServerName: "www.example.com", RootCAs: f.pki.pool, MaxVersion: tls.VersionTLS12,
+		ServerName: "www.example.com", RootCAs: f.pki.Pool(), MaxVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA},
 	})
 	if err == nil {
@@ -235,9 +238,9 @@ func TestTLSRejectsWeakCipherOnlyClient(t *testing.T) {
 }
 
 func TestTLSSessionResumption(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	f := newTLSFixture(t)
-	cfg := &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	cfg := &tls.Config{ServerName: "www.example.com", RootCAs: f.pki.Pool(), ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	for i := range 2 {
 		c, err := dialTLS(t, f.addr, cfg)
 		if err != nil {
@@ -255,14 +258,14 @@ func TestTLSSessionResumption(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	checkGoroutines(t)
-	serverPKI := newPKI(t, "server CA")
-	clientPKI := newPKI(t, "client CA")
-	strangerPKI := newPKI(t, "stranger CA")
+	leak.Check(t)
+	serverPKI := certs.CA(t, "server CA")
+	clientPKI := certs.CA(t, "client CA")
+	strangerPKI := certs.CA(t, "stranger CA")
 	chainFor := func(name string, require bool) *model.FilterChain {
 		return &model.FilterChain{Name: name, Match: model.FilterChainMatch{ServerNames: []string{name + ".test"}}, TLS: &model.DownstreamTLS{
-			Certificates:      []model.Certificate{serverPKI.issue(t, name, []string{name + ".test"}, false)},
-			ClientCAPEM:       clientPKI.pem,
+			Certificates:      []model.Certificate{issue(t, serverPKI, name, []string{name + ".test"}, false)},
+			ClientCAPEM:       clientPKI.CertPEM,
 			RequireClientCert: require,
 		}}
 	}
@@ -272,8 +275,8 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := addrOf(t, m, "mtls")
-	good := tlsCert(t, clientPKI.issue(t, "client", nil, true))
-	bad := tlsCert(t, strangerPKI.issue(t, "stranger", nil, true))
+	good := tlsCert(t, issue(t, clientPKI, "client", nil, true))
+	bad := tlsCert(t, issue(t, strangerPKI, "stranger", nil, true))
 
 	tests := []struct {
 		name      string
@@ -290,7 +293,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := &tls.Config{ServerName: tc.sni, RootCAs: serverPKI.pool}
+			cfg := &tls.Config{ServerName: tc.sni, RootCAs: serverPKI.Pool()}
 			if tc.cert != nil {
 				// crypto/tls clients withhold a certificate the server's CA list does not
 				// cover; GetClientCertificate sends it regardless, as other clients may.
@@ -336,14 +339,14 @@ func (h *passthroughHandler) ServeConn(_ contextT, c net.Conn, info ConnInfo) {
 }
 
 func TestTLSPassthrough(t *testing.T) {
-	checkGoroutines(t)
-	pki := newPKI(t, "ca")
-	backend := tlsCert(t, pki.issue(t, "backend", []string{"pass.test"}, false))
+	leak.Check(t)
+	pki := certs.CA(t, "ca")
+	backend := tlsCert(t, issue(t, pki, "backend", []string{"pass.test"}, false))
 	l := &model.Listener{
 		Name:    "pt",
 		Address: loopback(0),
 		FilterChains: []*model.FilterChain{
-			{Name: "terminate", Match: model.FilterChainMatch{ServerNames: []string{"term.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, "t", []string{"term.test"}, false)}}},
+			{Name: "terminate", Match: model.FilterChainMatch{ServerNames: []string{"term.test"}}, TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, "t", []string{"term.test"}, false)}}},
 			{Name: "pass", Match: model.FilterChainMatch{ServerNames: []string{"pass.test"}, TransportProtocol: TransportTLS}},
 		},
 	}
@@ -354,7 +357,7 @@ func TestTLSPassthrough(t *testing.T) {
 	}
 	addr := addrOf(t, m, "pt")
 	for _, tc := range []struct{ sni, want string }{{"pass.test", "backend"}, {"term.test", "terminate"}} {
-		c, err := dialTLS(t, addr, &tls.Config{ServerName: tc.sni, RootCAs: pki.pool})
+		c, err := dialTLS(t, addr, &tls.Config{ServerName: tc.sni, RootCAs: pki.Pool()})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.sni, err)
 		}
@@ -366,10 +369,10 @@ func TestTLSPassthrough(t *testing.T) {
 }
 
 func TestInspectionTimeouts(t *testing.T) {
-	checkGoroutines(t)
-	pki := newPKI(t, "ca")
+	leak.Check(t)
+	pki := certs.CA(t, "ca")
 	l := &model.Listener{Name: "slow", Address: loopback(0), FilterChains: []*model.FilterChain{
-		{Name: "tls", TLS: &model.DownstreamTLS{Certificates: []model.Certificate{pki.issue(t, "s", []string{"slow.test"}, false)}}},
+		{Name: "tls", TLS: &model.DownstreamTLS{Certificates: []model.Certificate{issue(t, pki, "s", []string{"slow.test"}, false)}}},
 	}}
 	m := newTestManager(t, Options{ListenerFiltersTimeout: 50 * time.Millisecond, HandshakeTimeout: 50 * time.Millisecond})
 	if err := m.Apply([]*Compiled{mustCompile(t, l, nil)}); err != nil {
@@ -387,7 +390,7 @@ func TestInspectionTimeouts(t *testing.T) {
 		}
 		c.expectClosed(t)
 	})
-	eventually(t, "connections released", func() bool {
+	wait.For(t, "connections released", func() bool {
 		s, _ := statusOf(m, "slow", false)
 		return s.ActiveConnections == 0
 	})

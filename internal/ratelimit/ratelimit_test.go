@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/ratelimit"
 	"github.com/nuncio-gw/nuncio/internal/ratelimit/limiter"
 	"github.com/nuncio-gw/nuncio/internal/ratelimit/redis/redistest"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func limitFile(n int) string {
@@ -100,25 +102,18 @@ func TestRunReloadKeepsLastGood(t *testing.T) {
 	// waitFor polls (bounded) until the service answers as the new config says.
 	waitFor := func(t *testing.T, want uint32) {
 		t.Helper()
-		for i := 0; i < 200; i++ {
-			if remaining(t, r.client, "v"+time.Now().Format(time.RFC3339Nano)) == want {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("config not applied after 10s (want remaining %d)", want)
+		wait.For(t, fmt.Sprintf("the config applied (remaining %d)", want), func() bool {
+			return remaining(t, r.client, "v"+time.Now().Format(time.RFC3339Nano)) == want
+		})
 	}
 	write(t, file, limitFile(8))
 	waitFor(t, 7)
 
 	// A broken file: the service keeps the limit of 8 and counts the rejection.
 	write(t, file, "domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: fortnight}\n")
-	for i := 0; i < 200 && !strings.Contains(get(t, r.metrics), "ratelimit_service_config_load_error 1\n"); i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if m := get(t, r.metrics); !strings.Contains(m, "ratelimit_service_config_load_error 1\n") {
-		t.Fatalf("no config_load_error counted:\n%s", m)
-	}
+	wait.For(t, "config_load_error counted", func() bool {
+		return strings.Contains(get(t, r.metrics), "ratelimit_service_config_load_error 1\n")
+	})
 	if got := remaining(t, r.client, "b"); got != 7 {
 		t.Errorf("after a bad file: remaining = %d, want 7 (the last good config)", got)
 	}

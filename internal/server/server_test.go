@@ -8,13 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,40 +20,10 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
-
-// waitFor bounds every wait in these tests; it is a deadline for a hung test, not a
-// measurement.
-const waitFor = 10 * time.Second
-
-// checkGoroutines fails the test when goroutines started during it are still running once it
-// and its cleanups are done. Register it first, so its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	// os/signal starts one goroutine for the process on first use; Run's SIGHUP handler
-	// would otherwise count as a leak of whichever test runs first.
-	signalOnce.Do(func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGHUP)
-		signal.Stop(c)
-	})
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitFor)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines before the test, %d after:\n%s", before, runtime.NumGoroutine(), buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-var signalOnce sync.Once
 
 // lis describes one listener of a test config: it answers every request with body, and with
 // serverName in the Server header when set.
@@ -125,7 +91,7 @@ func newTestServer(t *testing.T, opts Options) *Server {
 	t.Helper()
 	opts.Logger = slog.New(slog.DiscardHandler)
 	if opts.DrainTime == 0 {
-		opts.DrainTime = waitFor
+		opts.DrainTime = wait.Timeout
 	}
 	return New(opts)
 }
@@ -193,7 +159,7 @@ func get(t *testing.T, c *http.Client, addr string) (body, server string) {
 func newClient(t *testing.T, keepAlive bool) *http.Client {
 	tr := &http.Transport{DisableKeepAlives: !keepAlive}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: waitFor}
+	return &http.Client{Transport: tr, Timeout: wait.Timeout}
 }
 
 // holdPort binds a port for the test, so a config naming it cannot bind.
@@ -240,7 +206,7 @@ func TestApplyRejectsUnbindableListener(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leak.Check(t)
 			s := newTestServer(t, Options{})
 			t.Cleanup(func() { s.shutdown() })
 			client := newClient(t, true)
@@ -328,7 +294,7 @@ func TestApplyUpdates(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leak.Check(t)
 			s := newTestServer(t, Options{})
 			t.Cleanup(func() { s.shutdown() })
 			port := freePort(t)
@@ -362,7 +328,7 @@ func TestApplyUpdates(t *testing.T) {
 }
 
 func TestApplyFirstConfigRejected(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	s := newTestServer(t, Options{})
 	t.Cleanup(func() { s.shutdown() })
 	err := apply(t, s, envoyYAML([]lis{{name: "a"}, {name: "b", port: holdPort(t)}}, "one"))
@@ -378,7 +344,7 @@ func TestApplyFirstConfigRejected(t *testing.T) {
 }
 
 func TestAdminViews(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	s := newTestServer(t, Options{})
 	t.Cleanup(func() { s.shutdown() })
 	if _, err := s.ConfigDump(); err != ErrNoConfig {
@@ -407,7 +373,7 @@ func TestAdminViews(t *testing.T) {
 		}
 	}
 	info := s.ServerInfo()
-	if info.CommandLineOptions.Mode != "Serve" || info.CommandLineOptions.DrainTime != waitFor {
+	if info.CommandLineOptions.Mode != "Serve" || info.CommandLineOptions.DrainTime != wait.Timeout {
 		t.Errorf("ServerInfo = %+v", info)
 	}
 }
@@ -524,7 +490,7 @@ func runUntilEnd(t *testing.T, s *Server) chan error {
 			if err != nil {
 				t.Errorf("Run returned %v after cancel, want nil", err)
 			}
-		case <-time.After(waitFor):
+		case <-time.After(wait.Timeout):
 			t.Errorf("Run did not return after cancel")
 		}
 	})
@@ -536,35 +502,19 @@ func runUntilEnd(t *testing.T, s *Server) chan error {
 func startRun(t *testing.T, s *Server) {
 	t.Helper()
 	done := runUntilEnd(t, s)
-	deadline := time.Now().Add(waitFor)
-	for addrOf(s, "web") == "" {
+	wait.For(t, "listener web bound", func() bool {
 		select {
 		case err := <-done:
 			done <- err // for the cleanup
 			t.Fatalf("Run returned early: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("listener web not bound")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// eventually polls cond until it holds, failing the test at the deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return addrOf(s, "web") != ""
+	})
 }
 
 func TestReload(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	path := filepath.Join(t.TempDir(), "nuncio.yaml")
 	writeFile(t, path, webYAML("v1"))
 	s := newTestServer(t, Options{ConfigPath: path, AdminAddress: "127.0.0.1:0"})
@@ -631,7 +581,7 @@ func TestReload(t *testing.T) {
 }
 
 func TestRunFirstConfigFails(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	tests := []struct {
 		name    string
 		content string
@@ -673,7 +623,7 @@ func TestRunFirstConfigFails(t *testing.T) {
 // TestRunWatchesFile changes the config file under a running server, both ways a file is
 // commonly replaced, and waits for the new route to serve.
 func TestRunWatchesFile(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	tests := []struct {
 		name  string
 		write func(t *testing.T, path, content string)
@@ -690,7 +640,7 @@ func TestRunWatchesFile(t *testing.T) {
 			client := newClient(t, true)
 			addr := addrOf(s, "web")
 			tc.write(t, path, webYAML("v2"))
-			eventually(t, "the new config serves", func() bool {
+			wait.For(t, "the new config serves", func() bool {
 				body, _ := get(t, client, addr)
 				return body == "v2"
 			})
@@ -701,7 +651,7 @@ func TestRunWatchesFile(t *testing.T) {
 // TestWatchFile checks the watcher on its own: a change is reported however the file is
 // replaced, a burst of writes is coalesced, and other files in the directory are ignored.
 func TestWatchFile(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	const burst = 20
 	tests := []struct {
 		name string
@@ -759,7 +709,7 @@ func TestWatchFile(t *testing.T) {
 			if want {
 				select {
 				case <-w.Changes():
-				case <-time.After(waitFor):
+				case <-time.After(wait.Timeout):
 					t.Fatal("no change reported")
 				}
 			}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/admin"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // adminDo sends a request to s's admin API. Run starts the admin API after the first
@@ -19,7 +21,7 @@ import (
 func adminDo(t *testing.T, s *Server, method, path string) (int, string) {
 	t.Helper()
 	var a *admin.Server
-	eventually(t, "the admin API serves", func() bool {
+	wait.For(t, "the admin API serves", func() bool {
 		a = s.adminLive.Load()
 		return a != nil
 	})
@@ -46,7 +48,7 @@ func statValue(st *stats.Store, name string) (int64, bool) {
 }
 
 func TestServerStatsAndConfigStatus(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	path := filepath.Join(t.TempDir(), "envoy.yaml")
 	writeFile(t, path, webYAML("v1"))
 	st := stats.NewStore()
@@ -55,7 +57,7 @@ func TestServerStatsAndConfigStatus(t *testing.T) {
 	startRun(t, s)
 
 	// The listener binds inside Apply, a moment before the update is counted and published.
-	eventually(t, "the first load is counted", func() bool {
+	wait.For(t, "the first load is counted", func() bool {
 		v, _ := statValue(st, "nuncio.config.update_success")
 		return v == 1 && s.ConfigStatus().Version != ""
 	})
@@ -114,7 +116,7 @@ func TestServerStatsAndConfigStatus(t *testing.T) {
 }
 
 func TestDrainListeners(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	for _, graceful := range []bool{true, false} {
 		name := "immediate"
 		if graceful {
@@ -133,7 +135,7 @@ func TestDrainListeners(t *testing.T) {
 			if code, body := adminDo(t, s, "POST", q); code != 200 {
 				t.Fatalf("%s: %d %s", q, code, body)
 			}
-			eventually(t, "the listener stops accepting", func() bool {
+			wait.For(t, "the listener stops accepting", func() bool {
 				c, err := net.DialTimeout("tcp", addr, time.Second)
 				if err != nil {
 					return true
@@ -199,21 +201,17 @@ static_resources:
 	}
 	// The line is accepted by the writer at the end of each stream, which may come a moment
 	// after the client has its response.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := adminDo(t, s, "GET", "/stats?filter=%5Eaccess_logs%5C.")
+	var body string
+	wait.For(t, "access_logs.file.write_buffered to reach 3", func() bool {
+		var code int
+		code, body = adminDo(t, s, "GET", "/stats?filter=%5Eaccess_logs%5C.")
 		if code != 200 {
 			t.Fatalf("/stats: %d", code)
 		}
-		if v, _ := statValue(st, "access_logs.file.write_buffered"); v >= 3 {
-			if !strings.Contains(body, "access_logs.file.write_completed: ") {
-				t.Errorf("/stats lacks write_completed:\n%s", body)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("access_logs.file.write_buffered never reached 3:\n%s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
+		v, _ := statValue(st, "access_logs.file.write_buffered")
+		return v >= 3
+	})
+	if !strings.Contains(body, "access_logs.file.write_completed: ") {
+		t.Errorf("/stats lacks write_completed:\n%s", body)
 	}
 }

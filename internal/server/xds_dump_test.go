@@ -11,6 +11,8 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func adminGet(t *testing.T, s *Server, path string) (int, string) {
@@ -41,11 +43,11 @@ func TestXDSReadyAndConfigDump(t *testing.T) {
 		resourcev3.ClusterType:  {edsCluster("backend")},
 	})
 	s := runXDS(t, m.addr, false)
-	eventually(t, "the admin API serves", func() bool { code, _ := adminGet(t, s, "/ready"); return code != 0 })
+	wait.For(t, "the admin API serves", func() bool { code, _ := adminGet(t, s, "/ready"); return code != 0 })
 	if code, body := adminGet(t, s, "/ready"); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != "INITIALIZING" {
 		t.Fatalf("/ready while the listener and cluster warm: %d %q", code, body)
 	}
-	eventually(t, "the warming listener is in the dump", func() bool {
+	wait.For(t, "the warming listener is in the dump", func() bool {
 		_, d := adminGet(t, s, "/config_dump?resource=dynamic_listeners")
 		return strings.Contains(d, "warming_state")
 	})
@@ -68,7 +70,7 @@ func TestXDSReadyAndConfigDump(t *testing.T) {
 		resourcev3.EndpointType: {cla("backend", "127.0.0.1:9")},
 		resourcev3.SecretType:   {certSecret(t, "cert", "one.test")},
 	})
-	eventually(t, "the server is live", func() bool { code, _ := adminGet(t, s, "/ready"); return code == http.StatusOK })
+	wait.For(t, "the server is live", func() bool { code, _ := adminGet(t, s, "/ready"); return code == http.StatusOK })
 
 	_, body := adminGet(t, s, "/config_dump")
 	var cd adminv3.ConfigDump
@@ -130,7 +132,7 @@ func TestXDSReadyAndConfigDump(t *testing.T) {
 		resourcev3.EndpointType: {cla("backend", "127.0.0.1:9")},
 		resourcev3.SecretType:   {certSecret(t, "cert", "one.test")},
 	})
-	eventually(t, "the refused listener shows its error", func() bool {
+	wait.For(t, "the refused listener shows its error", func() bool {
 		_, d := adminGet(t, s, "/config_dump?resource=dynamic_listeners")
 		return strings.Contains(d, "error_state") && strings.Contains(d, "tcp_fast_open_queue_length")
 	})

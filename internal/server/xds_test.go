@@ -33,6 +33,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // The tests below run go-control-plane's ADS server and snapshot cache as an independent
@@ -80,14 +82,10 @@ func startMgmt(t *testing.T, addr string) *mgmt {
 	var ln net.Listener
 	var err error
 	// The port of a stopped server may take a moment to be free again.
-	for deadline := time.Now().Add(waitFor); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp4", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	wait.NoError(t, "listening on "+addr, func() error {
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	})
 	m.addr = ln.Addr().String()
 	go func() {
 		defer close(m.done)
@@ -286,17 +284,12 @@ func fetch(c *http.Client, url string) string {
 // await polls GET url until it answers want.
 func await(t *testing.T, c *http.Client, url, want string) {
 	t.Helper()
-	var got string
-	deadline := time.Now().Add(waitFor)
-	for {
-		if got = fetch(c, url); got == want {
-			return
+	wait.NoError(t, "GET "+url, func() error {
+		if got := fetch(c, url); got != want {
+			return fmt.Errorf("%q, want %q", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %q, want %q", url, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func protocols(t *testing.T, f func(t *testing.T, delta bool)) {
@@ -314,7 +307,7 @@ type res = map[resourcev3.Type][]types.Resource
 // endpoints, and checks each change with requests.
 func TestXDSLifecycle(t *testing.T) {
 	protocols(t, func(t *testing.T, delta bool) {
-		checkGoroutines(t)
+		leak.Check(t)
 		a, b, c := upstream(t, "A"), upstream(t, "B"), upstream(t, "C")
 		m := startMgmt(t, "")
 		port, port2 := freePort(t), freePort(t)
@@ -391,7 +384,7 @@ func TestXDSLifecycle(t *testing.T) {
 // error_detail naming the resource and field, and keeps serving the previous configuration.
 func TestXDSNack(t *testing.T) {
 	protocols(t, func(t *testing.T, delta bool) {
-		checkGoroutines(t)
+		leak.Check(t)
 		a := upstream(t, "A")
 		m := startMgmt(t, "")
 		port := freePort(t)
@@ -416,7 +409,7 @@ func TestXDSNack(t *testing.T) {
 			resourcev3.EndpointType: {cla("backend", a)},
 		})
 		want := `listener "web": tcp_fast_open_queue_length: not supported`
-		eventually(t, "the listener is NACKed", func() bool {
+		wait.For(t, "the listener is NACKed", func() bool {
 			for _, n := range m.nackList() {
 				if strings.Contains(n, want) {
 					return true
@@ -442,7 +435,7 @@ func TestXDSNack(t *testing.T) {
 // a cluster serves only once its endpoints arrive.
 func TestXDSWarming(t *testing.T) {
 	protocols(t, func(t *testing.T, delta bool) {
-		checkGoroutines(t)
+		leak.Check(t)
 		a := upstream(t, "A")
 		m := startMgmt(t, "")
 		port, port2 := freePort(t), freePort(t)
@@ -479,7 +472,7 @@ func TestXDSWarming(t *testing.T) {
 // server on the same address with a new snapshot is reconnected to and applied.
 func TestXDSServerRestart(t *testing.T) {
 	protocols(t, func(t *testing.T, delta bool) {
-		checkGoroutines(t)
+		leak.Check(t)
 		a, b := upstream(t, "A"), upstream(t, "B")
 		m := startMgmt(t, "")
 		port := freePort(t)
@@ -517,7 +510,7 @@ func TestXDSServerRestart(t *testing.T) {
 // connections get the new one.
 func TestXDSSecrets(t *testing.T) {
 	protocols(t, func(t *testing.T, delta bool) {
-		checkGoroutines(t)
+		leak.Check(t)
 		m := startMgmt(t, "")
 		port := freePort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -537,7 +530,7 @@ func TestXDSSecrets(t *testing.T) {
 			resourcev3.RouteType:    {routes("main", "/", "direct:secure")},
 			resourcev3.SecretType:   {certSecret(t, "cert", "one.test")},
 		})
-		hc := &http.Client{Timeout: waitFor, Transport: &http.Transport{
+		hc := &http.Client{Timeout: wait.Timeout, Transport: &http.Transport{
 			DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		}}
 		await(t, hc, "https://"+addr+"/", "200 secure")
@@ -549,7 +542,7 @@ func TestXDSSecrets(t *testing.T) {
 			resourcev3.RouteType:    {routes("main", "/", "direct:secure")},
 			resourcev3.SecretType:   {certSecret(t, "cert", "two.test")},
 		})
-		eventually(t, "the rotated certificate is served", func() bool { return peerCN(t, addr) == "two.test" })
+		wait.For(t, "the rotated certificate is served", func() bool { return peerCN(t, addr) == "two.test" })
 	})
 }
 

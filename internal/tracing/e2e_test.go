@@ -34,6 +34,8 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	"github.com/nuncio-gw/nuncio/internal/tracing"
 )
 
@@ -70,10 +72,7 @@ func (r *receiver) take() []*tracepb.Span {
 
 func startReceiver(t *testing.T) (*receiver, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback.Listen(t)
 	r := &receiver{}
 	srv := grpc.NewServer()
 	coltracepb.RegisterTraceServiceServer(srv, r)
@@ -91,20 +90,14 @@ type upstream struct {
 func startUpstream(t *testing.T, status int) (*upstream, string) {
 	t.Helper()
 	u := &upstream{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := loopback.HTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.headers = append(u.headers, r.Header.Clone())
 		u.mu.Unlock()
 		w.WriteHeader(status)
 		fmt.Fprint(w, "hello")
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return u, ln.Addr().String()
+	}))
+	return u, addr
 }
 
 func (u *upstream) last(t *testing.T) http.Header {
@@ -161,47 +154,12 @@ func startProxy(t *testing.T, backendAddr string, tr *model.Tracing, logs []any)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cfg.ServeConn(ctx, c, listener.ConnInfo{
-					RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
-					LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
-				})
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	return loopback.Serve(t, func(ctx context.Context, c net.Conn) {
+		cfg.ServeConn(ctx, c, listener.ConnInfo{
+			RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
+			LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
+		})
 	})
-	return ln.Addr().String()
 }
 
 func tracingModel(collector string) *model.Tracing {
@@ -233,14 +191,11 @@ func get(t *testing.T, addr, path string, hdr map[string]string) *http.Response 
 func waitSpans(t *testing.T, r *receiver, n int) []*tracepb.Span {
 	t.Helper()
 	var got []*tracepb.Span
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < n && time.Now().Before(deadline) {
+	wait.For(t, fmt.Sprintf("%d spans", n), func() bool {
 		tracing.Flush()
 		got = append(got, r.take()...)
-		if len(got) < n {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+		return len(got) >= n
+	})
 	if len(got) != n {
 		t.Fatalf("got %d spans, want %d", len(got), n)
 	}
@@ -447,15 +402,12 @@ func TestAccessLogThroughProxy(t *testing.T) {
 	c2.Close()
 
 	var got string
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	wait.For(t, "3 access log lines", func() bool {
 		accesslog.Flush()
 		b, _ := os.ReadFile(path)
-		if got = string(b); strings.Count(got, "\n") >= 3 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		got = string(b)
+		return strings.Count(got, "\n") >= 3
+	})
 	// A line is written when its stream ends, after the client has its response, so requests
 	// on different connections may log in either order: compare as a sorted set.
 	lines := strings.Split(strings.TrimSpace(got), "\n")

@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
-
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // echoServer answers with the request's method and body, a trailer when the request had
@@ -39,14 +37,7 @@ func echoServer(t *testing.T) string {
 		}
 		io.WriteString(w, r.Method+" "+string(body))
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return loopback.H2C(t, h)
 }
 
 func TestExchange(t *testing.T) {
@@ -216,39 +207,7 @@ func TestH1ExchangeReplayable(t *testing.T) {
 
 // fastServer answers every request on a connection with the same small response.
 func fastServer(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return loopback.Fixed(t, []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
 }
 
 func h1Once(tb testing.TB, x *H1, p *Pool, h, resp *header.Map) {

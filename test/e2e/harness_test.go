@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 var binPath string
@@ -192,23 +193,22 @@ func (p *proxy) start(args ...string) {
 
 func (p *proxy) waitReady() {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	wait.NoError(p.t, "nuncio to be ready", func() error {
 		select {
 		case <-p.exited:
 			p.t.Fatalf("nuncio exited early (%v):\n%s", p.exitErr, p.log.String())
 		default:
 		}
 		resp, err := http.Get(p.adminURL("/ready"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.t.Fatalf("nuncio not ready after 20s:\n%s", p.log.String())
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/ready: %d; output:\n%s", resp.StatusCode, p.log.String())
+		}
+		return nil
+	})
 }
 
 func (p *proxy) adminURL(path string) string {
@@ -261,14 +261,12 @@ func (p *proxy) stop() {
 // waitLog waits until the process output contains substr.
 func (p *proxy) waitLog(substr string, count int) {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Count(p.log.String(), substr) >= count {
-			return
+	wait.NoError(p.t, fmt.Sprintf("%q (x%d) in the output", substr, count), func() error {
+		if strings.Count(p.log.String(), substr) < count {
+			return fmt.Errorf("output:\n%s", p.log.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.t.Fatalf("timed out waiting for %q (x%d) in output:\n%s", substr, count, p.log.String())
+		return nil
+	})
 }
 
 // echo is what the echo upstream reports about a request it saw.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // reloadConfig answers /version with a direct response naming Data.version, and proxies
@@ -76,21 +79,18 @@ func getBody(t testing.TB, url string) (int, string) {
 // waitBody polls url until it answers want.
 func waitBody(t testing.TB, url, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	wait.NoError(t, "GET "+url+" to answer "+want, func() error {
 		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(b)
-			if last == want {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered %q (last %q)", url, want, last)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			return fmt.Errorf("answered %q", b)
+		}
+		return nil
+	})
 }
 
 func TestLiveReload(t *testing.T) {
@@ -125,17 +125,13 @@ func TestLiveReload(t *testing.T) {
 		waitBody(t, p.url("second", "/"), "second")
 		data["second"] = false
 		p.rewrite(reloadConfig, data)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, err := http.Get(p.url("second", "/"))
-			if err != nil {
-				break
+		wait.For(t, "the removed listener to stop accepting", func() bool {
+			resp, err := http.Get(p.url("second", "/"))
+			if err == nil {
+				resp.Body.Close()
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("removed listener still accepts")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err != nil
+		})
 	})
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // controllerConfig is served by `nuncio controller`: an Envoy bootstrap, whose listener binds
@@ -51,43 +54,40 @@ var webListener = regexp.MustCompile(`(?m)^web::(\S+)$`)
 // listenerAddr is where the data plane's web listener is bound.
 func listenerAddr(t *testing.T, p *proxy) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	var addr string
+	wait.NoError(t, "the web listener", func() error {
 		resp, err := http.Get(p.adminURL("/listeners"))
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if m := webListener.FindSubmatch(b); m != nil {
-				return string(m[1])
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no web listener:\n%s", p.log.String())
-	return ""
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := webListener.FindSubmatch(b)
+		if m == nil {
+			return fmt.Errorf("not in /listeners; output:\n%s", p.log.String())
+		}
+		addr = string(m[1])
+		return nil
+	})
+	return addr
 }
 
 // waitServes waits until GET url answers 200 with a body for which ok holds.
 func waitServes(t *testing.T, url string, ok func(string) bool) {
 	t.Helper()
 	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
+	wait.NoError(t, "GET "+url, func() error {
 		resp, err := c.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = strconv.Itoa(resp.StatusCode) + " " + string(b)
-			if resp.StatusCode == 200 && ok(string(b)) {
-				return
-			}
-		} else {
-			last = err.Error()
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: last answer %q", url, last)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !ok(string(b)) {
+			return fmt.Errorf("answer %d %q", resp.StatusCode, b)
+		}
+		return nil
+	})
 }
 
 // TestXDSControllerAndDataPlanes runs one controller and two data planes as separate

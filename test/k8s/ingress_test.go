@@ -52,15 +52,6 @@ func nuncioBinary(t *testing.T) string {
 	return nuncioBuild.path
 }
 
-// requireKubernetesController skips the test while `nuncio controller` cannot watch Kubernetes.
-func requireKubernetesController(t *testing.T, nuncio string) {
-	t.Helper()
-	out, _ := exec.Command(nuncio, "controller", "-h").CombinedOutput()
-	if !strings.Contains(string(out), "-kubeconfig") {
-		t.Skip("nuncio controller has no --kubeconfig flag: its Kubernetes provider is not built yet")
-	}
-}
-
 // gateway is a controller and a data plane running in the environment's namespace.
 type gateway struct {
 	env        *Env
@@ -188,7 +179,6 @@ func ensureIngressClass(t *testing.T, cs kubernetes.Interface) {
 func TestIngress(t *testing.T) {
 	env := Shared(t)
 	nuncio := nuncioBinary(t)
-	requireKubernetesController(t, nuncio)
 	cs := clientset(t, env)
 	ctx := context.Background()
 	ensureIngressClass(t, cs)
@@ -305,7 +295,6 @@ func TestIngress(t *testing.T) {
 func TestRunWithKubeconfig(t *testing.T) {
 	env := Shared(t)
 	nuncio := nuncioBinary(t)
-	requireKubernetesController(t, nuncio)
 	cs := clientset(t, env)
 	ctx := context.Background()
 	ensureIngressClass(t, cs)

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +11,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
 )
 
 // Route is one route of the many-routes scenario. Kinds rotate prefix, regex, header so that a
@@ -132,30 +129,19 @@ type certFiles struct{ Cert, Key, CertKey string }
 // writeCert generates a self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost into
 // dir. It is made at run time so that no key is ever committed.
 func writeCert(dir string) (certFiles, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := certs.New(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		NotBefore:   time.Now().Add(-time.Hour),
+		NotAfter:    time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}, nil)
 	if err != nil {
 		return certFiles{}, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return certFiles{}, err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return certFiles{}, err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	certPEM, keyPEM := c.CertPEM, c.KeyPEM
 	f := certFiles{
 		Cert:    filepath.Join(dir, "bench.crt"),
 		Key:     filepath.Join(dir, "bench.key"),

@@ -5,9 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,36 +16,10 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
-
-// waitFor polls cond for up to 10 s; the checks run every few milliseconds, so this bound
-// is only reached when something is broken.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// checkLeaks fails the test if goroutines started during it are still running at the end.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
 
 func fastConfig(kind model.HealthCheckKind) *model.HealthCheck {
 	return &model.HealthCheck{
@@ -100,29 +71,28 @@ func (r *rig) stat(name string) int64 {
 
 // flipServer answers the health path with 200 or 503 as told, and records requests.
 type flipServer struct {
-	*httptest.Server
-	code atomic.Int32
-	mu   sync.Mutex
-	last *http.Request
+	address string
+	code    atomic.Int32
+	mu      sync.Mutex
+	last    *http.Request
 }
 
 func newFlipServer(t *testing.T) *flipServer {
 	s := &flipServer{}
 	s.code.Store(200)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.address = loopback.HTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.last = r
 		s.mu.Unlock()
 		w.WriteHeader(int(s.code.Load()))
 	}))
-	t.Cleanup(s.Close)
 	return s
 }
 
-func (s *flipServer) addr() string { return strings.TrimPrefix(s.URL, "http://") }
+func (s *flipServer) addr() string { return s.address }
 
 func TestHTTPCheck(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	srv := newFlipServer(t)
 	cfg := fastConfig(model.HealthCheckHTTP)
 	cfg.HTTP = &model.HTTPHealthCheck{
@@ -146,9 +116,9 @@ func TestHTTPCheck(t *testing.T) {
 	}
 
 	srv.code.Store(503)
-	waitFor(t, "unhealthy", h.failed.Load)
+	wait.For(t, "unhealthy", h.failed.Load)
 	srv.code.Store(200)
-	waitFor(t, "healthy again", func() bool { return !h.failed.Load() })
+	wait.For(t, "healthy again", func() bool { return !h.failed.Load() })
 	if got := h.calls.Load(); got != 3 {
 		t.Errorf("%d verdict changes, want 3 (healthy, unhealthy, healthy)", got)
 	}
@@ -165,7 +135,7 @@ func TestHTTPCheck(t *testing.T) {
 }
 
 func TestHTTPThresholds(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	srv := newFlipServer(t)
 	cfg := fastConfig(model.HealthCheckHTTP)
 	cfg.HTTP = &model.HTTPHealthCheck{Path: "/"}
@@ -176,13 +146,13 @@ func TestHTTPThresholds(t *testing.T) {
 	r.c.WaitFirst(context.Background())
 	srv.code.Store(500)
 	failuresBefore := r.stat("failure")
-	waitFor(t, "unhealthy", h.failed.Load)
+	wait.For(t, "unhealthy", h.failed.Load)
 	if n := r.stat("failure") - failuresBefore; n < 3 {
 		t.Errorf("unhealthy after %d failures, want at least 3", n)
 	}
 	srv.code.Store(200)
 	successBefore := r.stat("success")
-	waitFor(t, "healthy", func() bool { return !h.failed.Load() })
+	wait.For(t, "healthy", func() bool { return !h.failed.Load() })
 	if n := r.stat("success") - successBefore; n < 4 {
 		t.Errorf("healthy after %d passes, want at least 4", n)
 	}
@@ -210,7 +180,7 @@ func TestExpectedStatuses(t *testing.T) {
 }
 
 func TestFirstFailureAndNetworkFailure(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -232,26 +202,11 @@ func TestFirstFailureAndNetworkFailure(t *testing.T) {
 }
 
 func tcpServer(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); handle(c) })
-		}
-	})
-	return ln.Addr().String()
+	return loopback.Serve(t, func(_ context.Context, c net.Conn) { handle(c) })
 }
 
 func TestTCPCheck(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	var answer atomic.Value
 	answer.Store("PONG-OK")
 	addr := tcpServer(t, func(c net.Conn) {
@@ -286,12 +241,12 @@ func TestTCPCheck(t *testing.T) {
 			t.Fatal("send/receive check failed")
 		}
 		answer.Store("PONG-NO")
-		waitFor(t, "unhealthy on a wrong answer", h.failed.Load)
+		wait.For(t, "unhealthy on a wrong answer", h.failed.Load)
 	})
 }
 
 func TestGRPCCheck(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -314,9 +269,9 @@ func TestGRPCCheck(t *testing.T) {
 		t.Fatal("gRPC check of a SERVING service failed")
 	}
 	hs.SetServingStatus("svc", healthpb.HealthCheckResponse_NOT_SERVING)
-	waitFor(t, "unhealthy when NOT_SERVING", h.failed.Load)
+	wait.For(t, "unhealthy when NOT_SERVING", h.failed.Load)
 	hs.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
-	waitFor(t, "healthy again", func() bool { return !h.failed.Load() })
+	wait.For(t, "healthy again", func() bool { return !h.failed.Load() })
 
 	t.Run("unknown service", func(t *testing.T) {
 		cfg := fastConfig(model.HealthCheckGRPC)
@@ -336,7 +291,7 @@ func TestGRPCCheck(t *testing.T) {
 }
 
 func TestRemoveAndWaitFirstBound(t *testing.T) {
-	checkLeaks(t)
+	leak.Check(t)
 	// A server that accepts and never answers: the first check hangs until its timeout.
 	addr := tcpServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	cfg := fastConfig(model.HealthCheckHTTP)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // typicalGET is a browser-like request with eight fields besides Host.
@@ -169,20 +170,7 @@ func BenchmarkRoundTripPipe(b *testing.B) {
 }
 
 func BenchmarkRoundTripLoopback(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	client, server := loopback.Pair(b)
 	benchmarkTransport(b, client, server)
 }
 

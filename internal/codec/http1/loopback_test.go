@@ -3,16 +3,17 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // handler answers one request on a ServerConn; returning false ends the connection.
@@ -22,60 +23,27 @@ type handler func(t *testing.T, c *ServerConn, h *header.Map, rh *RequestHead) b
 // errors with their status the way the connection manager will.
 func startServer(t *testing.T, handle handler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return loopback.Serve(t, func(_ context.Context, nc net.Conn) {
+		c := NewServerConn(nc, Limits{})
+		defer c.Release()
+		var h header.Map
+		var rh RequestHead
 		for {
-			nc, err := ln.Accept()
+			err := c.ReadRequest(&h, &rh)
 			if err != nil {
+				if s := statusOf(err); s != 0 {
+					var eh header.Map
+					eh.Status = s
+					_ = c.WriteResponseHead(&eh, Framing{Kind: Length}, false)
+					_ = c.Flush()
+				}
 				return
 			}
-			mu.Lock()
-			conns[nc] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer nc.Close()
-				c := NewServerConn(nc, Limits{})
-				defer c.Release()
-				var h header.Map
-				var rh RequestHead
-				for {
-					err := c.ReadRequest(&h, &rh)
-					if err != nil {
-						if s := statusOf(err); s != 0 {
-							var eh header.Map
-							eh.Status = s
-							_ = c.WriteResponseHead(&eh, Framing{Kind: Length}, false)
-							_ = c.Flush()
-						}
-						return
-					}
-					if !handle(t, c, &h, &rh) {
-						return
-					}
-				}
-			}()
+			if !handle(t, c, &h, &rh) {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // echo answers with "METHOD path\n" plus the request body, framed like the request, and
@@ -537,11 +505,6 @@ func TestLoopbackUpgradeHijack(t *testing.T) {
 }
 
 func TestLoopbackCleanCloseIsEOF(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	tests := []struct {
 		name    string
 		send    string
@@ -552,12 +515,7 @@ func TestLoopbackCleanCloseIsEOF(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cc := dial(t, ln.Addr().String())
-			sc, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sc.Close()
+			cc, sc := loopback.Pair(t)
 			io.WriteString(cc, tc.send)
 			cc.Close()
 			c := NewServerConn(sc, Limits{})

@@ -2,11 +2,11 @@ package http1
 
 import (
 	"io"
-	"net"
 	"sync/atomic"
 	"testing"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // Wait parks without a buffer, returns once a request's first bytes arrive (ReadRequest
@@ -20,17 +20,7 @@ func TestServerConnWait(t *testing.T) {
 		}
 	}
 	defer func() { testHookParked = nil }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cc := dial(t, ln.Addr().String())
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
+	cc, sc := loopback.Pair(t)
 	c := NewServerConn(sc, Limits{})
 	defer c.Release()
 

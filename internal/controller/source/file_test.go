@@ -14,6 +14,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 func simpleConfig(endpoint string) string {
@@ -118,13 +119,7 @@ func TestFileRun(t *testing.T) {
 
 	// A broken file is logged with the file and the field, and nothing is sent.
 	writeAtomic(t, path, strings.Replace(simpleConfig("10.0.0.4:80"), "backend: api", "backend: nope", 1))
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "config rejected") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no rejection logged; logs:\n%s", logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, "the rejection logged", func() bool { return strings.Contains(logs.String(), "config rejected") })
 	for _, want := range []string{path, "listeners[0].routes[0].backend", "nope"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("rejection log lacks %q:\n%s", want, logs)

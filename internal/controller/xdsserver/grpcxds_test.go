@@ -15,6 +15,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // grpcConfig is what gRPC's xDS client needs, written as an Envoy bootstrap: an API listener
@@ -118,14 +119,8 @@ func TestGRPCXDSClient(t *testing.T) {
 	if got := d.String(); got != "eds: 1 changed" {
 		t.Errorf("diff = %q, want %q", got, "eds: 1 changed")
 	}
-	for {
+	wait.NoError(t, "calls to reach the second backend", func() error {
 		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "two"}, grpc.WaitForReady(true))
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("calls never reached the second backend: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver/xdstest"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // config is a bootstrap with two listeners (two route configurations) and two static clusters;
@@ -276,7 +277,7 @@ func TestNodeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, func() bool { return srv.Nodes() == 1 })
+	wait.For(t, "one node connected", func() bool { return srv.Nodes() == 1 })
 	if _, err := srv.Update(config(t, "/", 9001)); err != nil {
 		t.Fatal(err)
 	}
@@ -284,18 +285,7 @@ func TestNodeLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(ctx, t, func() bool { return srv.Nodes() == 0 })
-}
-
-func waitFor(ctx context.Context, t *testing.T, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	wait.For(t, "no node connected", func() bool { return srv.Nodes() == 0 })
 }
 
 // TestHealth checks the gRPC health service on the xDS port and the HTTP handler: not ready

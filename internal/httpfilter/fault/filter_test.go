@@ -22,6 +22,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // flags records each stream's response flags by its x-test-id header.
@@ -95,37 +96,13 @@ func serve(t *testing.T, yaml, perRoute string) (string, *flags) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				cfg.ServeConn(ctx, c, listener.ConnInfo{
-					RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
-					LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
-				})
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
+	addr := loopback.Serve(t, func(ctx context.Context, c net.Conn) {
+		cfg.ServeConn(ctx, c, listener.ConnInfo{
+			RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
+			LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
+		})
 	})
-	return "http://" + ln.Addr().String() + "/", fl
+	return "http://" + addr + "/", fl
 }
 
 func do(t *testing.T, url, id string, hdr ...string) (*http.Response, string) {

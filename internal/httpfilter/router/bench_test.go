@@ -8,36 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/model"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
 
 // fastUpstream answers every request on a connection with the same 100-byte response,
 // without net/http, so the benchmark measures the proxy rather than the upstream.
 func fastUpstream(b testing.TB) string {
 	b.Helper()
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100))
-	return rawUpstream(b, func(c net.Conn) {
-		// A benchmark's connection lives as long as the benchmark, past testTimeout.
-		c.SetDeadline(time.Time{})
-		br := bufio.NewReader(c)
-		for {
-			// Requests carry no body: the head ends at the first empty line.
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					return
-				}
-				if len(line) <= 2 {
-					break
-				}
-			}
-			if _, err := c.Write(resp); err != nil {
-				return
-			}
-		}
-	})
+	return loopback.Fixed(b, []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100)))
 }
 
 // readResponse reads one response with a Content-Length body and returns its status.

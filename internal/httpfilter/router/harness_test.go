@@ -3,20 +3,12 @@ package router_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,9 +25,10 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
 )
-
-var discardLog = log.New(io.Discard, "", 0)
 
 // testTimeout bounds every wait in these tests, so a hang fails instead of stalling.
 const testTimeout = 10 * time.Second
@@ -44,20 +37,7 @@ const testTimeout = 10 * time.Second
 // first, so its cleanup runs after every other one.
 func checkGoroutines(t testing.TB) {
 	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(testTimeout)
-		n := runtime.NumGoroutine()
-		for n > base && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-			n = runtime.NumGoroutine()
-		}
-		if n > base {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("%d goroutines leaked (baseline %d):\n%s", n-base, base, buf)
-		}
-	})
+	leak.Check(t)
 }
 
 // recorder is a filter placed before the router that keeps each finished stream's info,
@@ -175,55 +155,13 @@ func newProxy(t testing.TB, o proxyOptions) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				info := listener.ConnInfo{
-					RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
-					LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
-				}
-				cfg.ServeConn(ctx, c, info)
-				c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		// Keep-alive connections wait for their next request; closing them ends their
-		// goroutines now rather than at the idle timeout.
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	addr := loopback.Serve(t, func(ctx context.Context, c net.Conn) {
+		cfg.ServeConn(ctx, c, listener.ConnInfo{
+			RemoteAddr: netip.MustParseAddrPort(c.RemoteAddr().String()),
+			LocalAddr:  netip.MustParseAddrPort(c.LocalAddr().String()),
+		})
 	})
-	return &proxy{addr: ln.Addr().String(), clusters: cm, rec: rec, hcm: m}
+	return &proxy{addr: addr, clusters: cm, rec: rec, hcm: m}
 }
 
 // host returns the only host of the named cluster.
@@ -263,82 +201,29 @@ func prefixRoute(prefix string, a *model.RouteAction) *model.Route {
 // serveHTTP runs h on a loopback HTTP/1.1 server until the test ends.
 func serveHTTP(t testing.TB, h http.Handler) string {
 	t.Helper()
-	return serve(t, &http.Server{Handler: h}, nil)
+	return loopback.HTTP(t, h)
 }
 
 // serveH2C runs h on a loopback server speaking HTTP/2 with prior knowledge (and
 // HTTP/1.1) until the test ends.
 func serveH2C(t testing.TB, h http.Handler) string {
 	t.Helper()
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	return serve(t, &http.Server{Handler: h, Protocols: &protos}, nil)
+	return loopback.H2C(t, h)
 }
 
 func serve(t testing.TB, srv *http.Server, tlsConf *tls.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tlsConf != nil {
-		ln = tls.NewListener(ln, tlsConf)
-	}
-	srv.ErrorLog = discardLog
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return ln.Addr().String()
+	return loopback.HTTPServer(t, srv, tlsConf)
 }
 
 // rawUpstream accepts connections and hands each to fn, for upstreams that must misbehave
 // in ways net/http will not. fn owns the connection and must return within testTimeout.
 func rawUpstream(t testing.TB, fn func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.SetDeadline(time.Now().Add(testTimeout))
-				fn(c)
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	return loopback.Serve(t, func(_ context.Context, c net.Conn) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		fn(c)
 	})
-	return ln.Addr().String()
 }
 
 // readRequestHead reads one request head from br, returning false at EOF or on error.
@@ -401,36 +286,6 @@ type testCA struct {
 
 func newTestCA(t testing.TB, dnsNames ...string) testCA {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "router test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dnsNames[0]},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: dnsNames,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCA{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		server:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
-	}
+	ca := certs.CA(t, "router test CA")
+	return testCA{certPEM: ca.CertPEM, server: ca.Issue(t, dnsNames[0], x509.ExtKeyUsageServerAuth, dnsNames...).TLS()}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/accesslog"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // statValues reads counters and gauges from the process-wide store the harness uses.
@@ -93,15 +94,14 @@ func TestEnvoyStatsThroughRequests(t *testing.T) {
 		}
 		// The upstream connection goes back to its pool when the stream ends, just after the
 		// client has its response: wait for it, or the next request may open another.
-		for deadline := time.Now().Add(testTimeout); statValues()["cluster.stats_up.upstream_rq_active"] != before["cluster.stats_up.upstream_rq_active"] && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
+		wait.For(t, "the upstream connection back in its pool", func() bool {
+			return statValues()["cluster.stats_up.upstream_rq_active"] == before["cluster.stats_up.upstream_rq_active"]
+		})
 	}
 	// Stream stats are counted when the stream is released, just after the response.
-	deadline := time.Now().Add(testTimeout)
-	for statValues()["http.stats_ingress.downstream_rq_total"]-before["http.stats_ingress.downstream_rq_total"] < 10 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, "10 streams counted", func() bool {
+		return statValues()["http.stats_ingress.downstream_rq_total"]-before["http.stats_ingress.downstream_rq_total"] >= 10
+	})
 	got := statValues()
 	want := map[string]int64{ // growth during the test
 		"http.stats_ingress.downstream_rq_total":        10,

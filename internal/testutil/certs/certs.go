@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -28,6 +29,11 @@ func (c *Cert) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c.Cert)
 	return p
+}
+
+// TLS returns c as a certificate a tls.Config can serve or present.
+func (c *Cert) TLS() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
 }
 
 // New issues tpl with a new P-256 key, signed by parent, or self-signed when parent is nil.
@@ -86,4 +92,49 @@ func SelfSigned(t testing.TB, names ...string) *Cert {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// CA returns a certificate authority named cn, valid from an hour ago for a day, for
+// certificates issued by Issue.
+func CA(t testing.TB, cn string) *Cert {
+	t.Helper()
+	now := time.Now()
+	c, err := New(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Issue returns a certificate named cn signed by c, valid as long as c, for usage
+// (x509.ExtKeyUsageServerAuth or ClientAuth) and names: each is an IP address when it
+// parses as one and a DNS name otherwise.
+func (c *Cert) Issue(t testing.TB, cn string, usage x509.ExtKeyUsage, names ...string) *Cert {
+	t.Helper()
+	tpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		NotBefore:   c.Cert.NotBefore,
+		NotAfter:    c.Cert.NotAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tpl.IPAddresses = append(tpl.IPAddresses, ip)
+		} else {
+			tpl.DNSNames = append(tpl.DNSNames, n)
+		}
+	}
+	leaf, err := New(tpl, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
 }

@@ -38,3 +38,32 @@ func TestNewSignedByParent(t *testing.T) {
 		t.Error("two certificates share a serial number")
 	}
 }
+
+func TestIssue(t *testing.T) {
+	ca := CA(t, "ca.test")
+	tests := []struct {
+		name  string
+		usage x509.ExtKeyUsage
+		names []string
+		check string // a name the certificate must verify for
+	}{
+		{name: "server by DNS name", usage: x509.ExtKeyUsageServerAuth, names: []string{"a.test"}, check: "a.test"},
+		{name: "server by IP address", usage: x509.ExtKeyUsageServerAuth, names: []string{"a.test", "127.0.0.1"}, check: "127.0.0.1"},
+		{name: "client", usage: x509.ExtKeyUsageClientAuth, names: nil, check: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ca.Issue(t, "leaf", tc.usage, tc.names...)
+			opts := x509.VerifyOptions{DNSName: tc.check, Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{tc.usage}}
+			if _, err := c.Cert.Verify(opts); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM); err != nil {
+				t.Errorf("PEM pair: %v", err)
+			}
+			if got := c.TLS(); got.Leaf != c.Cert || len(got.Certificate) != 1 {
+				t.Errorf("TLS() = %+v", got)
+			}
+		})
+	}
+}

@@ -2,14 +2,15 @@ package vm_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	"github.com/nuncio-gw/nuncio/internal/wasm/abi"
 	"github.com/nuncio-gw/nuncio/internal/wasm/runtime"
 	"github.com/nuncio-gw/nuncio/internal/wasm/vm"
@@ -91,14 +92,13 @@ func (r *logRecorder) String() string {
 // waitLog waits (boundedly) for a line containing each of want.
 func (r *logRecorder) waitLog(t *testing.T, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, w := range want {
-		for !r.has(w) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no log line with %q; log:\n%s", w, r)
+		wait.NoError(t, fmt.Sprintf("a log line with %q", w), func() error {
+			if !r.has(w) {
+				return fmt.Errorf("log:\n%s", r)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 }
 

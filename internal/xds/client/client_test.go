@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -31,13 +30,13 @@ import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/stats"
+	"github.com/nuncio-gw/nuncio/internal/testutil/loopback"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
 // The tests run the client against real gRPC ADS servers on loopback: a scripted one, whose
 // responses each test writes and whose requests it reads, for exact protocol checks, and
 // go-control-plane's server and snapshot cache as an independent implementation.
-
-const wait = 10 * time.Second
 
 // scripted is an ADS server that hands each stream to the test.
 type scripted struct {
@@ -61,10 +60,7 @@ type stream struct {
 
 func startScripted(t *testing.T) *scripted {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback.Listen(t)
 	s := &scripted{streams: make(chan *stream, 16), srv: grpc.NewServer(), addr: ln.Addr().String()}
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(s.srv, s)
 	done := make(chan struct{})
@@ -116,7 +112,7 @@ func (s *scripted) accept(t *testing.T) *stream {
 	case st := <-s.streams:
 		st.t = t
 		return st
-	case <-time.After(wait):
+	case <-time.After(wait.Timeout):
 		t.Fatal("no stream opened")
 		return nil
 	}
@@ -143,7 +139,7 @@ func (st *stream) next(typeURL string) proto.Message {
 			return m
 		}
 	}
-	timeout := time.After(wait)
+	timeout := time.After(wait.Timeout)
 	for {
 		select {
 		case m := <-st.reqs:
@@ -313,15 +309,6 @@ func (a *applier) endpointCount(cluster string) (int, bool) {
 	return n, ok
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(wait); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 // run starts a client on addr; it stops at the end of the test.
 func run(t *testing.T, addr string, delta bool, a *applier, static *model.Bootstrap) *Client {
 	t.Helper()
@@ -479,13 +466,13 @@ func TestSotWProtocol(t *testing.T) {
 	if r := st.req(RouteType); r.GetVersionInfo() != "r1" || r.GetResponseNonce() != "n4" {
 		t.Fatalf("RDS ACK: %v", r)
 	}
-	eventually(t, "the listener and cluster are in force", func() bool {
+	wait.For(t, "the listener and cluster are in force", func() bool {
 		n, _ := a.endpointCount("backend")
 		return slices.Equal(a.listeners(), []string{"web"}) && n == 2 && firstPrefix(a.route("main")) == "/a"
 	})
 	select {
 	case <-c.Initialized():
-	case <-time.After(wait):
+	case <-time.After(wait.Timeout):
 		t.Fatal("not initialized once everything arrived")
 	}
 
@@ -500,7 +487,7 @@ func TestSotWProtocol(t *testing.T) {
 	if r := st.req(RouteType); r.GetVersionInfo() != "r2" || !slices.Equal(r.GetResourceNames(), []string{"other"}) {
 		t.Fatalf("RDS once the new listener runs: %v", r)
 	}
-	eventually(t, "the new route table is in force", func() bool { return firstPrefix(a.route("other")) == "/o" })
+	wait.For(t, "the new route table is in force", func() bool { return firstPrefix(a.route("other")) == "/o" })
 
 	// A route table left out of an RDS response is not removed.
 	st.send(RouteType, "r3", "n7")
@@ -519,7 +506,7 @@ func TestSotWProtocol(t *testing.T) {
 	if r.GetVersionInfo() != "l2" || r.GetResponseNonce() != "n8" || !strings.Contains(detail, `listener "bad": tcp_fast_open_queue_length`) || strings.Contains(detail, `"api"`) {
 		t.Fatalf("NACK: version %q nonce %q detail %q", r.GetVersionInfo(), r.GetResponseNonce(), detail)
 	}
-	eventually(t, "the good listeners are in force", func() bool { return slices.Equal(a.listeners(), []string{"api", "web"}) })
+	wait.For(t, "the good listeners are in force", func() bool { return slices.Equal(a.listeners(), []string{"api", "web"}) })
 	var sawError bool
 	for _, l := range c.Dump().Listeners {
 		if l.Name == "bad" && l.Error != nil && strings.Contains(l.Error.Details, "tcp_fast_open") && l.Error.Version == "l3" {
@@ -535,10 +522,10 @@ func TestSotWProtocol(t *testing.T) {
 	if r := st.req(ListenerType); r.GetVersionInfo() != "l4" || r.GetErrorDetail() != nil {
 		t.Fatalf("LDS ACK: %v", r)
 	}
-	eventually(t, "the listener left out is removed", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
+	wait.For(t, "the listener left out is removed", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
 	st.send(ClusterType, "c2", "n10")
 	st.req(ClusterType)
-	eventually(t, "the cluster left out is removed", func() bool { return len(a.clusters()) == 0 })
+	wait.For(t, "the cluster left out is removed", func() bool { return len(a.clusters()) == 0 })
 	if r := st.req(EndpointType); len(r.GetResourceNames()) != 0 {
 		t.Fatalf("EDS still subscribed after its cluster went: %v", r)
 	}
@@ -607,7 +594,7 @@ func TestApplyFailureNamesResource(t *testing.T) {
 	if d := r.GetErrorDetail().GetMessage(); !strings.HasPrefix(d, `listener "c": `) || !strings.Contains(d, "address in use") || r.GetVersionInfo() != "" {
 		t.Fatalf("NACK %q (version %q)", d, r.GetVersionInfo())
 	}
-	eventually(t, "the other listeners apply", func() bool { return slices.Equal(a.listeners(), []string{"a", "b", "d", "e"}) })
+	wait.For(t, "the other listeners apply", func() bool { return slices.Equal(a.listeners(), []string{"a", "b", "d", "e"}) })
 }
 
 type bindError struct{}
@@ -655,13 +642,13 @@ func TestDeltaProtocol(t *testing.T) {
 	}
 	st.sendDelta(RouteType, "n4", nil, map[string]proto.Message{"main": routeTable("main", "/")}, "1")
 	st.dreq(RouteType)
-	eventually(t, "both listeners are in force", func() bool { return slices.Equal(a.listeners(), []string{"api", "web"}) })
+	wait.For(t, "both listeners are in force", func() bool { return slices.Equal(a.listeners(), []string{"api", "web"}) })
 
 	// removed_resources removes; a changed listener subscribes to its new table and drops
 	// the old one once it runs.
 	st.sendDelta(ListenerType, "n5", []string{"api"}, map[string]proto.Message{"web": listener(t, "web", 10001, "next", -1)}, "2")
 	st.dreq(ListenerType)
-	eventually(t, "the removed listener goes", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
+	wait.For(t, "the removed listener goes", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
 	if r := st.dreq(RouteType); !slices.Equal(r.GetResourceNamesSubscribe(), []string{"next"}) || len(r.GetResourceNamesUnsubscribe()) != 0 {
 		t.Fatalf("delta RDS while the new listener warms: %v", r)
 	}
@@ -679,7 +666,7 @@ func TestDeltaProtocol(t *testing.T) {
 	if d := r.GetErrorDetail().GetMessage(); r.GetResponseNonce() != "n7" || !strings.Contains(d, `listener "bad": tcp_fast_open_queue_length`) {
 		t.Fatalf("delta NACK: %v", r)
 	}
-	eventually(t, "the good listener applies", func() bool { return slices.Equal(a.listeners(), []string{"new", "web"}) })
+	wait.For(t, "the good listener applies", func() bool { return slices.Equal(a.listeners(), []string{"new", "web"}) })
 	d := c.Dump()
 	versions := map[string]string{}
 	for _, l := range d.Listeners {
@@ -732,7 +719,7 @@ func TestReconnectResumes(t *testing.T) {
 				st.send(ListenerType, "7", "n1", l)
 				st.req(ListenerType)
 			}
-			eventually(t, "the listener applies", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
+			wait.For(t, "the listener applies", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
 			st.close()
 
 			st = s.accept(t)
@@ -806,7 +793,7 @@ func TestInitialFetchTimeout(t *testing.T) {
 		s.accept(t) // the server never answers
 		select {
 		case <-c.Initialized():
-		case <-time.After(wait):
+		case <-time.After(wait.Timeout):
 			t.Fatal("not initialized after initial_fetch_timeout")
 		}
 	})
@@ -825,7 +812,7 @@ func TestInitialFetchTimeout(t *testing.T) {
 		st.send(ListenerType, "1", "b")
 		select {
 		case <-c.Initialized():
-		case <-time.After(wait):
+		case <-time.After(wait.Timeout):
 			t.Fatal("not initialized after the first responses")
 		}
 	})
@@ -836,20 +823,20 @@ func TestInitialFetchTimeout(t *testing.T) {
 		st := s.accept(t)
 		st.send(ClusterType, "1", "a", edsCluster("backend", 100*time.Millisecond))
 		st.send(ListenerType, "1", "b", listener(t, "web", 10001, "main", 100*time.Millisecond))
-		eventually(t, "the listener and cluster go ahead without what they wait for", func() bool {
+		wait.For(t, "the listener and cluster go ahead without what they wait for", func() bool {
 			n, ok := a.endpointCount("backend")
 			rc := a.route("main")
 			return slices.Equal(a.listeners(), []string{"web"}) && ok && n == 0 && rc != nil && len(rc.VirtualHosts) == 0
 		})
 		select {
 		case <-c.Initialized():
-		case <-time.After(wait):
+		case <-time.After(wait.Timeout):
 			t.Fatal("not initialized after the RDS and EDS timeouts")
 		}
 		// What arrives later is put in force.
 		st.send(RouteType, "1", "c", routeTable("main", "/late"))
 		st.send(EndpointType, "1", "d", cla("backend", 9001))
-		eventually(t, "the late route table and endpoints apply", func() bool {
+		wait.For(t, "the late route table and endpoints apply", func() bool {
 			n, _ := a.endpointCount("backend")
 			return firstPrefix(a.route("main")) == "/late" && n == 1
 		})
@@ -886,10 +873,7 @@ func TestGoControlPlane(t *testing.T) {
 			defer cancel()
 			srv := grpc.NewServer()
 			discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(ctx, cache, cb))
-			ln, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			ln := loopback.Listen(t)
 			served := make(chan struct{})
 			go func() {
 				defer close(served)
@@ -919,14 +903,14 @@ func TestGoControlPlane(t *testing.T) {
 			set(listener(t, "web", 10001, "main", -1), listener(t, "api", 10002, "main", -1))
 			a := &applier{}
 			run(t, ln.Addr().String(), delta, a, nil)
-			eventually(t, "the configuration applies", func() bool {
+			wait.For(t, "the configuration applies", func() bool {
 				n, _ := a.endpointCount("backend")
 				return slices.Equal(a.listeners(), []string{"api", "web"}) && n == 1 && firstPrefix(a.route("main")) == "/"
 			})
 			set(listener(t, "web", 10001, "main", -1))
-			eventually(t, "the removed listener goes", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
+			wait.For(t, "the removed listener goes", func() bool { return slices.Equal(a.listeners(), []string{"web"}) })
 			set(listener(t, "web", 10001, "main", -1), badListener(t, "bad", 10003))
-			eventually(t, "the bad listener is NACKed by name", func() bool {
+			wait.For(t, "the bad listener is NACKed by name", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, n := range nacks {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/controller/ingress"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
 
@@ -135,20 +136,16 @@ func TestFollowsObjects(t *testing.T) {
 	})
 
 	// The status is written after the set is sent; poll the API server for it.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	wait.NoError(t, "the Ingress status", func() error {
 		got, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, "app", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lb := got.Status.LoadBalancer.Ingress; len(lb) == 1 && lb[0].IP == "192.0.2.1" {
-			break
+		if lb := got.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != "192.0.2.1" {
+			return fmt.Errorf("status.loadBalancer = %+v, want 192.0.2.1", lb)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status.loadBalancer = %+v, want 192.0.2.1", got.Status.LoadBalancer.Ingress)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 
 	if err := cs.NetworkingV1().Ingresses(ns).Delete(ctx, "app", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -180,8 +177,7 @@ func TestRefusedIngressEvent(t *testing.T) {
 	await(t, out, "the good Ingress without the bad one", func(r xdsgen.Resources) bool {
 		return hasDomain(r, "good."+ns) && !hasDomain(r, "bad."+ns)
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	wait.NoError(t, "an AnnotationRefused Event on the Ingress", func() error {
 		evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
 			FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "bad").String(),
 		})
@@ -190,12 +186,9 @@ func TestRefusedIngressEvent(t *testing.T) {
 		}
 		for _, e := range evs.Items {
 			if e.Reason == "AnnotationRefused" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "configuration-snippet") {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no AnnotationRefused Event on the Ingress; events: %+v", evs.Items)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("events: %+v", evs.Items)
+	})
 }
