@@ -225,7 +225,7 @@ func TestAsyncFilter(t *testing.T) {
 			before := runtime.NumGoroutine()
 			d := dial(t, addr, tc.h2)
 			d.send(t)
-			wait(t, auth.arrived, "the filter's call to reach the service")
+			awaitClosed(t, auth.arrived, "the filter's call to reach the service")
 			if !tc.clientGone {
 				close(auth.release)
 				resp := d.response(t)
@@ -251,7 +251,7 @@ func TestAsyncFilter(t *testing.T) {
 			case <-time.After(asyncWait):
 				t.Fatal("the filter still waits after its client left")
 			}
-			wait(t, auth.abandoned, "the service to see its caller leave")
+			awaitClosed(t, auth.abandoned, "the service to see its caller leave")
 			if n := up.calls.Load(); n != 0 {
 				t.Fatalf("router stand-in called %d times after the client left", n)
 			}
@@ -268,7 +268,7 @@ func TestAsyncFilter(t *testing.T) {
 	}
 }
 
-func wait(t *testing.T, ch chan struct{}, what string) {
+func awaitClosed(t *testing.T, ch chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
 )
 
@@ -66,7 +68,7 @@ func faultListener(name string, disabled bool) string {
 // another, through real listeners to a real upstream: a route's FilterConfig turns it on
 // (with the chain's config or its own) or off, as in Envoy.
 func TestPerRouteFilterEnable(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "upstream")
 	}))
