@@ -100,44 +100,6 @@ type Respond struct {
 	Body   string `json:"body,omitempty"`
 }
 
-// Policy is what a route adds to its action. The request's way through (rewrites, timeouts,
-// retries, hashing, mirrors) applies to forwarding routes; headers and filter policies to
-// every route.
-type Policy struct {
-	Rewrite *Rewrite `json:"rewrite,omitempty"`
-	// Timeout bounds the whole request (0: none); IdleTimeout a request without activity.
-	Timeout     *Duration `json:"timeout,omitempty"`
-	IdleTimeout *Duration `json:"idleTimeout,omitempty"`
-	Retry       *Retry    `json:"retry,omitempty"`
-	Hash        []Hash    `json:"hash,omitempty"`
-	Mirrors     []Mirror  `json:"mirrors,omitempty"`
-	// RequestHeaders and ResponseHeaders are set or appended on the way through, after the
-	// Remove lists are removed.
-	RequestHeaders        []Header `json:"requestHeaders,omitempty"`
-	ResponseHeaders       []Header `json:"responseHeaders,omitempty"`
-	RemoveRequestHeaders  []string `json:"removeRequestHeaders,omitempty"`
-	RemoveResponseHeaders []string `json:"removeResponseHeaders,omitempty"`
-	// HTTPSRedirect makes the route redirect to https (308) on listeners without TLS.
-	HTTPSRedirect bool `json:"httpsRedirect,omitempty"`
-	// WebSocket upgrades are allowed on this route.
-	WebSocket bool `json:"webSocket,omitempty"`
-	// DisableAccessLog leaves the route's requests out of the access log.
-	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
-	// BufferLimit bounds the request body kept for retries and mirrors.
-	BufferLimit uint32 `json:"bufferLimit,omitempty"`
-
-	// Filter policies, each encoded by its own file in package xdsgen.
-	Fault        *Fault        `json:"fault,omitempty"`
-	CORS         *CORS         `json:"cors,omitempty"`
-	RateLimit    *RateLimit    `json:"rateLimit,omitempty"`
-	IPFilter     *IPFilter     `json:"ipFilter,omitempty"`
-	BasicAuth    *BasicAuth    `json:"basicAuth,omitempty"`
-	ExtAuth      *ExtAuth      `json:"extAuth,omitempty"`
-	CustomErrors *CustomErrors `json:"customErrors,omitempty"`
-	// MaxRequestBytes bounds the request body (the buffer filter).
-	MaxRequestBytes uint32 `json:"maxRequestBytes,omitempty"`
-}
-
 // Rewrite changes the request on its way upstream.
 type Rewrite struct {
 	// Prefix replaces the path prefix the route matched.

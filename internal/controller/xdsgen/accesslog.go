@@ -17,7 +17,7 @@ import (
 // The access log is the connection manager's access_log: the stdout or stderr logger for
 // those streams, the file logger otherwise.
 func init() {
-	register(&feature{name: "accesslog", order: orderAccessLog, hcm: func(h *hcmv3.HttpConnectionManager, l *ir.Listener) {
+	register(&feature{name: "accesslog", order: 20, hcm: func(h *hcmv3.HttpConnectionManager, l *ir.Listener) {
 		for _, a := range l.HTTP.AccessLog {
 			h.AccessLog = append(h.AccessLog, accessLog(a))
 		}

@@ -16,7 +16,7 @@ const basicAuthName = "envoy.filters.http.basic_auth"
 // Basic auth is the basic_auth filter, optional and enabled per route with the route's users.
 func init() {
 	register(&feature{
-		name: "basicauth", order: orderBasicAuth,
+		name: "basicauth", order: 120,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, func(r *ir.Route) bool { return r.BasicAuth != nil }) {
 				return nil

@@ -14,7 +14,7 @@ const bufferName = "envoy.filters.http.buffer"
 // MaxRequestBytes is the buffer filter, optional and enabled per route with the route's limit.
 func init() {
 	register(&feature{
-		name: "buffer", order: orderBuffer,
+		name: "buffer", order: 160,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, func(r *ir.Route) bool { return r.MaxRequestBytes > 0 }) {
 				return nil

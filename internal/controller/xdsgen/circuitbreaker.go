@@ -9,7 +9,7 @@ import (
 
 // A cluster's circuit breaker is its default-priority thresholds.
 func init() {
-	register(&feature{name: "circuitbreaker", order: orderBreaker, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
+	register(&feature{name: "circuitbreaker", order: 320, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
 		cb := c.CircuitBreaker
 		if cb == nil {
 			return

@@ -13,7 +13,7 @@ const connLimitName = "envoy.filters.network.connection_limit"
 // A listener's MaxConnections is the connection_limit network filter before the connection
 // manager in each chain.
 func init() {
-	register(&feature{name: "connlimit", order: orderConnLimit, networkFilters: func(l *ir.Listener) []*listenerv3.Filter {
+	register(&feature{name: "connlimit", order: 10, networkFilters: func(l *ir.Listener) []*listenerv3.Filter {
 		if l.MaxConnections == 0 {
 			return nil
 		}

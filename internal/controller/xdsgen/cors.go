@@ -18,7 +18,7 @@ const corsName = "envoy.filters.http.cors"
 // CORS is the cors filter, optional and enabled per route with the route's CorsPolicy.
 func init() {
 	register(&feature{
-		name: "cors", order: orderCORS,
+		name: "cors", order: 150,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, func(r *ir.Route) bool { return r.CORS != nil }) {
 				return nil

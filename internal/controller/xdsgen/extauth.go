@@ -22,7 +22,7 @@ const extAuthzPrefix = "envoy.filters.http.ext_authz/"
 // on the routes that use that service.
 func init() {
 	register(&feature{
-		name: "extauth", order: orderExtAuth,
+		name: "extauth", order: 130,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			var authz []*ir.ExtAuth
 			l.Routes(func(r *ir.Route) {

@@ -15,7 +15,7 @@ const faultName = "envoy.filters.http.fault"
 // the filter does nothing by itself, each route's faults are its per-route config.
 func init() {
 	register(&feature{
-		name: "fault", order: orderFault,
+		name: "fault", order: 100,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, func(r *ir.Route) bool { return r.Fault != nil }) {
 				return nil

@@ -53,26 +53,9 @@ func register(f *feature) {
 	slices.SortStableFunc(features, func(a, b *feature) int { return cmp.Compare(a.order, b.order) })
 }
 
-// Feature orders: network-level first, then the HTTP filters in the order a request meets
-// them (faults, access control, rate limits, CORS, buffering).
-const (
-	orderConnLimit = 10
-	orderAccessLog = 20
-	orderFault     = 100
-	orderIPFilter  = 110
-	orderBasicAuth = 120
-	orderExtAuth   = 130
-	orderRateLimit = 140
-	orderCORS      = 150
-	orderBuffer    = 160
-	orderHeaders   = 200
-	orderRetry     = 210
-	orderHash      = 220
-	orderMirror    = 230
-	orderHealth    = 300
-	orderOutlier   = 310
-	orderBreaker   = 320
-)
+// Feature orders, by convention: 1–99 network level (network filters, connection manager
+// settings), 100–199 HTTP filters in the order a request meets them (faults, access control,
+// rate limits, CORS, buffering), 200–299 route patches, 300–399 cluster patches.
 
 // usedBy reports whether some route of l satisfies uses.
 func usedBy(l *ir.Listener, uses func(*ir.Route) bool) bool {

@@ -8,7 +8,7 @@ import (
 
 // A route's hash policy picks the endpoint of hashing load balancers (RING_HASH, MAGLEV).
 func init() {
-	register(&feature{name: "hash", order: orderHash, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
+	register(&feature{name: "hash", order: 220, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
 		for _, h := range r.Hash {
 			a.HashPolicy = append(a.HashPolicy, hashPolicy(h))
 		}

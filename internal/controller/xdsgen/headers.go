@@ -9,7 +9,7 @@ import (
 
 // A route's header changes are its request and response headers to add and remove.
 func init() {
-	register(&feature{name: "headers", order: orderHeaders, route: func(out *routev3.Route, r *ir.Route) {
+	register(&feature{name: "headers", order: 200, route: func(out *routev3.Route, r *ir.Route) {
 		for _, h := range r.RequestHeaders {
 			out.RequestHeadersToAdd = append(out.RequestHeadersToAdd, headerOption(h))
 		}

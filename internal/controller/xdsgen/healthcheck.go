@@ -11,7 +11,7 @@ import (
 
 // A cluster's health check is its active HTTP, TCP or gRPC probe.
 func init() {
-	register(&feature{name: "healthcheck", order: orderHealth, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
+	register(&feature{name: "healthcheck", order: 300, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
 		hc := c.HealthCheck
 		if hc == nil {
 			return

@@ -19,7 +19,7 @@ const rbacName = "envoy.filters.http.rbac"
 // An IP filter is the rbac filter, optional and enabled per route with the route's ranges.
 func init() {
 	register(&feature{
-		name: "ipfilter", order: orderIPFilter,
+		name: "ipfilter", order: 110,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, func(r *ir.Route) bool { return r.IPFilter != nil }) {
 				return nil

@@ -10,7 +10,7 @@ import (
 
 // A route's mirrors are its action's request mirror policies.
 func init() {
-	register(&feature{name: "mirror", order: orderMirror, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
+	register(&feature{name: "mirror", order: 230, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
 		for _, m := range r.Mirrors {
 			mp := &routev3.RouteAction_RequestMirrorPolicy{Cluster: m.Cluster}
 			if m.Percent != nil && *m.Percent < 100 {

@@ -9,7 +9,7 @@ import (
 
 // A cluster's outlier detection ejects endpoints that fail in a row.
 func init() {
-	register(&feature{name: "outlier", order: orderOutlier, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
+	register(&feature{name: "outlier", order: 310, cluster: func(out *clusterv3.Cluster, c *ir.Cluster) {
 		od := c.OutlierDetection
 		if od == nil {
 			return

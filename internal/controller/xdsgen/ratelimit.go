@@ -20,7 +20,7 @@ const localRateLimitName = "envoy.filters.http.local_ratelimit"
 func init() {
 	limited := func(r *ir.Route) bool { return r.RateLimit != nil && r.RateLimit.Tokens > 0 }
 	register(&feature{
-		name: "ratelimit", order: orderRateLimit,
+		name: "ratelimit", order: 140,
 		httpFilters: func(l *ir.Listener) []*hcmv3.HttpFilter {
 			if !usedBy(l, limited) {
 				return nil

@@ -17,7 +17,7 @@ var previousHostsConfig = typed(&previoushostsv3.PreviousHostsPredicate{})
 
 // A route's retries are its action's retry policy; a retry goes to another endpoint.
 func init() {
-	register(&feature{name: "retry", order: orderRetry, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
+	register(&feature{name: "retry", order: 210, routeAction: func(a *routev3.RouteAction, r *ir.Route) {
 		rt := r.Retry
 		if rt == nil {
 			return
