@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	}
 	listeners := map[string]bool{}
 	routeNames := map[string]bool{}
+	checked := map[*VirtualHost]bool{}
 	for i, l := range c.Listeners {
 		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)
 		if l.Name == "" {
@@ -113,23 +114,29 @@ func (c *Config) Validate() error {
 			}
 			hosts := map[string]bool{}
 			for j, vh := range h.VirtualHosts {
-				vw := fmt.Sprintf("%s: virtualHosts[%d] (%s)", where, j, vh.Name)
+				// Errors are rare: where they are is spelled out only when there is one.
+				vw := func() string { return fmt.Sprintf("%s: virtualHosts[%d] (%s)", where, j, vh.Name) }
 				if hosts[vh.Name] {
-					add("%s: duplicate name", vw)
+					add("%s: duplicate name", vw())
 				}
 				hosts[vh.Name] = true
-				if len(vh.Domains) == 0 {
-					add("%s: no domains", vw)
+				// Listeners may share a virtual host; its content is checked once.
+				if checked[vh] {
+					continue
 				}
-				names := map[string]bool{}
+				checked[vh] = true
+				if len(vh.Domains) == 0 {
+					add("%s: no domains", vw())
+				}
+				names := make(map[string]bool, len(vh.Routes))
 				for k, r := range vh.Routes {
-					rw := fmt.Sprintf("%s: routes[%d] (%s)", vw, k, r.Name)
+					rw := func() string { return fmt.Sprintf("%s: routes[%d] (%s)", vw(), k, r.Name) }
 					if r.Name != "" && names[r.Name] {
-						add("%s: duplicate name", rw)
+						add("%s: duplicate name", rw())
 					}
 					names[r.Name] = true
 					for _, err := range r.validate(clusters) {
-						add("%s: %v", rw, err)
+						add("%s: %v", rw(), err)
 					}
 				}
 			}

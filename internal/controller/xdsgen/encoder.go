@@ -41,7 +41,7 @@ func ToXDS(c *ir.Config) (xdsresources.Resources, error) {
 // cluster's endpoints are compared apart from the rest of it, so an endpoint change replaces
 // the ClusterLoadAssignment only. It is not safe for concurrent use.
 type Encoder struct {
-	hosts    map[hostKey]*encodedHost
+	hosts    map[hostKey]encodedHost
 	clusters map[string]*encodedCluster
 	secrets  map[string]*encodedSecret
 	valid    xdsresources.Generator
@@ -75,12 +75,20 @@ func (e *Encoder) ToXDS(c *ir.Config) (xdsresources.Resources, error) {
 	if err := c.Validate(); err != nil {
 		return xdsresources.Resources{}, err
 	}
-	hosts := map[hostKey]*encodedHost{}
+	hosts := make(map[hostKey]encodedHost, len(e.hosts))
+	// Listeners often share their virtual hosts (Ingress serves each on both), and so did the
+	// previous config's: same is the previous host each one was found equal to, so that it is
+	// compared once.
+	same := map[*ir.VirtualHost]*ir.VirtualHost{}
 	host := func(l *ir.Listener, vh *ir.VirtualHost) *routev3.VirtualHost {
 		k := hostKey{listener: l.Name, host: vh.Name, tls: l.TLS()}
-		h := e.hosts[k]
-		if h == nil || !reflect.DeepEqual(h.in, vh) {
-			h = &encodedHost{in: vh, out: virtualHost(vh, k.tls)}
+		h, ok := e.hosts[k]
+		switch {
+		case ok && same[vh] == h.in:
+		case ok && reflect.DeepEqual(h.in, vh):
+			same[vh] = h.in
+		default:
+			h = encodedHost{in: vh, out: virtualHost(vh, k.tls)}
 		}
 		hosts[k] = h
 		return h.out
