@@ -9,6 +9,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/internal/controller/ingress"
 	kubeprovider "github.com/nuncio-gw/nuncio/internal/controller/provider/kubernetes"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
@@ -31,7 +32,7 @@ func breakdown(c config) error {
 		}))
 	}
 	srv := xdsserver.New(xdsserver.Options{})
-	enc := new(ingress.Encoder)
+	enc := new(xdsgen.Encoder)
 	var translate, encode, update []time.Duration
 	for n := range 11 {
 		in.Ingresses[n].Spec.Rules[0].Host = fmt.Sprintf("breakdown-%d.bench.example", n)

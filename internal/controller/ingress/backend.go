@@ -36,8 +36,19 @@ func (c clusterSettings) suffix() string {
 		return ""
 	}
 	h := fnv.New32a()
-	fmt.Fprintf(h, "%s|%s|%s|%v|%+v", c.protocol, c.lb, c.connectTimeout, c.serviceUpstream, c.tls)
+	fmt.Fprintf(h, "%s|%s|%s|%v|%s", c.protocol, c.lb, c.connectTimeout, c.serviceUpstream, tlsKey(c.tls))
 	return fmt.Sprintf("~%08x", h.Sum32())
+}
+
+// tlsKey spells the upstream TLS settings for the cluster name's hash. It is written out
+// field by field so that cluster names, which data planes key their state by, stay the same
+// when the IR type gains fields.
+func tlsKey(t *ir.UpstreamTLS) string {
+	if t == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("&{SNI:%s CA:%s Verify:%v VerifyName:%s ClientSecret:%s Ciphers:%v MinVersion:%s MaxVersion:%s}",
+		t.SNI, t.CA, t.Verify, t.VerifyName, t.ClientSecret, t.Ciphers, t.MinVersion, t.MaxVersion)
 }
 
 func (t *ingressTranslation) clusterSettings() (clusterSettings, error) {
@@ -233,14 +244,14 @@ func (s *state) buildServiceCluster(ci *clusterIndex, ns, name string, port netw
 			return nil, fmt.Errorf("service %s/%s: ExternalName needs a port number", ns, name)
 		}
 		c.Kind = ir.ClusterDNS
-		c.Localities = []ir.Locality{{Zone: ci.name, Endpoints: []ir.Endpoint{{Address: strings.TrimSuffix(svc.Spec.ExternalName, "."), Port: p}}}}
+		c.Localities = []ir.Locality{{Weight: localityWeight, Zone: ci.name, Endpoints: []ir.Endpoint{{Address: strings.TrimSuffix(svc.Spec.ExternalName, "."), Port: p}}}}
 		if c.TLS != nil && c.TLS.SNI == "" {
 			c.TLS = ptrCopy(c.TLS)
 			c.TLS.SNI = strings.TrimSuffix(svc.Spec.ExternalName, ".")
 		}
 	case cs.serviceUpstream:
 		if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
-			c.Localities = []ir.Locality{{Zone: ci.name, Endpoints: []ir.Endpoint{{Address: ip, Port: uint32(sp.Port)}}}}
+			c.Localities = []ir.Locality{{Weight: localityWeight, Zone: ci.name, Endpoints: []ir.Endpoint{{Address: ip, Port: uint32(sp.Port)}}}}
 		} else {
 			return nil, fmt.Errorf("service %s/%s: service-upstream needs a ClusterIP", ns, name)
 		}
@@ -248,7 +259,7 @@ func (s *state) buildServiceCluster(ci *clusterIndex, ns, name string, port netw
 		where = "*"
 		c.Localities = s.multiclusterEndpoints(ns, name, sp)
 	default:
-		c.Localities = []ir.Locality{{Zone: ci.name, Endpoints: endpoints(ci, svc, sp)}}
+		c.Localities = []ir.Locality{{Weight: localityWeight, Zone: ci.name, Endpoints: endpoints(ci, svc, sp)}}
 	}
 	c.Name = fmt.Sprintf("%s/%s/%s@%s%s", ns, name, portName, where, cs.suffix())
 	return c, nil
@@ -385,7 +396,7 @@ func (s *state) multiclusterEndpoints(ns, name string, sp corev1.ServicePort) []
 			continue
 		}
 		prio, _ := strconv.Atoi(svc.Labels[MulticlusterPriorityLabel])
-		locs = append(locs, loc{l: ir.Locality{Zone: ci.name, Endpoints: endpoints(ci, svc, *port)}, priority: max(prio, 0)})
+		locs = append(locs, loc{l: ir.Locality{Weight: localityWeight, Zone: ci.name, Endpoints: endpoints(ci, svc, *port)}, priority: max(prio, 0)})
 	}
 	// Envoy wants priorities numbered from 0 without gaps.
 	var prios []int

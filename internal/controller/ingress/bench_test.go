@@ -9,6 +9,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 )
 
 // scaleInput is the scale: n Ingresses (one host and two paths each) over n/5 Services
@@ -62,7 +64,7 @@ func BenchmarkTranslate10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		res := Translate(in, Options{})
-		if _, err := ToXDS(res.Config); err != nil {
+		if _, err := xdsgen.ToXDS(res.Config); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -80,7 +82,7 @@ func BenchmarkTranslateOnly10k(b *testing.B) {
 // Ingress's host changed, encoded reusing the previous encoding's unchanged resources.
 func BenchmarkEncodeIncremental10k(b *testing.B) {
 	in := scaleInput(10000)
-	var enc Encoder
+	var enc xdsgen.Encoder
 	if _, err := enc.ToXDS(Translate(in, Options{}).Config); err != nil {
 		b.Fatal(err)
 	}

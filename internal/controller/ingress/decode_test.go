@@ -3,13 +3,13 @@ package ingress
 import (
 	"testing"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/all"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
-type resourcesForDecode xdsgen.Resources
+type resourcesForDecode xdsresources.Resources
 
 // decodeResources runs the data plane's own decoders over the resources, so that a golden
 // file can only hold configuration today's data plane accepts (optional filters it does not

@@ -8,6 +8,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 )
 
 // FuzzAnnotations sets one annotation to an arbitrary value on an Ingress with an arbitrary
@@ -52,7 +54,7 @@ func FuzzAnnotations(f *testing.F) {
 			}},
 		}}}
 		res := Translate(in, Options{AllowUnenforced: true})
-		if _, err := ToXDS(res.Config); err != nil {
+		if _, err := xdsgen.ToXDS(res.Config); err != nil {
 			t.Fatalf("%s=%q path %q (%s): accepted but does not encode: %v", key, value, path, pathType, err)
 		}
 	})

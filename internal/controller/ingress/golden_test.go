@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 	"github.com/nuncio-gw/nuncio/internal/testutil/golden"
 )
 
@@ -61,7 +62,7 @@ func translateCase(t *testing.T, data []byte) ([]byte, resourcesForDecode) {
 		t.Fatal(err)
 	}
 	res := Translate(in, co.Options)
-	r, err := ToXDS(res.Config)
+	r, err := xdsgen.ToXDS(res.Config)
 	if err != nil {
 		t.Fatalf("ToXDS: %v", err)
 	}

@@ -6,15 +6,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
-func mustEncode(t *testing.T, enc *Encoder, in Input) xdsgen.Resources {
+func mustEncode(t *testing.T, enc *xdsgen.Encoder, in Input) xdsresources.Resources {
 	t.Helper()
 	r, err := enc.ToXDS(Translate(in, Options{}).Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := ToXDS(Translate(in, Options{}).Config)
+	fresh, err := xdsgen.ToXDS(Translate(in, Options{}).Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func mustEncode(t *testing.T, enc *Encoder, in Input) xdsgen.Resources {
 // other resource is the previous message.
 func TestEncoderReusesUnchanged(t *testing.T) {
 	in := scaleInput(20) // 20 Ingresses, hosts h0..h19, over 4 Services
-	var enc Encoder
+	var enc xdsgen.Encoder
 	r1 := mustEncode(t, &enc, in)
 
 	in.Clusters[0].Ingresses[3].Spec.Rules[0].Host = "changed.example.com"

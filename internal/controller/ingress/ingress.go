@@ -155,7 +155,7 @@ func (t *ingressTranslation) translate() error {
 			if bs == nil {
 				return fmt.Errorf("ssl-passthrough: rule %d: backend not found", i)
 			}
-			t.out.passthru = append(t.out.passthru, &ir.Passthrough{Host: host, Cluster: bs[0].Cluster})
+			t.out.passthru = append(t.out.passthru, &passthroughHost{Host: host, Cluster: bs[0].Cluster})
 			continue
 		}
 		if host != "*" {
@@ -298,7 +298,7 @@ func (t *ingressTranslation) match(p networkingv1.HTTPIngressPath) (ir.Match, bo
 	if _, err := regexp.Compile("(?i)" + re); err != nil {
 		return ir.Match{}, false, fmt.Errorf("path %q is not an RE2 regular expression: %v", path, err)
 	}
-	return ir.Match{Kind: ir.PathRegex, Path: re, CaseInsensitive: true}, true, nil
+	return ir.Match{Kind: ir.PathRegexPrefix, Path: re, CaseInsensitive: true}, true, nil
 }
 
 // redirects reads app-root and the permanent and temporal redirects.
@@ -400,7 +400,7 @@ func (t *ingressTranslation) tls() (map[string]bool, error) {
 			h = strings.ToLower(h)
 			hosts[h] = true
 			if name != "" {
-				t.out.tls[h] = &ir.HostTLS{Secret: name, ClientCA: clientCA, RequireClientCert: require && clientCA != "", Ciphers: ciphers}
+				t.out.tls[h] = &hostTLS{Secret: name, ClientCA: clientCA, RequireClientCert: require && clientCA != "", Ciphers: ciphers}
 			}
 		}
 	}

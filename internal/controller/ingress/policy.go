@@ -84,7 +84,7 @@ func (t *ingressTranslation) routePolicy() error {
 		if err != nil {
 			return err
 		}
-		p.Mirrors = []string{c.Name}
+		p.Mirrors = []ir.Mirror{{Cluster: c.Name}}
 	}
 	p.DisableAccessLog = !t.ann.boolean("enable-access-log", true)
 	if v := t.ann.str("proxy-body-size"); v != "" {
@@ -175,7 +175,7 @@ func (t *ingressTranslation) retry() (*ir.Retry, error) {
 	if len(on) == 0 || tries <= 1 {
 		return nil, nil
 	}
-	return &ir.Retry{On: on, StatusCodes: codes, NumRetries: uint32(tries - 1)}, nil
+	return &ir.Retry{On: on, StatusCodes: codes, NumRetries: uint32(tries - 1), HostPicks: nginxHostPicks}, nil
 }
 
 var hashVar = regexp.MustCompile(`^\$(remote_addr|binary_remote_addr|request_uri|uri|host|http_[a-z0-9_]+|arg_[A-Za-z0-9_]+|cookie_[A-Za-z0-9_]+)$`)
@@ -261,7 +261,7 @@ func (t *ingressTranslation) urlCluster(key, raw string) (*ir.Cluster, error) {
 	}
 	c.Kind = kind
 	c.Name = fmt.Sprintf("%s://%s:%d", u.scheme, u.host, port)
-	c.Localities = []ir.Locality{{Zone: t.ci.name, Endpoints: []ir.Endpoint{{Address: u.host, Port: port}}}}
+	c.Localities = []ir.Locality{{Weight: localityWeight, Zone: t.ci.name, Endpoints: []ir.Endpoint{{Address: u.host, Port: port}}}}
 	t.out.clusters = append(t.out.clusters, c)
 	return c, nil
 }

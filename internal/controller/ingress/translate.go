@@ -114,7 +114,7 @@ type state struct {
 	clusterCache map[string]cachedCluster
 	secrets      map[string]*ir.Secret
 	hosts        map[string]*hostState
-	passthru     map[string]*ir.Passthrough
+	passthru     map[string]*passthroughHost
 	// defaultBackend is the catch-all backend from the oldest Ingress's spec.defaultBackend.
 	defaultBackend []ir.WeightedBackend
 	defaultSource  string
@@ -127,6 +127,7 @@ type hostState struct {
 	routes  []*pathRoute
 	byKey   map[string]*pathRoute
 	canary  []*pathRoute
+	tls     *hostTLS
 	tlsFrom string // Ingress that set the certificate
 	aliases []string
 }
@@ -152,12 +153,12 @@ func Translate(in Input, opts Options) Result {
 	s := &state{
 		opts:         opts,
 		byName:       map[string]*clusterIndex{},
-		out:          &ir.Config{HTTPPort: opts.HTTPPort, HTTPSPort: opts.HTTPSPort},
+		out:          &ir.Config{},
 		irClusters:   map[string]*ir.Cluster{},
 		clusterCache: map[string]cachedCluster{},
 		secrets:      map[string]*ir.Secret{},
 		hosts:        map[string]*hostState{},
-		passthru:     map[string]*ir.Passthrough{},
+		passthru:     map[string]*passthroughHost{},
 	}
 	s.global = s.readGlobal(in.ConfigMap)
 	for i := range in.Clusters {
@@ -226,10 +227,10 @@ type ingressOut struct {
 	routes   []hostRoute
 	clusters []*ir.Cluster
 	secrets  []*ir.Secret
-	tls      map[string]*ir.HostTLS // host → certificate
+	tls      map[string]*hostTLS // host → certificate
 	aliases  map[string][]string
 	redirect map[string]string // www host → host (from-to-www-redirect)
-	passthru []*ir.Passthrough
+	passthru []*passthroughHost
 	defaultB []ir.WeightedBackend
 }
 
@@ -242,7 +243,7 @@ type hostRoute struct {
 func (s *state) ingress(ci *clusterIndex, ing *networkingv1.Ingress, order int) {
 	t := &ingressTranslation{s: s, ci: ci, ing: ing, order: order,
 		ann: newAnnotations(ing.Annotations, s.global.values),
-		out: &ingressOut{tls: map[string]*ir.HostTLS{}, aliases: map[string][]string{}, redirect: map[string]string{}}}
+		out: &ingressOut{tls: map[string]*hostTLS{}, aliases: map[string][]string{}, redirect: map[string]string{}}}
 	if !t.checkAnnotations() {
 		return
 	}
@@ -288,15 +289,15 @@ func (s *state) merge(ci *clusterIndex, ing *networkingv1.Ingress, o *ingressOut
 	}
 	for host, t := range o.tls {
 		h := s.host(host)
-		if h.vh.TLS != nil && h.vh.TLS.Secret != t.Secret {
-			s.problem(ci, ing, false, "TLSConflict", "host %q already has certificate %s from %s; %s is not used", host, h.vh.TLS.Secret, h.tlsFrom, t.Secret)
+		if h.tls != nil && h.tls.Secret != t.Secret {
+			s.problem(ci, ing, false, "TLSConflict", "host %q already has certificate %s from %s; %s is not used", host, h.tls.Secret, h.tlsFrom, t.Secret)
 			continue
 		}
-		if h.vh.TLS == nil {
-			h.vh.TLS = t
+		if h.tls == nil {
+			h.tls = t
 			h.tlsFrom = ci.name + "/" + ing.Namespace + "/" + ing.Name
-		} else if t.ClientCA != "" && h.vh.TLS.ClientCA == "" {
-			h.vh.TLS.ClientCA, h.vh.TLS.RequireClientCert = t.ClientCA, t.RequireClientCert
+		} else if t.ClientCA != "" && h.tls.ClientCA == "" {
+			h.tls.ClientCA, h.tls.RequireClientCert = t.ClientCA, t.RequireClientCert
 		}
 	}
 	for host, as := range o.aliases {
@@ -358,6 +359,7 @@ func (s *state) finish() {
 			h.vh.Domains = append(h.vh.Domains, a)
 		}
 	}
+	var hosts []*hostState
 	for _, n := range hostNames {
 		h := s.hosts[n]
 		s.attachCanaries(h)
@@ -378,7 +380,7 @@ func (s *state) finish() {
 			h.vh.Routes = append(h.vh.Routes, &ir.Route{Name: "default-backend", Match: ir.Match{Kind: ir.PathAny},
 				Respond: &ir.Respond{Status: 404, Body: "default backend - 404\n"}})
 		}
-		s.out.VirtualHosts = append(s.out.VirtualHosts, h.vh)
+		hosts = append(hosts, h)
 	}
 	for _, c := range s.irClusters {
 		s.out.Clusters = append(s.out.Clusters, c)
@@ -386,22 +388,25 @@ func (s *state) finish() {
 	for _, sec := range s.secrets {
 		s.out.Secrets = append(s.out.Secrets, sec)
 	}
+	var passthru []*passthroughHost
 	for _, p := range s.passthru {
-		s.out.Passthrough = append(s.out.Passthrough, p)
+		passthru = append(passthru, p)
 	}
+	slices.SortFunc(passthru, func(a, b *passthroughHost) int { return cmp.Compare(a.Host, b.Host) })
 	s.out.Sort()
+	var defaultCert string
 	if s.opts.DefaultSSLCertificate != "" {
-		s.out.DefaultCertificate = s.defaultCertificate()
+		defaultCert = s.defaultCertificate()
 	}
-	if s.out.DefaultCertificate == "" {
+	if defaultCert == "" {
 		for _, sec := range s.out.Secrets {
 			if sec.Cert != "" {
-				s.out.DefaultCertificate = sec.Name
+				defaultCert = sec.Name
 				break
 			}
 		}
 	}
-	s.out.AccessLog = s.global.accessLog
+	s.out.Listeners = s.listeners(hosts, passthru, defaultCert)
 }
 
 func hasCatchAll(rs []*ir.Route) bool {
@@ -431,7 +436,7 @@ func regexHost(h *hostState) {
 		if _, err := regexp.Compile("(?i)" + r.Match.Path); err != nil {
 			return // not a regex: stays a prefix, which is what nginx would match for it too
 		}
-		r.Match.Kind, r.Match.CaseInsensitive = ir.PathRegex, true
+		r.Match.Kind, r.Match.CaseInsensitive = ir.PathRegexPrefix, true
 	}
 	for _, pr := range h.routes {
 		conv(pr.route)

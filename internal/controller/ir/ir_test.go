@@ -11,25 +11,31 @@ import (
 
 func sample() *Config {
 	return &Config{
-		HTTPPort: 80, HTTPSPort: 443, DefaultCertificate: "default/tls@local",
-		VirtualHosts: []*VirtualHost{{
-			Name: "a.example.com", Domains: []string{"a.example.com"},
-			TLS: &HostTLS{Secret: "default/tls@local"},
-			Routes: []*Route{{
-				Name: "r", Match: Match{Kind: PathRegex, Path: "/x(/|$)(.*)", CaseInsensitive: true},
-				Backends: []WeightedBackend{{Cluster: "c", Weight: 1}},
-				Policy: Policy{
-					Timeout: NewDuration(0), IdleTimeout: NewDuration(90 * time.Second),
-					Rewrite: &Rewrite{Pattern: "(?i)^/x(/|$)(.*).*", Substitution: `/\2`},
-					Hash:    []Hash{{Cookie: &HashCookie{Name: "INGRESSCOOKIE", TTL: NewDuration(time.Hour)}}},
-				},
-			}},
+		Listeners: []*Listener{{
+			Name: "https", Address: "0.0.0.0", Port: 443,
+			Chains: []*FilterChain{{Name: "a.example.com", ServerNames: []string{"a.example.com"},
+				TLS: &TLS{Secret: "default/tls@local", ALPN: []string{"h2", "http/1.1"}}}},
+			HTTP: &HTTP{RouteName: "https", RDS: true, Codec: CodecAuto, VirtualHosts: []*VirtualHost{{
+				Name: "a.example.com", Domains: []string{"a.example.com"},
+				Routes: []*Route{{
+					Name: "r", Match: Match{Kind: PathRegexPrefix, Path: "/x(/|$)(.*)", CaseInsensitive: true},
+					Backends: []WeightedBackend{{Cluster: "c", Weight: 1}},
+					Policy: Policy{
+						Timeout: NewDuration(0), IdleTimeout: NewDuration(90 * time.Second),
+						Rewrite: &Rewrite{Pattern: "(?i)^/x(/|$)(.*).*", Substitution: `/\2`},
+						Hash:    []Hash{{Cookie: &HashCookie{Name: "INGRESSCOOKIE", TTL: NewDuration(time.Hour)}}},
+						Fault:   &Fault{Delay: &FaultDelay{Duration: Duration{time.Second}}},
+					},
+				}},
+			}}},
 		}},
 		Clusters: []*Cluster{{Name: "c", Kind: ClusterEDS, Protocol: "HTTP1", LB: "RING_HASH",
-			Localities: []Locality{{Zone: "local", Endpoints: []Endpoint{{Address: "10.0.0.1", Port: 8080}}}}}},
+			Localities: []Locality{{Zone: "local", Weight: 1, Endpoints: []Endpoint{{Address: "10.0.0.1", Port: 8080}}}}}},
 		Secrets: []*Secret{{Name: "default/tls@local", Cert: "C", Key: "K"}},
 	}
 }
+
+func route0(c *Config) *Route { return c.Listeners[0].HTTP.VirtualHosts[0].Routes[0] }
 
 // TestYAMLRoundTrip checks that the IR reads back what it writes, durations included.
 func TestYAMLRoundTrip(t *testing.T) {
@@ -56,16 +62,22 @@ func TestValidate(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{name: "missing cluster", change: func(c *Config) { c.VirtualHosts[0].Routes[0].Backends[0].Cluster = "nope" }, want: `cluster "nope" not found`},
-		{name: "two actions", change: func(c *Config) { c.VirtualHosts[0].Routes[0].Respond = &Respond{Status: 503} }, want: "exactly one of"},
-		{name: "bad regex", change: func(c *Config) { c.VirtualHosts[0].Routes[0].Match.Path = "/(" }, want: "match.path"},
+		{name: "missing cluster", change: func(c *Config) { route0(c).Backends[0].Cluster = "nope" }, want: `cluster "nope" not found`},
+		{name: "two actions", change: func(c *Config) { route0(c).Respond = &Respond{Status: 503} }, want: "exactly one of"},
+		{name: "bad regex", change: func(c *Config) { route0(c).Match.Path = "/(" }, want: "match.path"},
 		{name: "bad address", change: func(c *Config) { c.Clusters[0].Localities[0].Endpoints[0].Address = "web" }, want: "localities[0].endpoints[0]"},
-		{name: "missing secret", change: func(c *Config) { c.VirtualHosts[0].TLS.Secret = "x" }, want: `tls.secret "x" not found`},
+		{name: "missing secret", change: func(c *Config) { c.Listeners[0].Chains[0].TLS.Secret = "x" }, want: `tls.secret "x" not found`},
+		{name: "no certificate", change: func(c *Config) { c.Listeners[0].Chains[0].TLS.Secret = "" }, want: "needs a secret or a certificate and key file"},
+		{name: "bad listener address", change: func(c *Config) { c.Listeners[0].Address = "any" }, want: "listeners[0] (https): address"},
+		{name: "missing passthrough cluster", change: func(c *Config) {
+			c.Listeners[0].Chains = append(c.Listeners[0].Chains, &FilterChain{ServerNames: []string{"b"}, Passthrough: "nope"})
+		}, want: `passthrough cluster "nope" not found`},
+		{name: "bad codec", change: func(c *Config) { c.Listeners[0].HTTP.Codec = "h3" }, want: "http.codec"},
 		{name: "duplicate route", change: func(c *Config) {
-			vh := c.VirtualHosts[0]
+			vh := c.Listeners[0].HTTP.VirtualHosts[0]
 			vh.Routes = append(vh.Routes, vh.Routes[0])
 		}, want: "duplicate name"},
-		{name: "relative path", change: func(c *Config) { c.VirtualHosts[0].Routes[0].Match = Match{Kind: PathPrefix, Path: "x"} }, want: "does not start with /"},
+		{name: "relative path", change: func(c *Config) { route0(c).Match = Match{Kind: PathPrefix, Path: "x"} }, want: "does not start with /"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sample()

@@ -26,28 +26,8 @@ func (c *Config) Validate() error {
 			add("clusters[%d] (%s): duplicate name", i, cl.Name)
 		}
 		clusters[cl.Name] = true
-		switch cl.Kind {
-		case ClusterEDS:
-			for j, l := range cl.Localities {
-				for k, e := range l.Endpoints {
-					if _, err := netip.ParseAddr(e.Address); err != nil {
-						add("clusters[%d] (%s): localities[%d].endpoints[%d]: %v", i, cl.Name, j, k, err)
-					}
-				}
-			}
-		case ClusterDNS:
-			if len(cl.Localities) != 1 || len(cl.Localities[0].Endpoints) != 1 {
-				add("clusters[%d] (%s): a DNS cluster has exactly one host", i, cl.Name)
-			}
-		default:
-			add("clusters[%d] (%s): kind %q is neither EDS nor DNS", i, cl.Name, cl.Kind)
-		}
-		for j, l := range cl.Localities {
-			for k, e := range l.Endpoints {
-				if e.Port == 0 || e.Port > 65535 {
-					add("clusters[%d] (%s): localities[%d].endpoints[%d]: port %d out of range", i, cl.Name, j, k, e.Port)
-				}
-			}
+		for _, err := range cl.validate() {
+			add("clusters[%d] (%s): %v", i, cl.Name, err)
 		}
 	}
 	secrets := map[string]bool{}
@@ -63,44 +43,158 @@ func (c *Config) Validate() error {
 			add("secrets[%d] (%s): neither a certificate nor a CA bundle", i, s.Name)
 		}
 	}
-	if c.DefaultCertificate != "" && !secrets[c.DefaultCertificate] {
-		add("defaultCertificate: secret %q not found", c.DefaultCertificate)
-	}
-	hosts := map[string]bool{}
-	for i, vh := range c.VirtualHosts {
-		if hosts[vh.Name] {
-			add("virtualHosts[%d] (%s): duplicate name", i, vh.Name)
-		}
-		hosts[vh.Name] = true
-		if len(vh.Domains) == 0 {
-			add("virtualHosts[%d] (%s): no domains", i, vh.Name)
-		}
-		if t := vh.TLS; t != nil {
-			if !secrets[t.Secret] {
-				add("virtualHosts[%d] (%s): tls.secret %q not found", i, vh.Name, t.Secret)
-			}
-			if t.ClientCA != "" && !secrets[t.ClientCA] {
-				add("virtualHosts[%d] (%s): tls.clientCA %q not found", i, vh.Name, t.ClientCA)
-			}
-		}
-		names := map[string]bool{}
-		for j, r := range vh.Routes {
-			where := fmt.Sprintf("virtualHosts[%d] (%s): routes[%d] (%s)", i, vh.Name, j, r.Name)
-			if names[r.Name] {
-				add("%s: duplicate name", where)
-			}
-			names[r.Name] = true
-			for _, err := range r.validate(clusters) {
-				add("%s: %v", where, err)
-			}
+	for i, cl := range c.Clusters {
+		if t := cl.TLS; t != nil && t.ClientSecret != "" && !secrets[t.ClientSecret] {
+			add("clusters[%d] (%s): tls.clientSecret %q not found", i, cl.Name, t.ClientSecret)
 		}
 	}
-	for i, p := range c.Passthrough {
-		if !clusters[p.Cluster] {
-			add("passthrough[%d] (%s): cluster %q not found", i, p.Host, p.Cluster)
+	listeners := map[string]bool{}
+	routeNames := map[string]bool{}
+	checked := map[*VirtualHost]bool{}
+	for i, l := range c.Listeners {
+		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)
+		if l.Name == "" {
+			add("listeners[%d]: name is empty", i)
+		}
+		if listeners[l.Name] {
+			add("%s: duplicate name", where)
+		}
+		listeners[l.Name] = true
+		if _, err := netip.ParseAddr(l.Address); err != nil {
+			add("%s: address: %v", where, err)
+		}
+		if l.Port == 0 || l.Port > 65535 {
+			add("%s: port %d out of range", where, l.Port)
+		}
+		if len(l.Chains) == 0 && l.DefaultChain == nil {
+			add("%s: no filter chains", where)
+		}
+		needHTTP := false
+		chain := func(cw string, fc *FilterChain) {
+			if fc.Passthrough != "" {
+				if !clusters[fc.Passthrough] {
+					add("%s: %s: passthrough cluster %q not found", where, cw, fc.Passthrough)
+				}
+				if fc.TLS != nil {
+					add("%s: %s: a passthrough chain does not terminate TLS", where, cw)
+				}
+				return
+			}
+			needHTTP = true
+			if t := fc.TLS; t != nil {
+				switch {
+				case t.Secret != "" && !secrets[t.Secret]:
+					add("%s: %s: tls.secret %q not found", where, cw, t.Secret)
+				case t.Secret == "" && (t.CertFile == "" || t.KeyFile == ""):
+					add("%s: %s: tls needs a secret or a certificate and key file", where, cw)
+				}
+				if t.ClientCA != "" && !secrets[t.ClientCA] {
+					add("%s: %s: tls.clientCA %q not found", where, cw, t.ClientCA)
+				}
+			}
+		}
+		for j, fc := range l.Chains {
+			chain(fmt.Sprintf("chains[%d] (%s)", j, fc.Name), fc)
+		}
+		if l.DefaultChain != nil {
+			chain("defaultChain", l.DefaultChain)
+		}
+		if needHTTP && l.HTTP == nil {
+			add("%s: a chain runs HTTP but the listener has no http", where)
+		}
+		if h := l.HTTP; h != nil {
+			if h.RDS {
+				if routeNames[h.RouteName] {
+					add("%s: http.routeName %q is another listener's", where, h.RouteName)
+				}
+				routeNames[h.RouteName] = true
+			}
+			if h.Codec != CodecHTTP1 && h.Codec != CodecAuto {
+				add("%s: http.codec %q is neither HTTP1 nor AUTO", where, h.Codec)
+			}
+			hosts := map[string]bool{}
+			for j, vh := range h.VirtualHosts {
+				// Errors are rare: where they are is spelled out only when there is one.
+				vw := func() string { return fmt.Sprintf("%s: virtualHosts[%d] (%s)", where, j, vh.Name) }
+				if hosts[vh.Name] {
+					add("%s: duplicate name", vw())
+				}
+				hosts[vh.Name] = true
+				// Listeners may share a virtual host; its content is checked once.
+				if checked[vh] {
+					continue
+				}
+				checked[vh] = true
+				if len(vh.Domains) == 0 {
+					add("%s: no domains", vw())
+				}
+				names := make(map[string]bool, len(vh.Routes))
+				for k, r := range vh.Routes {
+					rw := func() string { return fmt.Sprintf("%s: routes[%d] (%s)", vw(), k, r.Name) }
+					if r.Name != "" && names[r.Name] {
+						add("%s: duplicate name", rw())
+					}
+					names[r.Name] = true
+					for _, err := range r.validate(clusters) {
+						add("%s: %v", rw(), err)
+					}
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (cl *Cluster) validate() []error {
+	var errs []error
+	switch cl.Kind {
+	case ClusterEDS, ClusterStatic:
+		for j, l := range cl.Localities {
+			for k, e := range l.Endpoints {
+				if _, err := netip.ParseAddr(e.Address); err != nil {
+					errs = append(errs, fmt.Errorf("localities[%d].endpoints[%d]: %v", j, k, err))
+				}
+			}
+		}
+	case ClusterDNS:
+		n := 0
+		for _, l := range cl.Localities {
+			n += len(l.Endpoints)
+		}
+		if n == 0 {
+			errs = append(errs, errors.New("a DNS cluster needs a host"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("kind %q is not EDS, Static or DNS", cl.Kind))
+	}
+	switch cl.Protocol {
+	case ProtocolHTTP1, ProtocolHTTP2, ProtocolAuto:
+	default:
+		errs = append(errs, fmt.Errorf("protocol %q is not HTTP1, HTTP2 or AUTO", cl.Protocol))
+	}
+	for j, l := range cl.Localities {
+		for k, e := range l.Endpoints {
+			if e.Port == 0 || e.Port > 65535 {
+				errs = append(errs, fmt.Errorf("localities[%d].endpoints[%d]: port %d out of range", j, k, e.Port))
+			}
+		}
+	}
+	if hc := cl.HealthCheck; hc != nil {
+		n := 0
+		if hc.HTTP != nil {
+			n++
+		}
+		if hc.TCP {
+			n++
+		}
+		if hc.GRPC != nil {
+			n++
+		}
+		if n != 1 {
+			errs = append(errs, errors.New("healthCheck needs exactly one of http, tcp and grpc"))
+		}
+	}
+	return errs
 }
 
 func (r *Route) validate(clusters map[string]bool) []error {
@@ -128,7 +222,7 @@ func (r *Route) validate(clusters map[string]bool) []error {
 		if !strings.HasPrefix(r.Match.Path, "/") {
 			errs = append(errs, fmt.Errorf("match.path %q does not start with /", r.Match.Path))
 		}
-	case PathRegex:
+	case PathRegex, PathRegexPrefix:
 		if _, err := regexp.Compile(r.Match.Path); err != nil {
 			errs = append(errs, fmt.Errorf("match.path: %v", err))
 		}
@@ -149,8 +243,8 @@ func (r *Route) validate(clusters map[string]bool) []error {
 		}
 	}
 	for _, m := range r.Mirrors {
-		if !clusters[m] {
-			errs = append(errs, fmt.Errorf("mirror cluster %q not found", m))
+		if !clusters[m.Cluster] {
+			errs = append(errs, fmt.Errorf("mirror cluster %q not found", m.Cluster))
 		}
 	}
 	if a := r.ExtAuth; a != nil && !clusters[a.Cluster] {

@@ -3,62 +3,54 @@ package simple
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
-
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
+	"github.com/nuncio-gw/nuncio/internal/controller/ir"
 )
 
-// httpOptionsKey is the typed_extension_protocol_options key Envoy reads upstream HTTP options from.
-const httpOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+// Health-check defaults of the simple config. Envoy has none for these required fields;
+// these suit most services.
+const (
+	defaultHCInterval           = 10 * time.Second
+	defaultHCTimeout            = time.Second
+	defaultHCHealthyThreshold   = 1
+	defaultHCUnhealthyThreshold = 3
+)
 
-// defaultConnectTimeout is Envoy's own default, written out so the output says what applies.
-const defaultConnectTimeout = 5 * time.Second
+var protocols = map[string]string{"": ir.ProtocolHTTP1, "http1": ir.ProtocolHTTP1, "http2": ir.ProtocolHTTP2, "auto": ir.ProtocolAuto}
 
-func (t *translator) cluster(b *v1alpha1.Backend) *clusterv3.Cluster {
-	c := &clusterv3.Cluster{
-		Name:           b.Name,
-		ConnectTimeout: durationOr(b.ConnectTimeout, defaultConnectTimeout),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{
-			Type: clusterv3.Cluster_STATIC,
-		},
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{ClusterName: b.Name},
+func (t *translator) cluster(b *v1alpha1.Backend) *ir.Cluster {
+	c := &ir.Cluster{
+		Name:             b.Name,
+		Kind:             ir.ClusterStatic,
+		Protocol:         protocols[b.Protocol],
+		ConnectTimeout:   duration(b.ConnectTimeout),
+		HealthCheck:      healthCheck(b.HealthCheck),
+		OutlierDetection: outlierDetection(b.OutlierDetection),
+		CircuitBreaker:   circuitBreaker(b.CircuitBreaker),
 	}
-	var groups []*endpointv3.LocalityLbEndpoints // by priority
+	if lb := b.LoadBalancer; lb != nil {
+		c.LB = strings.ToUpper(lb.Policy)
+	}
+	// Endpoints are grouped by priority, every priority up to the highest having its group.
 	for _, e := range b.Endpoints {
-		if host, _, _ := net.SplitHostPort(e.Address); !isIP(host) {
-			// One name among the endpoints is enough to need DNS; STRICT_DNS also takes IP
+		host, port := hostPort(e.Address)
+		if !isIP(host) {
+			// One name among the endpoints is enough to need DNS; DNS clusters also take IP
 			// literals, so the others keep working.
-			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+			c.Kind = ir.ClusterDNS
 		}
-		lb := &endpointv3.LbEndpoint{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-			Endpoint: &endpointv3.Endpoint{Address: socketAddress(e.Address)},
-		}}
-		if e.Weight > 0 {
-			lb.LoadBalancingWeight = wrapperspb.UInt32(e.Weight)
+		for uint32(len(c.Localities)) <= e.Priority {
+			c.Localities = append(c.Localities, ir.Locality{Priority: uint32(len(c.Localities))})
 		}
-		for uint32(len(groups)) <= e.Priority {
-			groups = append(groups, &endpointv3.LocalityLbEndpoints{Priority: uint32(len(groups))})
-		}
-		groups[e.Priority].LbEndpoints = append(groups[e.Priority].LbEndpoints, lb)
-	}
-	c.LoadAssignment.Endpoints = groups
-
-	if opts := httpOptions(b.Protocol); opts != nil {
-		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: typed(opts)}
+		l := &c.Localities[e.Priority]
+		l.Endpoints = append(l.Endpoints, ir.Endpoint{Address: host, Port: port, Weight: e.Weight})
 	}
 	if b.TLS != nil {
-		c.TransportSocket = t.upstreamTLS(b)
+		c.TLS = t.upstreamTLS(b)
 	}
-	upstreamResilience(c, b)
 	return c
 }
 
@@ -67,29 +59,7 @@ func isIP(host string) bool {
 	return err == nil
 }
 
-// httpOptions selects the upstream protocol; HTTP/1.1, Envoy's default, needs none.
-func httpOptions(protocol string) *httpv3.HttpProtocolOptions {
-	switch protocol {
-	case "http2":
-		return &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-					Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
-				},
-			},
-		}}
-	case "auto":
-		return &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
-			UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
-				HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},
-				Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
-			},
-		}}
-	}
-	return nil
-}
-
-func (t *translator) upstreamTLS(b *v1alpha1.Backend) *corev3.TransportSocket {
+func (t *translator) upstreamTLS(b *v1alpha1.Backend) *ir.UpstreamTLS {
 	cfg := b.TLS
 	sni := cfg.SNI
 	if sni == "" {
@@ -97,40 +67,80 @@ func (t *translator) upstreamTLS(b *v1alpha1.Backend) *corev3.TransportSocket {
 			sni = host
 		}
 	}
-	common := &tlsv3.CommonTlsContext{}
-	// Envoy verifies nothing without a validation context, unlike Go's TLS client; default to
-	// the system roots and the SNI name so that "tls: {}" is safe.
-	if !cfg.InsecureSkipVerify {
-		vc := &tlsv3.CertificateValidationContext{}
-		if cfg.CA != "" {
-			vc.TrustedCa = t.file(cfg.CA)
-		} else {
-			vc.SystemRootCerts = &tlsv3.CertificateValidationContext_SystemRootCerts{}
+	// Verification defaults to the system roots and the SNI name, so that "tls: {}" is safe.
+	return &ir.UpstreamTLS{
+		SNI:        sni,
+		Verify:     !cfg.InsecureSkipVerify,
+		CAFile:     t.file(cfg.CA),
+		VerifyName: sni,
+		CertFile:   t.file(cfg.Cert),
+		KeyFile:    t.file(cfg.Key),
+	}
+}
+
+func healthCheck(hc *v1alpha1.HealthCheck) *ir.HealthCheck {
+	if hc == nil {
+		return nil
+	}
+	out := &ir.HealthCheck{
+		Interval:           ir.Duration{Duration: defaultHCInterval},
+		Timeout:            ir.Duration{Duration: defaultHCTimeout},
+		HealthyThreshold:   defaultHCHealthyThreshold,
+		UnhealthyThreshold: defaultHCUnhealthyThreshold,
+	}
+	if hc.Interval != nil {
+		out.Interval.Duration = hc.Interval.Duration
+	}
+	if hc.Timeout != nil {
+		out.Timeout.Duration = hc.Timeout.Duration
+	}
+	// Envoy probes a backend that has had no traffic only once a minute; a simple config
+	// means its interval.
+	out.NoTrafficInterval = ir.NewDuration(out.Interval.Duration)
+	if hc.UnhealthyThreshold != nil {
+		out.UnhealthyThreshold = *hc.UnhealthyThreshold
+	}
+	if hc.HealthyThreshold != nil {
+		out.HealthyThreshold = *hc.HealthyThreshold
+	}
+	switch {
+	case hc.HTTP != nil:
+		h := &ir.HTTPHealthCheck{Path: hc.HTTP.Path}
+		if h.Path == "" {
+			h.Path = "/"
 		}
-		if sni != "" {
-			vc.MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{
-				SanType: tlsv3.SubjectAltNameMatcher_DNS,
-				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sni}},
-			}}
+		for _, s := range hc.HTTP.ExpectedStatuses {
+			h.ExpectedStatuses = append(h.ExpectedStatuses, int(s))
 		}
-		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
+		out.HTTP = h
+	case hc.TCP != nil:
+		out.TCP = true
+	case hc.GRPC != nil:
+		out.GRPC = &ir.GRPCHealthCheck{Service: hc.GRPC.Service}
 	}
-	if cfg.Cert != "" {
-		common.TlsCertificates = []*tlsv3.TlsCertificate{{
-			CertificateChain: t.file(cfg.Cert),
-			PrivateKey:       t.file(cfg.Key),
-		}}
+	return out
+}
+
+func outlierDetection(od *v1alpha1.OutlierDetection) *ir.OutlierDetection {
+	if od == nil {
+		return nil
 	}
-	// A backend serving both versions picks from ALPN. With "auto" the version depends on the
-	// client, so ALPN is left to Envoy, which offers each connection pool's own protocol.
-	if b.Protocol == "http2" {
-		common.AlpnProtocols = []string{"h2"}
+	return &ir.OutlierDetection{
+		Consecutive5xx:     od.Consecutive5xx,
+		Interval:           duration(od.Interval),
+		BaseEjectionTime:   duration(od.BaseEjectionTime),
+		MaxEjectionPercent: od.MaxEjectionPercent,
 	}
-	return &corev3.TransportSocket{
-		Name: tlsSocketName,
-		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: typed(&tlsv3.UpstreamTlsContext{
-			Sni:              sni,
-			CommonTlsContext: common,
-		})},
+}
+
+func circuitBreaker(cb *v1alpha1.CircuitBreaker) *ir.CircuitBreaker {
+	if cb == nil {
+		return nil
+	}
+	return &ir.CircuitBreaker{
+		MaxConnections:     cb.MaxConnections,
+		MaxPendingRequests: cb.MaxPendingRequests,
+		MaxRequests:        cb.MaxRequests,
+		MaxRetries:         cb.MaxRetries,
 	}
 }

@@ -22,11 +22,12 @@ const goldenBaseDir = "/etc/nuncio"
 
 const expectErrorPrefix = "# expectError:"
 
-// TestGolden translates each testdata/<case>.in.yaml and compares the Envoy bootstrap with
-// <case>.out.yaml, or, for a case whose first line is "# expectError: <substring>", checks that
+// TestGolden translates each testdata/<case>.in.yaml and compares the IR with <case>.ir.yaml
+// and the Envoy bootstrap with <case>.out.yaml, or, for a case whose first line is "# expectError: <substring>", checks that
 // parsing or translating fails with an error containing it.
 func TestGolden(t *testing.T) {
 	golden.Prune(t, "testdata/*.out.yaml")
+	golden.Prune(t, "testdata/*.ir.yaml")
 	inputs, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,7 @@ func TestGolden(t *testing.T) {
 			}
 			golden.Check(t, out, got)
 			checkRoundTrip(t, got)
+			golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".ir.yaml", translateIR(t, data))
 		})
 	}
 }
@@ -74,6 +76,24 @@ func translateBytes(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return envoyconfig.MarshalYAML(b)
+}
+
+// translateIR is the case's IR as YAML.
+func translateIR(t *testing.T, data []byte) []byte {
+	t.Helper()
+	cfg, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Options{BaseDir: goldenBaseDir}.ToIR(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
 }
 
 func expectedError(data []byte) (string, bool) {

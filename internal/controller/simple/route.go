@@ -3,30 +3,26 @@ package simple
 import (
 	"sort"
 	"strings"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	"time"
 
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
+	"github.com/nuncio-gw/nuncio/internal/controller/ir"
 )
 
-var redirectCodes = map[int]routev3.RedirectAction_RedirectResponseCode{
-	301: routev3.RedirectAction_MOVED_PERMANENTLY,
-	302: routev3.RedirectAction_FOUND,
-	303: routev3.RedirectAction_SEE_OTHER,
-	307: routev3.RedirectAction_TEMPORARY_REDIRECT,
-	308: routev3.RedirectAction_PERMANENT_REDIRECT,
-}
+const (
+	// retryHostPicks is how many endpoints a retry tries to find one not tried yet: enough
+	// picks to find an untried endpoint in small backends.
+	retryHostPicks = 5
+	// defaultRetryBase is Envoy's retry_back_off base when only max is given.
+	defaultRetryBase = 25 * time.Millisecond
+)
 
-// routeConfig groups a listener's routes into one virtual host per distinct host set, in the
+// virtualHosts groups a listener's routes into one virtual host per distinct host set, in the
 // order each set first appears, keeping the routes' order within each. Validation guarantees a
-// host is in one set only, so Envoy's domain matching picks the same routes the config lists.
-func (t *translator) routeConfig(l *v1alpha1.Listener) *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{Name: l.Name}
-	bySet := map[string]*routev3.VirtualHost{}
+// host is in one set only, so domain matching picks the same routes the config lists.
+func (t *translator) virtualHosts(l *v1alpha1.Listener) []*ir.VirtualHost {
+	var out []*ir.VirtualHost
+	bySet := map[string]*ir.VirtualHost{}
 	for i := range l.Routes {
 		r := &l.Routes[i]
 		domains := v1alpha1.HostSet(r.Hosts)
@@ -39,170 +35,148 @@ func (t *translator) routeConfig(l *v1alpha1.Listener) *routev3.RouteConfigurati
 			if len(r.Hosts) > 0 {
 				name = strings.ToLower(r.Hosts[0])
 			}
-			vh = &routev3.VirtualHost{Name: name, Domains: domains}
+			vh = &ir.VirtualHost{Name: name, Domains: domains}
 			bySet[k] = vh
-			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+			out = append(out, vh)
 		}
 		vh.Routes = append(vh.Routes, t.route(r))
 	}
-	return rc
+	return out
 }
 
-func (t *translator) route(r *v1alpha1.Route) *routev3.Route {
-	out := &routev3.Route{Name: r.Name, Match: match(r.Match)}
+func (t *translator) route(r *v1alpha1.Route) *ir.Route {
+	out := &ir.Route{Name: r.Name, Match: match(r.Match)}
 	switch {
 	case r.Redirect != nil:
-		out.Action = &routev3.Route_Redirect{Redirect: redirect(r.Redirect)}
+		rd := r.Redirect
+		out.Redirect = &ir.Redirect{HTTPS: rd.HTTPS, Host: rd.Host, Port: rd.Port, Path: rd.Path, Code: rd.Code, StripQuery: rd.StripQuery}
 	case r.Respond != nil:
-		dr := &routev3.DirectResponseAction{Status: uint32(r.Respond.Status)}
-		if r.Respond.Body != "" {
-			dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: r.Respond.Body}}
-		}
-		out.Action = &routev3.Route_DirectResponse{DirectResponse: dr}
+		out.Respond = &ir.Respond{Status: r.Respond.Status, Body: r.Respond.Body}
 	default:
-		out.Action = &routev3.Route_Route{Route: forward(r)}
+		t.forward(out, r)
 	}
-	if r.Fault != nil {
-		// The connection manager's fault filter does nothing by itself; each route's faults
-		// are its per-route config.
-		out.TypedPerFilterConfig = map[string]*anypb.Any{faultName: routeFault(r.Fault)}
-	}
+	out.Fault = fault(r.Fault)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
-			out.RequestHeadersToAdd, out.RequestHeadersToRemove = headerOps(h.Request)
+			out.RequestHeaders, out.RemoveRequestHeaders = headerOps(h.Request)
 		}
 		if h.Response != nil {
-			out.ResponseHeadersToAdd, out.ResponseHeadersToRemove = headerOps(h.Response)
+			out.ResponseHeaders, out.RemoveResponseHeaders = headerOps(h.Response)
 		}
 	}
 	return out
 }
 
-func match(m *v1alpha1.Match) *routev3.RouteMatch {
-	out := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+func match(m *v1alpha1.Match) ir.Match {
+	out := ir.Match{Kind: ir.PathAny}
 	if m == nil {
 		return out
 	}
 	switch {
 	case m.Prefix != "":
-		out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.Prefix}
+		out.Kind, out.Path = ir.PathStringPrefix, m.Prefix
 	case m.Path != "":
-		out.PathSpecifier = &routev3.RouteMatch_Path{Path: m.Path}
+		out.Kind, out.Path = ir.PathExact, m.Path
 	case m.Regex != "":
-		out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Regex}}
+		out.Kind, out.Path = ir.PathRegex, m.Regex
 	}
 	switch len(m.Methods) {
 	case 0:
 	case 1:
-		out.Headers = append(out.Headers, &routev3.HeaderMatcher{
-			Name:                 ":method",
-			HeaderMatchSpecifier: exact(m.Methods[0]),
-		})
+		out.Headers = append(out.Headers, ir.HeaderMatch{Name: ":method", Exact: m.Methods[0]})
 	default:
 		// One header matcher cannot list alternatives, but a regex can; methods are validated
 		// as upper-case letters, so they need no escaping.
-		out.Headers = append(out.Headers, &routev3.HeaderMatcher{
-			Name: ":method",
-			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-				MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: strings.Join(m.Methods, "|")}},
-			}},
-		})
+		out.Headers = append(out.Headers, ir.HeaderMatch{Name: ":method", Regex: strings.Join(m.Methods, "|")})
 	}
 	for _, k := range byHeaderName(m.Headers) {
-		hm := &routev3.HeaderMatcher{Name: strings.ToLower(k)}
-		if v := m.Headers[k]; v == "" {
-			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
-		} else {
-			hm.HeaderMatchSpecifier = exact(v)
-		}
+		hm := ir.HeaderMatch{Name: strings.ToLower(k), Exact: m.Headers[k]}
+		hm.Present = hm.Exact == ""
 		out.Headers = append(out.Headers, hm)
 	}
 	for _, k := range sortedKeys(m.Query) {
-		qm := &routev3.QueryParameterMatcher{Name: k}
-		if v := m.Query[k]; v == "" {
-			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
-		} else {
-			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v},
-			}}
-		}
-		out.QueryParameters = append(out.QueryParameters, qm)
+		out.Query = append(out.Query, ir.QueryMatch{Name: k, Exact: m.Query[k], Present: m.Query[k] == ""})
 	}
 	return out
 }
 
-func exact(v string) *routev3.HeaderMatcher_StringMatch {
-	return &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-		MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v},
-	}}
-}
-
-func forward(r *v1alpha1.Route) *routev3.RouteAction {
-	a := &routev3.RouteAction{
-		Timeout:     duration(r.Timeout),
-		IdleTimeout: duration(r.IdleTimeout),
-	}
+// forward fills a forwarding route: its backends, rewrites, timeouts, retries, mirror and
+// hash policy.
+func (t *translator) forward(out *ir.Route, r *v1alpha1.Route) {
 	if r.Backend != "" {
-		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: r.Backend}
+		out.Backends = []ir.WeightedBackend{{Cluster: r.Backend, Weight: 1}}
 	} else {
-		wc := &routev3.WeightedCluster{}
 		for _, b := range r.Backends {
-			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
-				Name:   b.Name,
-				Weight: wrapperspb.UInt32(b.EffectiveWeight()),
-			})
+			out.Backends = append(out.Backends, ir.WeightedBackend{Cluster: b.Name, Weight: b.EffectiveWeight()})
 		}
-		a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
+	out.Timeout, out.IdleTimeout = duration(r.Timeout), duration(r.IdleTimeout)
 	if rw := r.Rewrite; rw != nil {
-		a.PrefixRewrite = rw.Prefix
+		out.Rewrite = &ir.Rewrite{Prefix: rw.Prefix, Host: rw.Host}
 		if rw.Regex != nil {
-			a.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
-				Pattern:      &matcherv3.RegexMatcher{Regex: rw.Regex.Pattern},
-				Substitution: rw.Regex.Substitution,
-			}
-		}
-		if rw.Host != "" {
-			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Host}
+			out.Rewrite.Pattern, out.Rewrite.Substitution = rw.Regex.Pattern, rw.Regex.Substitution
 		}
 	}
-	resilience(a, r)
-	return a
+	out.Retry = retry(r.Retries)
+	if m := r.Mirror; m != nil {
+		out.Mirrors = []ir.Mirror{{Cluster: m.Backend, Percent: m.Percent}}
+	}
+	for _, h := range r.Hash {
+		ih := ir.Hash{Header: strings.ToLower(h.Header), SourceIP: h.SourceIP, Query: h.Query}
+		if c := h.Cookie; c != nil {
+			ih.Cookie = &ir.HashCookie{Name: c.Name, Path: c.Path, TTL: duration(c.TTL)}
+		}
+		out.Hash = append(out.Hash, ih)
+	}
 }
 
-func redirect(r *v1alpha1.Redirect) *routev3.RedirectAction {
-	out := &routev3.RedirectAction{
-		HostRedirect: r.Host,
-		PortRedirect: r.Port,
-		StripQuery:   r.StripQuery,
+func retry(rt *v1alpha1.Retries) *ir.Retry {
+	if rt == nil {
+		return nil
 	}
-	if r.HTTPS {
-		out.SchemeRewriteSpecifier = &routev3.RedirectAction_HttpsRedirect{HttpsRedirect: true}
+	on := rt.On
+	if len(on) == 0 {
+		on = v1alpha1.DefaultRetryOn
 	}
-	if r.Path != "" {
-		out.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.Path}
+	if len(rt.StatusCodes) > 0 {
+		on = append(append([]string(nil), on...), "retriable-status-codes")
 	}
-	if c, ok := redirectCodes[r.Code]; ok {
-		out.ResponseCode = c
+	out := &ir.Retry{On: on, StatusCodes: rt.StatusCodes, NumRetries: 1, PerTry: duration(rt.PerTryTimeout), HostPicks: retryHostPicks}
+	if rt.Attempts != nil {
+		out.NumRetries = *rt.Attempts
+	}
+	if b := rt.Backoff; b != nil {
+		out.BackoffBase, out.BackoffMax = duration(b.Base), duration(b.Max)
+		if out.BackoffBase == nil {
+			out.BackoffBase = ir.NewDuration(defaultRetryBase)
+		}
 	}
 	return out
 }
 
-// headerOps turns set and add into header options (set overwrites, add appends), names
+func fault(f *v1alpha1.Fault) *ir.Fault {
+	if f == nil {
+		return nil
+	}
+	out := &ir.Fault{}
+	if d := f.Delay; d != nil {
+		out.Delay = &ir.FaultDelay{Duration: ir.Duration{Duration: d.Duration.Duration}, Percent: d.Percent}
+	}
+	if a := f.Abort; a != nil {
+		out.Abort = &ir.FaultAbort{Status: a.Status, GRPCStatus: a.GRPCStatus, Percent: a.Percent}
+	}
+	return out
+}
+
+// headerOps turns set and add into headers to set (overwriting) and append, names
 // lower-cased as HTTP/2 requires, and lists the names to remove.
-func headerOps(ops *v1alpha1.HeaderOps) ([]*corev3.HeaderValueOption, []string) {
-	var add []*corev3.HeaderValueOption
+func headerOps(ops *v1alpha1.HeaderOps) ([]ir.Header, []string) {
+	var add []ir.Header
 	for _, k := range byHeaderName(ops.Set) {
-		add = append(add, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Set[k]},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		})
+		add = append(add, ir.Header{Name: strings.ToLower(k), Value: ops.Set[k]})
 	}
 	for _, k := range byHeaderName(ops.Add) {
-		add = append(add, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Add[k]},
-			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
-		})
+		add = append(add, ir.Header{Name: strings.ToLower(k), Value: ops.Add[k], Append: true})
 	}
 	var remove []string
 	for _, k := range ops.Remove {

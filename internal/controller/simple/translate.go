@@ -7,15 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/durationpb"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
+	"github.com/nuncio-gw/nuncio/internal/controller/ir"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
 )
 
 // Options control a translation.
@@ -51,24 +51,59 @@ func TranslateFile(path string) (*bootstrapv3.Bootstrap, error) {
 	return Options{BaseDir: dir}.Translate(cfg)
 }
 
-// Translate validates cfg and translates it with these options. The output depends only on cfg
-// and the options: maps are visited in sorted order, lists in config order.
+// Translate validates cfg and translates it with these options: to the IR (ToIR), encoded by
+// xdsgen, as a bootstrap whose listeners carry their route tables and whose clusters carry
+// their endpoints. The output depends only on cfg and the options: maps are visited in
+// sorted order, lists (listeners and clusters included) in config order.
 func (o Options) Translate(cfg *v1alpha1.Config) (*bootstrapv3.Bootstrap, error) {
+	c, err := o.ToIR(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r, err := xdsgen.ToXDS(c)
+	if err != nil {
+		return nil, fmt.Errorf("simple: %w", err)
+	}
+	b := &bootstrapv3.Bootstrap{StaticResources: &bootstrapv3.Bootstrap_StaticResources{}}
+	if cfg.Admin != nil {
+		host, port := hostPort(cfg.Admin.Address)
+		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+		}}}}
+	}
+	// The encoder sorts by name; the bootstrap keeps the config's order.
+	listeners := make(map[string]*listenerv3.Listener, len(r.Listeners))
+	for _, l := range r.Listeners {
+		listeners[l.GetName()] = l
+	}
+	for _, l := range c.Listeners {
+		b.StaticResources.Listeners = append(b.StaticResources.Listeners, listeners[l.Name])
+	}
+	clusters := make(map[string]*clusterv3.Cluster, len(r.Clusters))
+	for _, cl := range r.Clusters {
+		clusters[cl.GetName()] = cl
+	}
+	for _, cl := range c.Clusters {
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, clusters[cl.Name])
+	}
+	return b, nil
+}
+
+// ToIR validates cfg and translates it into the controller's IR: a listener per listener
+// with its routes grouped in virtual hosts, a static or DNS cluster per backend.
+func (o Options) ToIR(cfg *v1alpha1.Config) (*ir.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, problems(unjoin(err))
 	}
 	t := &translator{opts: o}
-	b := &bootstrapv3.Bootstrap{StaticResources: &bootstrapv3.Bootstrap_StaticResources{}}
-	if cfg.Admin != nil {
-		b.Admin = &bootstrapv3.Admin{Address: socketAddress(cfg.Admin.Address)}
-	}
+	c := &ir.Config{}
 	for i := range cfg.Listeners {
-		b.StaticResources.Listeners = append(b.StaticResources.Listeners, t.listener(&cfg.Listeners[i]))
+		c.Listeners = append(c.Listeners, t.listener(&cfg.Listeners[i]))
 	}
 	for i := range cfg.Backends {
-		b.StaticResources.Clusters = append(b.StaticResources.Clusters, t.cluster(&cfg.Backends[i]))
+		c.Clusters = append(c.Clusters, t.cluster(&cfg.Backends[i]))
 	}
-	return b, nil
+	return c, nil
 }
 
 type translator struct {
@@ -76,49 +111,26 @@ type translator struct {
 }
 
 // file resolves a path from the config against BaseDir.
-func (t *translator) file(p string) *corev3.DataSource {
-	if t.opts.BaseDir != "" && !filepath.IsAbs(p) {
-		p = filepath.Join(t.opts.BaseDir, p)
+func (t *translator) file(p string) string {
+	if p != "" && t.opts.BaseDir != "" && !filepath.IsAbs(p) {
+		return filepath.Join(t.opts.BaseDir, p)
 	}
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: p}}
+	return p
 }
 
-// socketAddress converts a validated host:port. IPv6 hosts lose their brackets, as Envoy wants.
-func socketAddress(hostport string) *corev3.Address {
+// hostPort splits a validated host:port. IPv6 hosts lose their brackets, as Envoy wants.
+func hostPort(hostport string) (string, uint32) {
 	host, port, _ := net.SplitHostPort(hostport)
 	n, _ := strconv.ParseUint(port, 10, 16)
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
 	}
-	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-		Address:       host,
-		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(n)},
-	}}}
+	return host, uint32(n)
 }
 
-func duration(d *v1alpha1.Duration) *durationpb.Duration {
+func duration(d *v1alpha1.Duration) *ir.Duration {
 	if d == nil {
 		return nil
 	}
-	return durationpb.New(d.Duration)
-}
-
-func durationOr(d *v1alpha1.Duration, def time.Duration) *durationpb.Duration {
-	if d == nil {
-		return durationpb.New(def)
-	}
-	return durationpb.New(d.Duration)
-}
-
-// typed wraps a typed_config message. The messages are ours and well-formed, so marshalling
-// cannot fail. The bytes are deterministic: the controller versions resources by hashing them,
-// and a map (a JSON access log format, say) marshalled in random order would make an unchanged
-// listener look changed and be pushed to every data plane.
-func typed(m proto.Message) *anypb.Any {
-	a := &anypb.Any{}
-	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
-	if err != nil {
-		panic(fmt.Sprintf("simple: %v", err))
-	}
-	return a
+	return &ir.Duration{Duration: d.Duration}
 }

@@ -12,7 +12,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // decodeCache keeps the listeners, virtual hosts and clusters decoded from the previous
@@ -22,23 +22,23 @@ import (
 // are reused as they were, down to the served messages and their versions.
 //
 // A listener's inline route tables are decoded one virtual host at a time: the listener is
-// decoded with each table's virtual_hosts replaced by a placeholder (xdsgen.Placeholder), and
+// decoded with each table's virtual_hosts replaced by a placeholder (xdsresources.Placeholder), and
 // the hosts are handed to the generator beside it, which puts them in the route
 // configurations it serves.
 //
-// The cached messages are shared with the bootstrap handed to xdsgen, which copies what it
+// The cached messages are shared with the bootstrap handed to xdsresources, which copies what it
 // changes, so they are never modified.
 type decodeCache struct {
 	listeners map[[32]byte]*cachedListener
 	hosts     map[[32]byte]*routev3.VirtualHost
 	clusters  map[[32]byte]*clusterv3.Cluster
-	gen       xdsgen.Generator
+	gen       xdsresources.Generator
 }
 
 // cachedListener is a listener decoded with placeholders, and the virtual hosts they stand for.
 type cachedListener struct {
 	l     *listenerv3.Listener
-	hosts xdsgen.VirtualHosts
+	hosts xdsresources.VirtualHosts
 	keys  []hostEntry // every host with its cache key
 }
 
@@ -52,7 +52,7 @@ type hostEntry struct {
 // reports false when the document does not decode; the caller then runs the Envoy reader, whose
 // errors name the field and line. The cache keeps only the elements of the last document
 // decoded, so it does not grow with edits.
-func (c *decodeCache) decodeBootstrap(js []byte, split bool) (*bootstrapv3.Bootstrap, xdsgen.VirtualHosts, bool) {
+func (c *decodeCache) decodeBootstrap(js []byte, split bool) (*bootstrapv3.Bootstrap, xdsresources.VirtualHosts, bool) {
 	p, ok := splitBootstrap(js)
 	if !ok {
 		return nil, nil, false
@@ -66,7 +66,7 @@ func (c *decodeCache) decodeBootstrap(js []byte, split bool) (*bootstrapv3.Boots
 	}
 	listeners := make(map[[32]byte]*cachedListener, len(p.listeners))
 	hosts := make(map[[32]byte]*routev3.VirtualHost, len(c.hosts))
-	vhosts := xdsgen.VirtualHosts{}
+	vhosts := xdsresources.VirtualHosts{}
 	for _, raw := range p.listeners {
 		key := sha256.Sum256(raw)
 		if !split {
@@ -143,11 +143,11 @@ func (c *decodeCache) decodeListener(raw []byte, split bool, hosts map[[32]byte]
 			sum := sha256.Sum256(raw[a.start:a.end])
 			name := hex.EncodeToString(sum[:16])
 			if cl.hosts == nil {
-				cl.hosts = xdsgen.VirtualHosts{}
+				cl.hosts = xdsresources.VirtualHosts{}
 			}
 			cl.hosts[name] = vhs
 			buf.Write(raw[last:a.start])
-			ph, _ := json.Marshal(xdsgen.Placeholder(name))
+			ph, _ := json.Marshal(xdsresources.Placeholder(name))
 			buf.WriteString(`[{"name":`)
 			buf.Write(ph)
 			buf.WriteString(`}]`)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/nuncio-gw/nuncio/api/v1alpha1"
 	"github.com/nuncio-gw/nuncio/internal/controller/simple"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 )
 
@@ -50,10 +50,10 @@ func NewFile(path string, log *slog.Logger) *File {
 }
 
 // Load reads and translates the file once.
-func (f *File) Load() (xdsgen.Resources, error) {
+func (f *File) Load() (xdsresources.Resources, error) {
 	data, err := readFile(f.Path)
 	if err != nil {
-		return xdsgen.Resources{}, err
+		return xdsresources.Resources{}, err
 	}
 	return Translate(f.Path, data)
 }
@@ -74,7 +74,7 @@ func readFile(path string) ([]byte, error) {
 // Run implements Source. It watches the file's directory rather than the file, because editors
 // and Kubernetes ConfigMap mounts replace a file by renaming another over it (the ConfigMap's
 // "..data" symlink swap), which a watch on the file itself would miss.
-func (f *File) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
+func (f *File) Run(ctx context.Context, out chan<- xdsresources.Resources) error {
 	log := f.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -166,7 +166,7 @@ func concerns(ev fsnotify.Event, path string) bool {
 	return filepath.Clean(ev.Name) == path || filepath.Base(ev.Name) == "..data"
 }
 
-func send(ctx context.Context, out chan<- xdsgen.Resources, r xdsgen.Resources) bool {
+func send(ctx context.Context, out chan<- xdsresources.Resources, r xdsresources.Resources) bool {
 	select {
 	case out <- r:
 		return true
@@ -178,7 +178,7 @@ func send(ctx context.Context, out chan<- xdsgen.Resources, r xdsgen.Resources) 
 // Translate turns the bytes of a config file into the resources to serve. The format is told
 // by the top-level apiVersion, as `nuncio run` tells it: the simple format has one, an Envoy
 // bootstrap none. Errors start with path and name the field.
-func Translate(path string, data []byte) (xdsgen.Resources, error) {
+func Translate(path string, data []byte) (xdsresources.Resources, error) {
 	return new(decodeCache).translate(path, data)
 }
 
@@ -191,31 +191,31 @@ type Translator struct {
 }
 
 // Translate is the package's Translate, reusing what is unchanged since the previous call.
-func (t *Translator) Translate(path string, data []byte) (xdsgen.Resources, error) {
+func (t *Translator) Translate(path string, data []byte) (xdsresources.Resources, error) {
 	return t.c.translate(path, data)
 }
 
 // translate is Translate reusing what the cache holds from the file's previous version.
-func (c *decodeCache) translate(path string, data []byte) (xdsgen.Resources, error) {
+func (c *decodeCache) translate(path string, data []byte) (xdsresources.Resources, error) {
 	r, err := c.generate(path, data, true)
-	if errors.Is(err, xdsgen.ErrUnusedVirtualHosts) {
+	if errors.Is(err, xdsresources.ErrUnusedVirtualHosts) {
 		// A route_config outside a connection manager (in some other filter's config): the
 		// document is decoded with its listeners whole.
 		r, err = c.generate(path, data, false)
 	}
 	if err != nil {
-		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+		return xdsresources.Resources{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := c.gen.Validate(r); err != nil {
-		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+		return xdsresources.Resources{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return r, nil
 }
 
-func (c *decodeCache) generate(path string, data []byte, split bool) (xdsgen.Resources, error) {
+func (c *decodeCache) generate(path string, data []byte, split bool) (xdsresources.Resources, error) {
 	b, vhosts, err := c.parse(path, data, split)
 	if err != nil {
-		return xdsgen.Resources{}, err
+		return xdsresources.Resources{}, err
 	}
 	return c.gen.FromBootstrap(b, vhosts)
 }
@@ -224,7 +224,7 @@ func (c *decodeCache) generate(path string, data []byte, split bool) (xdsgen.Res
 // that: at the scale of thousands of routes, YAML parsing is most of a reload's time, and the
 // Envoy reader would otherwise parse the YAML a second time. When the fast path fails, the
 // Envoy reader runs on the original bytes to report the error by field and line.
-func (c *decodeCache) parse(path string, data []byte, split bool) (*bootstrapv3.Bootstrap, xdsgen.VirtualHosts, error) {
+func (c *decodeCache) parse(path string, data []byte, split bool) (*bootstrapv3.Bootstrap, xdsresources.VirtualHosts, error) {
 	js := data
 	if !isJSON(data) {
 		var err error

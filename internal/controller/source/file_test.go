@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
 
@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func endpointOf(t *testing.T, r xdsgen.Resources) string {
+func endpointOf(t *testing.T, r xdsresources.Resources) string {
 	t.Helper()
 	if len(r.Endpoints) != 1 {
 		t.Fatalf("%d endpoint assignments, want 1", len(r.Endpoints))
@@ -81,7 +81,7 @@ func TestFileRun(t *testing.T) {
 	logs := &syncBuffer{}
 	f := source.NewFile(path, slog.New(slog.NewTextHandler(logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan xdsgen.Resources)
+	out := make(chan xdsresources.Resources)
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx, out) }()
 	defer func() {
@@ -91,14 +91,14 @@ func TestFileRun(t *testing.T) {
 		}
 	}()
 
-	next := func() xdsgen.Resources {
+	next := func() xdsresources.Resources {
 		t.Helper()
 		select {
 		case r := <-out:
 			return r
 		case <-time.After(10 * time.Second):
 			t.Fatal("no resources sent")
-			return xdsgen.Resources{}
+			return xdsresources.Resources{}
 		}
 	}
 	if got := endpointOf(t, next()); got != "10.0.0.1:80" {
@@ -144,11 +144,11 @@ func TestFileRunBadStart(t *testing.T) {
 	if err := os.WriteFile(path, []byte("static_resources: {listeners: [{name: x, bogus: 1}]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := source.NewFile(path, nil).Run(context.Background(), make(chan xdsgen.Resources, 1))
+	err := source.NewFile(path, nil).Run(context.Background(), make(chan xdsresources.Resources, 1))
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bogus") {
 		t.Fatalf("Run = %v, want an error naming the file and the field", err)
 	}
-	err = source.NewFile(filepath.Join(dir, "missing.yaml"), nil).Run(context.Background(), make(chan xdsgen.Resources, 1))
+	err = source.NewFile(filepath.Join(dir, "missing.yaml"), nil).Run(context.Background(), make(chan xdsresources.Resources, 1))
 	if err == nil {
 		t.Fatal("Run on a missing file succeeded")
 	}
@@ -160,17 +160,17 @@ func TestTranslate(t *testing.T) {
 		name    string
 		data    string
 		wantErr string
-		want    func(xdsgen.Resources) bool
+		want    func(xdsresources.Resources) bool
 	}{
 		{
 			name: "simple config",
 			data: simpleConfig("10.0.0.1:80"),
-			want: func(r xdsgen.Resources) bool { return len(r.Routes) == 1 && len(r.Endpoints) == 1 },
+			want: func(r xdsresources.Resources) bool { return len(r.Routes) == 1 && len(r.Endpoints) == 1 },
 		},
 		{
 			name: "envoy bootstrap",
 			data: `static_resources: {clusters: [{name: c, load_assignment: {cluster_name: c}}]}`,
-			want: func(r xdsgen.Resources) bool { return len(r.Clusters) == 1 && len(r.Endpoints) == 1 },
+			want: func(r xdsresources.Resources) bool { return len(r.Clusters) == 1 && len(r.Endpoints) == 1 },
 		},
 		{
 			name:    "unknown apiVersion",

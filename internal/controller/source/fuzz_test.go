@@ -8,14 +8,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // FuzzTranslate feeds arbitrary files through the controller's whole pipeline (format
-// detection, simple translation or Envoy decoding, xdsgen, validation): it must not panic, and
+// detection, simple translation or Envoy decoding, xdsresources, validation): it must not panic, and
 // what it accepts must be the same when translated again through the decode cache.
 func FuzzTranslate(f *testing.F) {
-	for _, pattern := range []string{"../xdsgen/testdata/*.in.yaml", "../../../examples/*/*.yaml"} {
+	for _, pattern := range []string{"../xdsresources/testdata/*.in.yaml", "../../../examples/*/*.yaml"} {
 		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
 			if data, err := os.ReadFile(file); err == nil {
@@ -45,7 +45,7 @@ func FuzzTranslate(f *testing.F) {
 }
 
 // wire serializes every resource deterministically, as the xDS server's version hashes see it.
-func wire(t *testing.T, r xdsgen.Resources) []byte {
+func wire(t *testing.T, r xdsresources.Resources) []byte {
 	var out []byte
 	add := func(m proto.Message) {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)

@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 )
 
@@ -37,20 +37,20 @@ func incrementalDoc(prefixes []string, ports []int, extraFilter string) string {
 }
 
 // plain translates doc without any cache or splitting: the Envoy reader and the generator.
-func plain(t *testing.T, doc string) xdsgen.Resources {
+func plain(t *testing.T, doc string) xdsresources.Resources {
 	t.Helper()
 	b, err := envoyconfig.UnmarshalBootstrap([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := xdsgen.FromBootstrap(b)
+	r, err := xdsresources.FromBootstrap(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func sameResources(t *testing.T, got, want xdsgen.Resources) {
+func sameResources(t *testing.T, got, want xdsresources.Resources) {
 	t.Helper()
 	g, err := got.MarshalYAML()
 	if err != nil {
@@ -126,7 +126,7 @@ func TestTranslatorRouteConfigElsewhere(t *testing.T) {
 	doc := incrementalDoc([]string{"/a"}, []int{80}, other)
 	var tr Translator
 	for range 2 {
-		if _, err := tr.c.generate("f.json", []byte(doc), true); !errors.Is(err, xdsgen.ErrUnusedVirtualHosts) {
+		if _, err := tr.c.generate("f.json", []byte(doc), true); !errors.Is(err, xdsresources.ErrUnusedVirtualHosts) {
 			t.Fatalf("split decode: err = %v, want ErrUnusedVirtualHosts", err)
 		}
 		r, err := tr.Translate("f.json", []byte(doc))

@@ -6,7 +6,7 @@ package source
 import (
 	"context"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // Source produces the resources to serve.
@@ -19,5 +19,5 @@ type Source interface {
 	// of its input, until ctx is done, when it returns nil. A change that does not translate is
 	// logged and skipped, so the previous set stays in force. Run returns an error only when it
 	// cannot start: its input cannot be watched, or the first set does not translate.
-	Run(ctx context.Context, out chan<- xdsgen.Resources) error
+	Run(ctx context.Context, out chan<- xdsresources.Resources) error
 }

@@ -36,7 +36,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // adsService is the name the health service reports the ADS service under.
@@ -126,7 +126,7 @@ func New(opts Options) *Server {
 
 // Update makes r the resources of every node, connected now or later, and returns what
 // changed. Only the types and, for delta streams, the resources that changed are pushed.
-func (s *Server) Update(r xdsgen.Resources) (Diff, error) {
+func (s *Server) Update(r xdsresources.Resources) (Diff, error) {
 	s.vmu.Lock()
 	snap, err := newSnapshot(r, &s.versions)
 	s.vmu.Unlock()
@@ -210,7 +210,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 func (s *Server) Run(ctx context.Context, src source.Source, lis net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	updates := make(chan xdsgen.Resources, 1)
+	updates := make(chan xdsresources.Resources, 1)
 	srcErr := make(chan error, 1)
 	go func() {
 		err := src.Run(ctx, updates)

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver/xdstest"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
@@ -27,7 +27,7 @@ import (
 
 // config is a bootstrap with two listeners (two route configurations) and two static clusters;
 // prefix is the first route's match and port the first cluster's endpoint port.
-func config(t testing.TB, prefix string, port int) xdsgen.Resources {
+func config(t testing.TB, prefix string, port int) xdsresources.Resources {
 	t.Helper()
 	listener := func(name string, lport int, prefix, cluster string) string {
 		return fmt.Sprintf(`
@@ -62,7 +62,7 @@ func config(t testing.TB, prefix string, port int) xdsgen.Resources {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := xdsgen.FromBootstrap(b)
+	r, err := xdsresources.FromBootstrap(b)
 	if err != nil {
 		t.Fatal(err)
 	}

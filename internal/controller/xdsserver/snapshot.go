@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // served lists the resource types the controller serves, in the order updates are logged.
@@ -35,7 +35,7 @@ var shortNames = map[resourcev3.Type]string{
 }
 
 // byType lists r's resources per type URL.
-func byType(r xdsgen.Resources) map[resourcev3.Type][]cachetypes.Resource {
+func byType(r xdsresources.Resources) map[resourcev3.Type][]cachetypes.Resource {
 	m := make(map[resourcev3.Type][]cachetypes.Resource, len(served))
 	for _, l := range r.Listeners {
 		m[resourcev3.ListenerType] = append(m[resourcev3.ListenerType], l)
@@ -71,7 +71,7 @@ func byType(r xdsgen.Resources) map[resourcev3.Type][]cachetypes.Resource {
 // v remembers the versions of the previous snapshot's resources by message: a source that
 // reuses the messages of unchanged resources (they are never modified once handed on) has
 // only its changed ones serialized and hashed. A nil v hashes everything.
-func newSnapshot(r xdsgen.Resources, v *versioner) (*cachev3.Snapshot, error) {
+func newSnapshot(r xdsresources.Resources, v *versioner) (*cachev3.Snapshot, error) {
 	if v == nil {
 		v = new(versioner)
 	}
@@ -82,7 +82,7 @@ func newSnapshot(r xdsgen.Resources, v *versioner) (*cachev3.Snapshot, error) {
 		items := make(map[string]cachetypes.ResourceWithTTL, len(lists[typ]))
 		versions := make(map[string]string, len(lists[typ]))
 		typeHash := sha256.New()
-		for _, res := range lists[typ] { // sorted by name (xdsgen.Resources)
+		for _, res := range lists[typ] { // sorted by name (xdsresources.Resources)
 			name := cachev3.GetResourceName(res)
 			ver, err := v.version(res)
 			if err != nil {

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/ingress"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
 
@@ -53,7 +53,7 @@ func TestMulticlusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	out := make(chan xdsgen.Resources, 16)
+	out := make(chan xdsresources.Resources, 16)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx, out) }()
 	defer func() {
@@ -64,7 +64,7 @@ func TestMulticlusterFailover(t *testing.T) {
 	}()
 
 	cluster := ns + "/web/80@*"
-	localities := func(r xdsgen.Resources) string {
+	localities := func(r xdsresources.Resources) string {
 		var ls []string
 		for _, cla := range r.Endpoints {
 			if cla.GetClusterName() != cluster {
@@ -80,14 +80,14 @@ func TestMulticlusterFailover(t *testing.T) {
 		}
 		return strings.Join(ls, ",")
 	}
-	await(t, out, "both clusters' endpoints", func(r xdsgen.Resources) bool {
+	await(t, out, "both clusters' endpoints", func(r xdsresources.Resources) bool {
 		return localities(r) == "east=192.0.2.10,west=192.0.2.20"
 	})
 	westCS, _ := west.Clientset()
 	if err := westCS.DiscoveryV1().EndpointSlices(ns).Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	await(t, out, "west's endpoints gone", func(r xdsgen.Resources) bool {
+	await(t, out, "west's endpoints gone", func(r xdsresources.Resources) bool {
 		return localities(r) == "east=192.0.2.10,west="
 	})
 }

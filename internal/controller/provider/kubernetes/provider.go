@@ -32,6 +32,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/controller/ingress"
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 )
 
 // DefaultDebounce is how long the informers must be quiet before a translation during a burst
@@ -156,7 +157,7 @@ type watch struct {
 }
 
 // Run implements source.Source.
-func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
+func (p *Provider) Run(ctx context.Context, out chan<- xdsresources.Resources) error {
 	changed := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -198,7 +199,7 @@ func (p *Provider) Run(ctx context.Context, out chan<- xdsgen.Resources) error {
 	first := true
 	// The encoder keeps the resources of unchanged hosts and clusters from one translation to
 	// the next.
-	enc := new(ingress.Encoder)
+	enc := new(xdsgen.Encoder)
 	d := newDebouncer(p.opts.Debounce)
 	defer d.timer.Stop()
 	for {
@@ -344,12 +345,12 @@ func (p *Provider) snapshot(watches []*watch) ingress.Input {
 	return in
 }
 
-func (p *Provider) translate(watches []*watch, enc *ingress.Encoder) (xdsgen.Resources, ingress.Result, error) {
+func (p *Provider) translate(watches []*watch, enc *xdsgen.Encoder) (xdsresources.Resources, ingress.Result, error) {
 	start := time.Now()
 	res := ingress.Translate(p.snapshot(watches), p.opts.Translate)
 	r, err := enc.ToXDS(res.Config)
 	if err != nil {
-		return xdsgen.Resources{}, res, err
+		return xdsresources.Resources{}, res, err
 	}
 	p.log.Debug("kubernetes: translated", "ingresses", len(res.Served), "resources", r.Len(), "took", time.Since(start))
 	return r, res, nil

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/ingress"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
 
 // harness starts the provider against the shared real API server and returns a clientset and
 // the provider's output.
-func harness(t *testing.T, opts Options) (kubernetes.Interface, string, <-chan xdsgen.Resources) {
+func harness(t *testing.T, opts Options) (kubernetes.Interface, string, <-chan xdsresources.Resources) {
 	t.Helper()
 	env := k8stest.Shared(t)
 	cs, err := env.Clientset()
@@ -41,7 +41,7 @@ func harness(t *testing.T, opts Options) (kubernetes.Interface, string, <-chan x
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan xdsgen.Resources, 16)
+	out := make(chan xdsresources.Resources, 16)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, out) }()
 	t.Cleanup(func() {
@@ -54,7 +54,7 @@ func harness(t *testing.T, opts Options) (kubernetes.Interface, string, <-chan x
 }
 
 // await reads sets until one satisfies ok.
-func await(t *testing.T, out <-chan xdsgen.Resources, what string, ok func(xdsgen.Resources) bool) xdsgen.Resources {
+func await(t *testing.T, out <-chan xdsresources.Resources, what string, ok func(xdsresources.Resources) bool) xdsresources.Resources {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -69,7 +69,7 @@ func await(t *testing.T, out <-chan xdsgen.Resources, what string, ok func(xdsge
 	}
 }
 
-func endpointsOf(r xdsgen.Resources, cluster string) []string {
+func endpointsOf(r xdsresources.Resources, cluster string) []string {
 	var out []string
 	for _, cla := range r.Endpoints {
 		if cla.GetClusterName() != cluster {
@@ -85,7 +85,7 @@ func endpointsOf(r xdsgen.Resources, cluster string) []string {
 	return out
 }
 
-func hasDomain(r xdsgen.Resources, host string) bool {
+func hasDomain(r xdsresources.Resources, host string) bool {
 	for _, rc := range r.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, d := range vh.GetDomains() {
@@ -122,7 +122,7 @@ func TestFollowsObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	cluster := ns + "/web/80@test"
-	await(t, out, "the Ingress's route and endpoint", func(r xdsgen.Resources) bool {
+	await(t, out, "the Ingress's route and endpoint", func(r xdsresources.Resources) bool {
 		eps := endpointsOf(r, cluster)
 		return hasDomain(r, host) && len(eps) == 1 && eps[0] == "192.0.2.10:8080"
 	})
@@ -131,7 +131,7 @@ func TestFollowsObjects(t *testing.T) {
 	if _, err := cs.DiscoveryV1().EndpointSlices(ns).Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	await(t, out, "the new endpoints", func(r xdsgen.Resources) bool {
+	await(t, out, "the new endpoints", func(r xdsresources.Resources) bool {
 		return strings.Join(endpointsOf(r, cluster), ",") == "192.0.2.11:8080,192.0.2.12:8080"
 	})
 
@@ -150,7 +150,7 @@ func TestFollowsObjects(t *testing.T) {
 	if err := cs.NetworkingV1().Ingresses(ns).Delete(ctx, "app", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	await(t, out, "the Ingress's removal", func(r xdsgen.Resources) bool { return !hasDomain(r, host) })
+	await(t, out, "the Ingress's removal", func(r xdsresources.Resources) bool { return !hasDomain(r, host) })
 }
 
 // TestRefusedIngressEvent checks that a refused annotation drops only its Ingress and is
@@ -174,7 +174,7 @@ func TestRefusedIngressEvent(t *testing.T) {
 	if _, err := cs.NetworkingV1().Ingresses(ns).Create(ctx, bad, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	await(t, out, "the good Ingress without the bad one", func(r xdsgen.Resources) bool {
+	await(t, out, "the good Ingress without the bad one", func(r xdsresources.Resources) bool {
 		return hasDomain(r, "good."+ns) && !hasDomain(r, "bad."+ns)
 	})
 	wait.NoError(t, "an AnnotationRefused Event on the Ingress", func() error {

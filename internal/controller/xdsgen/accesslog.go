@@ -1,4 +1,4 @@
-package simple
+package xdsgen
 
 import (
 	"strings"
@@ -7,18 +7,24 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/nuncio-gw/nuncio/api/v1alpha1"
+	"github.com/nuncio-gw/nuncio/internal/controller/ir"
 )
 
-// accessLog translates a listener's accessLog into the connection manager's access_log: the
-// stdout or stderr logger for those streams, the file logger otherwise.
-func (t *translator) accessLog(a *v1alpha1.AccessLog) []*accesslogv3.AccessLog {
-	if a == nil {
-		return nil
-	}
+// The access log is the connection manager's access_log: the stdout or stderr logger for
+// those streams, the file logger otherwise.
+func init() {
+	register(&feature{name: "accesslog", order: 20, hcm: func(h *hcmv3.HttpConnectionManager, l *ir.Listener) {
+		for _, a := range l.HTTP.AccessLog {
+			h.AccessLog = append(h.AccessLog, accessLog(a))
+		}
+	}})
+}
+
+func accessLog(a *ir.AccessLog) *accesslogv3.AccessLog {
 	var format *corev3.SubstitutionFormatString
 	switch {
 	case len(a.JSON) > 0:
@@ -37,7 +43,7 @@ func (t *translator) accessLog(a *v1alpha1.AccessLog) []*accesslogv3.AccessLog {
 	}
 	var name string
 	var cfg proto.Message
-	switch path := a.Path; path {
+	switch a.Path {
 	case "", "/dev/stdout":
 		c := &streamv3.StdoutAccessLog{}
 		if format != nil {
@@ -51,14 +57,11 @@ func (t *translator) accessLog(a *v1alpha1.AccessLog) []*accesslogv3.AccessLog {
 		}
 		name, cfg = "envoy.access_loggers.stderr", c
 	default:
-		fl := &filev3.FileAccessLog{Path: t.file(path).GetFilename()}
+		fl := &filev3.FileAccessLog{Path: a.Path}
 		if format != nil {
 			fl.AccessLogFormat = &filev3.FileAccessLog_LogFormat{LogFormat: format}
 		}
 		name, cfg = "envoy.access_loggers.file", fl
 	}
-	return []*accesslogv3.AccessLog{{
-		Name:       name,
-		ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: typed(cfg)},
-	}}
+	return &accesslogv3.AccessLog{Name: name, ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: typed(cfg)}}
 }

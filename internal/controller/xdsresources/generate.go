@@ -1,4 +1,4 @@
-package xdsgen
+package xdsresources
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ func Placeholder(key string) string { return placeholderPrefix + key }
 // ErrUnusedVirtualHosts is returned when a placeholder was not in a connection manager's
 // route_config, where it is replaced: the caller must then decode the document without
 // placeholders.
-var ErrUnusedVirtualHosts = errors.New("xdsgen: placeholder virtual hosts outside a connection manager's route_config")
+var ErrUnusedVirtualHosts = errors.New("xdsresources: placeholder virtual hosts outside a connection manager's route_config")
 
 // Generator is FromBootstrap for successive versions of one configuration. It remembers its
 // last output per input message: a listener, cluster or secret whose input is the same message

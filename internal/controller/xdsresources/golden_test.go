@@ -1,4 +1,4 @@
-package xdsgen_test
+package xdsresources_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/simple"
-	"github.com/nuncio-gw/nuncio/internal/controller/xdsgen"
+	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 	"github.com/nuncio-gw/nuncio/internal/testutil/golden"
 )
@@ -64,7 +64,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func generate(t *testing.T, data []byte) (xdsgen.Resources, error) {
+func generate(t *testing.T, data []byte) (xdsresources.Resources, error) {
 	t.Helper()
 	var b *bootstrapv3.Bootstrap
 	if bytes.Contains(data, []byte("\napiVersion: nuncio.dev/")) {
@@ -82,7 +82,7 @@ func generate(t *testing.T, data []byte) (xdsgen.Resources, error) {
 			t.Fatal(err)
 		}
 	}
-	r, err := xdsgen.FromBootstrap(b)
+	r, err := xdsresources.FromBootstrap(b)
 	if err != nil {
 		return r, err
 	}
@@ -107,14 +107,14 @@ func TestFromBootstrapLeavesInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := proto.Clone(b)
-	r1, err := xdsgen.FromBootstrap(b)
+	r1, err := xdsresources.FromBootstrap(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !proto.Equal(b, before) {
 		t.Fatal("FromBootstrap modified its input")
 	}
-	r2, err := xdsgen.FromBootstrap(b)
+	r2, err := xdsresources.FromBootstrap(b)
 	if err != nil {
 		t.Fatal(err)
 	}

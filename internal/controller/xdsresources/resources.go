@@ -1,8 +1,9 @@
-// Package xdsgen turns a translated configuration (an Envoy bootstrap's static_resources) into
-// the xDS resources a management server serves: listeners whose route configurations are
-// fetched over RDS, and static clusters whose endpoints are fetched over EDS, so that changing
-// one route or one endpoint touches only the one resource that holds it.
-package xdsgen
+// Package xdsresources holds a complete set of xDS resources (Resources) and checks it, and
+// splits an Envoy bootstrap's static_resources into such a set (FromBootstrap): listeners whose
+// route configurations are fetched over RDS, and static clusters whose endpoints are fetched
+// over EDS, so that changing one route or one endpoint touches only the one resource that
+// holds it. The controller's IR is encoded into Resources by package xdsgen.
+package xdsresources
 
 import (
 	"cmp"
@@ -256,7 +257,7 @@ func (r Resources) MarshalYAML() ([]byte, error) {
 	}
 	js, err := json.Marshal(doc)
 	if err != nil {
-		return nil, fmt.Errorf("xdsgen: %w", err)
+		return nil, fmt.Errorf("xdsresources: %w", err)
 	}
 	return yaml.JSONToYAML(js)
 }
