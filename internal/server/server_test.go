@@ -544,6 +544,12 @@ func TestReload(t *testing.T) {
 			wantBody:   "v1",
 		},
 		{
+			name:       "empty file keeps the old config",
+			content:    "# being rewritten\n",
+			wantReject: "file is empty",
+			wantBody:   "v1",
+		},
+		{
 			name:     "route change reaches the open connection",
 			content:  webYAML("v2"),
 			wantBody: "v2",
