@@ -55,6 +55,8 @@ type Document struct {
 	// that cannot decode JSON must fall back to Bootstrap, which reports errors by field and
 	// line.
 	JSON []byte
+	// converted is true when JSON came out of the YAML parser, and so is well formed.
+	converted bool
 }
 
 // Sniff tells the format of the bytes read from path: a top-level apiVersion of
@@ -73,7 +75,7 @@ func Sniff(path string, data []byte) (*Document, error) {
 	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil, ErrEmpty
 	}
-	d := &Document{Path: path, Data: data, Format: Envoy, JSON: js}
+	d := &Document{Path: path, Data: data, Format: Envoy, JSON: js, converted: !looksJSON(data)}
 	v, ok := apiVersion(js)
 	if !ok {
 		// Not JSON after all: YAML's flow style starts with '{' as well.
@@ -81,7 +83,7 @@ func Sniff(path string, data []byte) (*Document, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.JSON = y
+		d.JSON, d.converted = y, true
 		v, _ = apiVersion(y)
 	}
 	switch {
@@ -97,7 +99,10 @@ func Sniff(path string, data []byte) (*Document, error) {
 // Bootstrap parses the document into an Envoy bootstrap, translating the simple format.
 func (d *Document) Bootstrap() (*bootstrapv3.Bootstrap, error) {
 	if d.Format != Simple {
-		// From the original bytes, so that errors give the line in the file.
+		// Errors give the line in the original bytes.
+		if d.converted {
+			return envoyconfig.UnmarshalBootstrapJSON(d.JSON, d.Data)
+		}
 		return envoyconfig.UnmarshalBootstrap(d.Data)
 	}
 	cfg, err := simple.Parse(d.Data)
