@@ -104,7 +104,7 @@ func send(ctx context.Context, out chan<- xdsgen.Resources, r xdsgen.Resources) 
 }
 
 // Translate turns the bytes of a config file into the resources to serve. The format is told
-// by the top-level apiVersion, as `nuncio run` tells it: the simple format has one, an Envoy
+// by bootstrap.Sniff, as for `nuncio run`: the simple format has an apiVersion, an Envoy
 // bootstrap none. Errors start with path and name the field.
 func Translate(path string, data []byte) (xdsgen.Resources, error) {
 	return new(decodeCache).translate(path, data)
@@ -125,11 +125,15 @@ func (t *Translator) Translate(path string, data []byte) (xdsgen.Resources, erro
 
 // translate is Translate reusing what the cache holds from the file's previous version.
 func (c *decodeCache) translate(path string, data []byte) (xdsgen.Resources, error) {
-	r, err := c.generate(path, data, true)
+	doc, err := bootstrap.Sniff(path, data)
+	if err != nil {
+		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
+	}
+	r, err := c.generate(doc, true)
 	if errors.Is(err, xdsgen.ErrUnusedVirtualHosts) {
 		// A route_config outside a connection manager (in some other filter's config): the
 		// document is decoded with its listeners whole.
-		r, err = c.generate(path, data, false)
+		r, err = c.generate(doc, false)
 	}
 	if err != nil {
 		return xdsgen.Resources{}, fmt.Errorf("%s: %w", path, err)
@@ -140,23 +144,19 @@ func (c *decodeCache) translate(path string, data []byte) (xdsgen.Resources, err
 	return r, nil
 }
 
-func (c *decodeCache) generate(path string, data []byte, split bool) (xdsgen.Resources, error) {
-	b, vhosts, err := c.parse(path, data, split)
+func (c *decodeCache) generate(doc *bootstrap.Document, split bool) (xdsgen.Resources, error) {
+	b, vhosts, err := c.parse(doc, split)
 	if err != nil {
 		return xdsgen.Resources{}, err
 	}
 	return c.gen.FromBootstrap(b, vhosts)
 }
 
-// parse reads either format, told by bootstrap.Sniff. An Envoy bootstrap is decoded from the
-// JSON the sniffer converted it to, piece by piece through the cache: at the scale of thousands
-// of routes, YAML parsing and JSON decoding are most of a reload's time. When that fails, the
+// parse reads the document in its format. An Envoy bootstrap is decoded from the JSON the
+// sniffer converted it to, piece by piece through the cache: at the scale of thousands of
+// routes, YAML parsing and JSON decoding are most of a reload's time. When that fails, the
 // Envoy reader runs on the original bytes to report the error by field and line.
-func (c *decodeCache) parse(path string, data []byte, split bool) (*bootstrapv3.Bootstrap, xdsgen.VirtualHosts, error) {
-	doc, err := bootstrap.Sniff(path, data)
-	if err != nil {
-		return nil, nil, err
-	}
+func (c *decodeCache) parse(doc *bootstrap.Document, split bool) (*bootstrapv3.Bootstrap, xdsgen.VirtualHosts, error) {
 	if doc.Format == bootstrap.Envoy {
 		if b, vhosts, ok := c.decodeBootstrap(doc.JSON, split); ok {
 			return b, vhosts, nil
