@@ -34,7 +34,8 @@ type WatchOptions struct {
 // It watches the file's directory, not the file: editors save by renaming a new file over the
 // old one, and a Kubernetes ConfigMap volume replaces its files by pointing the "..data"
 // symlink at a new directory; a watch on the file itself would follow the old inode and miss
-// both. Events for other files in the directory are ignored.
+// both. Events for other files in the directory are ignored, and so are changes to the target
+// of a symlink that points into another directory.
 type Watcher struct {
 	fs      *fsnotify.Watcher
 	path    string // absolute and clean, as event names are
