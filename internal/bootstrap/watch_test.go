@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,29 +13,9 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/bootstrap"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
+	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
 )
-
-// waitFor bounds every wait in these tests; it is a deadline for a hung test, not a
-// measurement.
-const waitFor = 10 * time.Second
-
-// checkGoroutines fails the test when goroutines it started are still running once it and its
-// cleanups are done. Register it first, so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitFor)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("%d goroutines before the test, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
@@ -130,7 +109,7 @@ func consume(t *testing.T, w *bootstrap.Watcher, path string) *reads {
 // waitRead waits until a read after a change saw want, and returns every read so far.
 func (r *reads) waitRead(t *testing.T, want string) []string {
 	t.Helper()
-	deadline := time.After(waitFor)
+	deadline := time.After(wait.Timeout)
 	for {
 		r.mu.Lock()
 		got := append([]string(nil), r.got...)
@@ -196,7 +175,7 @@ func TestWatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leak.Check(t)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "nuncio.yaml")
 			replace := tc.setup(t, dir, path)
@@ -226,7 +205,7 @@ func TestWatch(t *testing.T) {
 // TestWatchBurst writes a file many times in a row and checks that the burst is reported as
 // one change, read after its last write.
 func TestWatchBurst(t *testing.T) {
-	checkGoroutines(t)
+	leak.Check(t)
 	const burst = 20
 	// A long debounce, so that the writes of the burst fall within it even on a busy machine;
 	// the test waits for the change, it does not time it.
