@@ -44,6 +44,7 @@ import (
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/nuncio-gw/nuncio/internal/bootstrap"
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver/xdstest"
@@ -155,7 +156,8 @@ func breakdown(s scale) error {
 	}
 	fmt.Printf("## where a change's time goes (in process, median of 10)\n\n")
 	fmt.Printf("| step | one route changed | one endpoint added |\n| --- | --- | --- |\n")
-	fmt.Printf("| file source debounce (after a rename; %s after a plain write) | 5 ms | 5 ms |\n", ms(source.DefaultDebounce))
+	fmt.Printf("| file source debounce (after a rename; %s after a plain write) | %s | %s |\n",
+		ms(bootstrap.DefaultDebounce), ms(bootstrap.RenameDebounce), ms(bootstrap.RenameDebounce))
 	fmt.Printf("| translate what changed: split the file, decode, generate, validate | %s | %s |\n", ms(pct(translate[0], 50)), ms(pct(translate[1], 50)))
 	fmt.Printf("| snapshot: hash what changed, diff, set for every node | %s | %s |\n", ms(pct(update[0], 50)), ms(pct(update[1], 50)))
 	fmt.Printf("| (translate the whole file from scratch, for comparison) | %s | |\n\n", ms(pct(scratch, 50)))

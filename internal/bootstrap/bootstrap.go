@@ -1,5 +1,11 @@
-// Package bootstrap loads a static configuration file (an Envoy v3 bootstrap or the simple
-// Nuncio format, told apart by the file's apiVersion) and provides the built-in default config.
+// Package bootstrap turns a static configuration file into an Envoy v3 Bootstrap, whichever of
+// the two formats it holds (an Envoy bootstrap in YAML or JSON, or the simple Nuncio format,
+// told apart by the file's apiVersion), watches the file for changes, and provides the built-in
+// default config.
+//
+// Both halves read files through it: `nuncio run` decodes the bootstrap into its model, and
+// the controller's file source serves it over xDS. So it stops at the Envoy bootstrap and
+// imports no data-plane package (the controller may not depend on one).
 package bootstrap
 
 import (
@@ -7,75 +13,49 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	"sigs.k8s.io/yaml"
 
-	"github.com/nuncio-gw/nuncio/internal/controller/simple"
-	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
-	"github.com/nuncio-gw/nuncio/internal/httpfilter"
-	"github.com/nuncio-gw/nuncio/internal/model"
-	"github.com/nuncio-gw/nuncio/internal/xds/decode"
+	"github.com/nuncio-gw/nuncio/api/v1alpha1"
 )
 
 // SimpleAPIVersion is the apiVersion that marks a file as the simple Nuncio format.
-const SimpleAPIVersion = "nuncio.dev/v1alpha1"
+const SimpleAPIVersion = v1alpha1.APIVersion
 
-// Load reads the config file at path, translates the simple format to an Envoy bootstrap if
-// need be, and decodes and validates the bootstrap. It returns the model and the bootstrap it
-// came from (for config dumps). Every error starts with path.
-func Load(path string, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3.Bootstrap, error) {
+// Load reads the config file at path and returns the Envoy bootstrap it holds, translating the
+// simple format. Every error starts with path.
+func Load(path string) (*bootstrapv3.Bootstrap, error) {
+	data, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := Parse(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// Read reads the file at path. Its errors start with the path, once (an *fs.PathError would
+// repeat the operation and the path).
+func Read(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err // the path goes in front, like every other error
+			err = pe.Err
 		}
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	b, err := parse(path, data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	m, err := decode.Bootstrap(b, reg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, b, nil
+	return data, nil
 }
 
-// parse turns a file's bytes into a bootstrap, whichever of the two formats it holds.
-func parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
-	switch v := apiVersion(data); {
-	case v == "":
-		return envoyconfig.UnmarshalBootstrap(data)
-	case v != SimpleAPIVersion:
-		return nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, SimpleAPIVersion)
-	}
-	cfg, err := simple.Parse(data)
+// Parse turns the bytes of the file at path into an Envoy bootstrap, whichever format they
+// hold. Errors name the field and the reason, not the file: callers put the path in front.
+func Parse(path string, data []byte) (*bootstrapv3.Bootstrap, error) {
+	d, err := Sniff(path, data)
 	if err != nil {
 		return nil, err
 	}
-	// The simple format names certificate files relative to itself, not to the working
-	// directory as Envoy does.
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	return simple.Options{BaseDir: dir}.Translate(cfg)
-}
-
-// apiVersion returns the top-level apiVersion of a YAML or JSON document, "" if it has none
-// (an Envoy bootstrap). A document that does not parse is left to the Envoy reader, whose
-// errors say where the syntax breaks.
-func apiVersion(data []byte) string {
-	var head struct {
-		APIVersion any `json:"apiVersion"`
-	}
-	if err := yaml.Unmarshal(data, &head); err != nil || head.APIVersion == nil {
-		return ""
-	}
-	return strings.TrimSpace(fmt.Sprint(head.APIVersion))
+	return d.Bootstrap()
 }

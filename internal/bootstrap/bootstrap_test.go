@@ -3,6 +3,7 @@ package bootstrap_test
 //go:generate sh -c "cd ../../examples/envoy/certs && go run gen.go"
 
 import (
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/bootstrap"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/all"
+	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/xds/decode"
 )
 
@@ -44,11 +46,15 @@ func TestExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
-			m, src, err := bootstrap.Load(f, httpfilter.Default)
+			src, err := bootstrap.Load(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if src == nil || len(m.Listeners) == 0 {
+			m, err := decode.Bootstrap(src, httpfilter.Default)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Listeners) == 0 {
 				t.Fatalf("no listeners decoded")
 			}
 		})
@@ -84,6 +90,20 @@ func TestDefault(t *testing.T) {
 	if a, b := bootstrap.Default(), bootstrap.Default(); a == b {
 		t.Errorf("Default returns a shared value; callers may modify it")
 	}
+}
+
+// load is the loading `nuncio run` does: the file to a bootstrap, decoded; errors name the
+// file, as the server's do.
+func load(path string) (*model.Bootstrap, error) {
+	src, err := bootstrap.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decode.Bootstrap(src, httpfilter.Default)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 func TestLoad(t *testing.T) {
@@ -155,7 +175,7 @@ backends:
 			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			m, src, err := bootstrap.Load(path, httpfilter.Default)
+			m, err := load(path)
 			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatalf("loaded, want error %q", tc.wantErr)
@@ -168,7 +188,7 @@ backends:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m == nil || src == nil {
+			if m == nil {
 				t.Fatal("nil result")
 			}
 			if tc.wantListen != "" {
@@ -186,7 +206,7 @@ backends:
 
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "absent.yaml")
-	_, _, err := bootstrap.Load(path, httpfilter.Default)
+	_, err := bootstrap.Load(path)
 	if want := path + ": no such file or directory"; err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}

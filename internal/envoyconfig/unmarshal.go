@@ -40,17 +40,33 @@ func UnmarshalBootstrap(data []byte) (*bootstrapv3.Bootstrap, error) {
 	return b, nil
 }
 
+// UnmarshalBootstrapJSON is UnmarshalBootstrap for a document already converted to JSON by
+// sigs.k8s.io/yaml: js is that JSON, and data the original document, whose lines errors name.
+// It spares a caller that had to convert the document anyway a second YAML parse.
+func UnmarshalBootstrapJSON(js, data []byte) (*bootstrapv3.Bootstrap, error) {
+	b := &bootstrapv3.Bootstrap{}
+	if err := unmarshalJSON(js, data, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // Unmarshal parses YAML or JSON into any Envoy proto message m.
 func Unmarshal(data []byte, m protoreflect.ProtoMessage) error {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return err
 	}
+	return unmarshalJSON(js, data, m)
+}
+
+// unmarshalJSON decodes js, the JSON form of data, into m.
+func unmarshalJSON(js, data []byte, m protoreflect.ProtoMessage) error {
 	// An empty document is an empty message, as for Envoy; YAMLToJSON renders it as null.
 	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil
 	}
-	err = protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(js, m)
+	err := protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(js, m)
 	if err == nil {
 		return nil
 	}

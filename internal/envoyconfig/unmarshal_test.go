@@ -1,8 +1,12 @@
 package envoyconfig
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
 )
 
 func TestUnmarshalBootstrap(t *testing.T) {
@@ -70,6 +74,36 @@ func TestUnmarshalBootstrap(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestUnmarshalBootstrapJSON checks that decoding the JSON form beside the original document
+// gives what decoding the document gives, errors and their lines included.
+func TestUnmarshalBootstrapJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+	}{
+		{name: "valid", doc: "static_resources:\n  clusters:\n  - name: a\n"},
+		{name: "unknown field", doc: "static_resources:\n  clusters:\n  - name: a\n    bogus: 1\n"},
+		{name: "bad enum", doc: "static_resources:\n  clusters:\n  - name: a\n    lb_policy: NOPE\n"},
+		{name: "empty", doc: "# nothing\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			js, err := yaml.YAMLToJSON([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantErr := UnmarshalBootstrap([]byte(tc.doc))
+			got, gotErr := UnmarshalBootstrapJSON(js, []byte(tc.doc))
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("error %v, want %v", gotErr, wantErr)
+			}
+			if !proto.Equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
 			}
 		})
 	}

@@ -119,7 +119,25 @@ func Load(path string, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3
 		}
 		return b, src, nil
 	}
-	return bootstrap.Load(path, reg)
+	data, err := bootstrap.Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Decode(path, data, reg)
+}
+
+// Decode parses and decodes the bytes of the config file at path, in either format. Every
+// error starts with path.
+func Decode(path string, data []byte, reg *httpfilter.Registry) (*model.Bootstrap, *bootstrapv3.Bootstrap, error) {
+	src, err := bootstrap.Parse(path, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	b, err := decode.Bootstrap(src, reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, src, nil
 }
 
 // Run loads the configuration, starts serving and blocks until ctx is cancelled (SIGTERM)
@@ -134,7 +152,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	var changes <-chan struct{}
 	if s.opts.Watch && s.opts.ConfigPath != "" {
-		w, err := watchFile(s.opts.ConfigPath, s.log)
+		w, err := bootstrap.Watch(s.opts.ConfigPath, bootstrap.WatchOptions{Logger: s.log})
 		if err != nil {
 			s.log.Warn("config file is not watched; reload with SIGHUP", "error", err)
 		} else {
@@ -225,9 +243,7 @@ func (s *Server) Reload() error {
 func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	snap, err := snapshot.Build(b, src, snapshot.Options{
-		Clusters: s.clusters, Logger: s.log, HealthFailed: s.healthFailed, Routes: s.routes,
-	})
+	snap, err := s.build(b, src)
 	if err != nil {
 		return err
 	}
@@ -249,6 +265,14 @@ func (s *Server) Apply(b *model.Bootstrap, src *bootstrapv3.Bootstrap) error {
 	}
 	s.store.Swap(snap)
 	return nil
+}
+
+// build compiles b against the server's clusters and route slots; nothing is in force until
+// the snapshot is committed and its listeners applied.
+func (s *Server) build(b *model.Bootstrap, src *bootstrapv3.Bootstrap) (*snapshot.Snapshot, error) {
+	return snapshot.Build(b, src, snapshot.Options{
+		Clusters: s.clusters, Logger: s.log, HealthFailed: s.healthFailed, Routes: s.routes,
+	})
 }
 
 // applyListeners puts next's listeners in force. The listener manager applies a set in one

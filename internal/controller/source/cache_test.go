@@ -4,7 +4,19 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/nuncio-gw/nuncio/internal/bootstrap"
 )
+
+// sniffed is data as the file source hands it to the cache: read from f.json, its format told.
+func sniffed(t *testing.T, data string) *bootstrap.Document {
+	t.Helper()
+	d, err := bootstrap.Sniff("f.json", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 func bootstrapJSON(ports ...int) string {
 	var cs []string
@@ -18,11 +30,11 @@ func bootstrapJSON(ports ...int) string {
 // that a document the fast path cannot read still gets the Envoy reader's error.
 func TestDecodeCache(t *testing.T) {
 	c := new(decodeCache)
-	b1, _, err := c.parse("f.json", []byte(bootstrapJSON(80, 81)), true)
+	b1, _, err := c.parse(sniffed(t, bootstrapJSON(80, 81)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, _, err := c.parse("f.json", []byte(bootstrapJSON(80, 82)), true)
+	b2, _, err := c.parse(sniffed(t, bootstrapJSON(80, 82)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +54,7 @@ func TestDecodeCache(t *testing.T) {
 	if len(c.clusters) != 2 {
 		t.Errorf("cache holds %d clusters, want the last document's 2", len(c.clusters))
 	}
-	_, _, err = c.parse("f.json", []byte(`{"static_resources": {"clusters": [{"name": "c", "bogus": 1}]}}`), true)
+	_, _, err = c.parse(sniffed(t, `{"static_resources": {"clusters": [{"name": "c", "bogus": 1}]}}`), true)
 	if err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("err = %v, want the Envoy reader's error naming the field", err)
 	}

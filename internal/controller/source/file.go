@@ -3,42 +3,23 @@ package source
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	"github.com/fsnotify/fsnotify"
-	"sigs.k8s.io/yaml"
 
-	"github.com/nuncio-gw/nuncio/api/v1alpha1"
-	"github.com/nuncio-gw/nuncio/internal/controller/simple"
+	"github.com/nuncio-gw/nuncio/internal/bootstrap"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsresources"
-	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 )
-
-// DefaultDebounce is how long a file must stay quiet before it is read again: one save is a
-// burst of events (truncate, write, chmod, or a rename into place), and a read in the middle of
-// it would see half a file.
-const DefaultDebounce = 50 * time.Millisecond
-
-// renameDebounce replaces the debounce after a file is renamed into place (an atomic save,
-// a ConfigMap's "..data" swap): the new file is whole when it appears, so only the events of
-// the same save need gathering. A write after it restores the full debounce.
-const renameDebounce = 5 * time.Millisecond
 
 // File is a source reading one config file: the simple Nuncio format or an Envoy v3
 // bootstrap, whose static_resources are served.
 type File struct {
 	// Path is the config file.
 	Path string
-	// Debounce overrides DefaultDebounce when positive.
+	// Debounce overrides bootstrap.DefaultDebounce when positive.
 	Debounce time.Duration
 	// Logger receives rejected changes; nil discards them.
 	Logger *slog.Logger
@@ -51,53 +32,29 @@ func NewFile(path string, log *slog.Logger) *File {
 
 // Load reads and translates the file once.
 func (f *File) Load() (xdsresources.Resources, error) {
-	data, err := readFile(f.Path)
+	data, err := bootstrap.Read(f.Path)
 	if err != nil {
 		return xdsresources.Resources{}, err
 	}
 	return Translate(f.Path, data)
 }
 
-// readFile reads path; its errors start with the path once.
-func readFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, nil
-}
-
-// Run implements Source. It watches the file's directory rather than the file, because editors
-// and Kubernetes ConfigMap mounts replace a file by renaming another over it (the ConfigMap's
-// "..data" symlink swap), which a watch on the file itself would miss.
+// Run implements Source. The file is watched with bootstrap.Watch (its directory, so that an
+// editor's rename and a ConfigMap's symlink swap are seen; one debounce rule), and read again
+// after each settled change; a read of unchanged bytes sends nothing.
 func (f *File) Run(ctx context.Context, out chan<- xdsresources.Resources) error {
 	log := f.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	debounce := f.Debounce
-	if debounce <= 0 {
-		debounce = DefaultDebounce
-	}
-	abs, err := filepath.Abs(f.Path)
+	// Watch before the first read, so that a change made while it runs is not lost.
+	w, err := bootstrap.Watch(f.Path, bootstrap.WatchOptions{Debounce: f.Debounce, Logger: log})
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.Path, err)
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("%s: watch: %w", f.Path, err)
+		return err
 	}
 	defer w.Close()
-	// Watch before the first read, so that a change made while it runs is not lost.
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		return fmt.Errorf("%s: watch: %w", f.Path, err)
-	}
 
-	last, err := readFile(f.Path)
+	last, err := bootstrap.Read(f.Path)
 	if err != nil {
 		return err
 	}
@@ -109,33 +66,12 @@ func (f *File) Run(ctx context.Context, out chan<- xdsresources.Resources) error
 	if !send(ctx, out, r) {
 		return nil
 	}
-
-	timer := time.NewTimer(debounce)
-	timer.Stop()
-	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if !concerns(ev, abs) {
-				continue
-			}
-			wait := debounce
-			if ev.Op&(fsnotify.Write|fsnotify.Remove) == 0 && ev.Op&fsnotify.Create != 0 {
-				wait = min(debounce, renameDebounce)
-			}
-			timer.Reset(wait)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("config watch", "file", f.Path, "error", err)
-		case <-timer.C:
-			data, err := readFile(f.Path)
+		case <-w.Changes():
+			data, err := bootstrap.Read(f.Path)
 			if err != nil {
 				// Between a remove and the create that follows it, or a real removal: either
 				// way the last good set stays.
@@ -158,14 +94,6 @@ func (f *File) Run(ctx context.Context, out chan<- xdsresources.Resources) error
 	}
 }
 
-// concerns reports whether ev may have changed the file at path.
-func concerns(ev fsnotify.Event, path string) bool {
-	if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) == 0 {
-		return false
-	}
-	return filepath.Clean(ev.Name) == path || filepath.Base(ev.Name) == "..data"
-}
-
 func send(ctx context.Context, out chan<- xdsresources.Resources, r xdsresources.Resources) bool {
 	select {
 	case out <- r:
@@ -176,7 +104,7 @@ func send(ctx context.Context, out chan<- xdsresources.Resources, r xdsresources
 }
 
 // Translate turns the bytes of a config file into the resources to serve. The format is told
-// by the top-level apiVersion, as `nuncio run` tells it: the simple format has one, an Envoy
+// by bootstrap.Sniff, as for `nuncio run`: the simple format has an apiVersion, an Envoy
 // bootstrap none. Errors start with path and name the field.
 func Translate(path string, data []byte) (xdsresources.Resources, error) {
 	return new(decodeCache).translate(path, data)
@@ -197,11 +125,15 @@ func (t *Translator) Translate(path string, data []byte) (xdsresources.Resources
 
 // translate is Translate reusing what the cache holds from the file's previous version.
 func (c *decodeCache) translate(path string, data []byte) (xdsresources.Resources, error) {
-	r, err := c.generate(path, data, true)
+	doc, err := bootstrap.Sniff(path, data)
+	if err != nil {
+		return xdsresources.Resources{}, fmt.Errorf("%s: %w", path, err)
+	}
+	r, err := c.generate(doc, true)
 	if errors.Is(err, xdsresources.ErrUnusedVirtualHosts) {
 		// A route_config outside a connection manager (in some other filter's config): the
 		// document is decoded with its listeners whole.
-		r, err = c.generate(path, data, false)
+		r, err = c.generate(doc, false)
 	}
 	if err != nil {
 		return xdsresources.Resources{}, fmt.Errorf("%s: %w", path, err)
@@ -212,69 +144,26 @@ func (c *decodeCache) translate(path string, data []byte) (xdsresources.Resource
 	return r, nil
 }
 
-func (c *decodeCache) generate(path string, data []byte, split bool) (xdsresources.Resources, error) {
-	b, vhosts, err := c.parse(path, data, split)
+func (c *decodeCache) generate(doc *bootstrap.Document, split bool) (xdsresources.Resources, error) {
+	b, vhosts, err := c.parse(doc, split)
 	if err != nil {
 		return xdsresources.Resources{}, err
 	}
 	return c.gen.FromBootstrap(b, vhosts)
 }
 
-// parse reads either format. The document is converted to JSON once and the format told from
-// that: at the scale of thousands of routes, YAML parsing is most of a reload's time, and the
-// Envoy reader would otherwise parse the YAML a second time. When the fast path fails, the
+// parse reads the document in its format. An Envoy bootstrap is decoded from the JSON the
+// sniffer converted it to, piece by piece through the cache: at the scale of thousands of
+// routes, YAML parsing and JSON decoding are most of a reload's time. When that fails, the
 // Envoy reader runs on the original bytes to report the error by field and line.
-func (c *decodeCache) parse(path string, data []byte, split bool) (*bootstrapv3.Bootstrap, xdsresources.VirtualHosts, error) {
-	js := data
-	if !isJSON(data) {
-		var err error
-		if js, err = yaml.YAMLToJSON(data); err != nil {
-			b, err := envoyconfig.UnmarshalBootstrap(data)
-			return b, nil, err
-		}
-	}
-	switch v := apiVersion(js); {
-	case v == "":
-		if b, vhosts, ok := c.decodeBootstrap(js, split); ok {
+func (c *decodeCache) parse(doc *bootstrap.Document, split bool) (*bootstrapv3.Bootstrap, xdsresources.VirtualHosts, error) {
+	if doc.Format == bootstrap.Envoy {
+		if b, vhosts, ok := c.decodeBootstrap(doc.JSON, split); ok {
 			return b, vhosts, nil
 		}
-		b, err := envoyconfig.UnmarshalBootstrap(data)
-		return b, nil, err
-	case v != v1alpha1.APIVersion:
-		return nil, nil, fmt.Errorf("apiVersion: %q not supported (want %s, or an Envoy v3 bootstrap without apiVersion)", v, v1alpha1.APIVersion)
 	}
-	cfg, err := simple.Parse(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The simple format names certificate files relative to itself.
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := simple.Options{BaseDir: dir}.Translate(cfg)
+	b, err := doc.Bootstrap()
 	return b, nil, err
-}
-
-func isJSON(data []byte) bool {
-	t := bytes.TrimLeft(data, " \t\r\n")
-	return len(t) > 0 && t[0] == '{'
-}
-
-// apiVersion returns the top-level apiVersion of a JSON document, "" if it has none (an Envoy
-// bootstrap) or the document does not parse (left to the Envoy reader to report).
-func apiVersion(js []byte) string {
-	// Envoy bootstraps have no such key; skip decoding a large one only to find that out.
-	if !bytes.Contains(js, []byte(`"apiVersion"`)) {
-		return ""
-	}
-	var head struct {
-		APIVersion any `json:"apiVersion"`
-	}
-	if err := json.Unmarshal(js, &head); err != nil || head.APIVersion == nil {
-		return ""
-	}
-	return strings.TrimSpace(fmt.Sprint(head.APIVersion))
 }
 
 var _ Source = (*File)(nil)

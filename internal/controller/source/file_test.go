@@ -178,6 +178,11 @@ func TestTranslate(t *testing.T) {
 			wantErr: `apiVersion: "nuncio.dev/v9" not supported`,
 		},
 		{
+			name:    "empty file",
+			data:    "\n",
+			wantErr: "file is empty",
+		},
+		{
 			name:    "proto validation",
 			data:    `static_resources: {clusters: [{name: ""}]}`,
 			wantErr: "Name",

@@ -126,7 +126,7 @@ func TestTranslatorRouteConfigElsewhere(t *testing.T) {
 	doc := incrementalDoc([]string{"/a"}, []int{80}, other)
 	var tr Translator
 	for range 2 {
-		if _, err := tr.c.generate("f.json", []byte(doc), true); !errors.Is(err, xdsresources.ErrUnusedVirtualHosts) {
+		if _, err := tr.c.generate(sniffed(t, doc), true); !errors.Is(err, xdsresources.ErrUnusedVirtualHosts) {
 			t.Fatalf("split decode: err = %v, want ErrUnusedVirtualHosts", err)
 		}
 		r, err := tr.Translate("f.json", []byte(doc))
