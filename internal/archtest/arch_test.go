@@ -226,11 +226,54 @@ func TestLayout(t *testing.T) {
 		{name: "import direction", bad: checkDeps(module, pkgs, rules)},
 		{name: "package names", bad: checkNames(pkgs)},
 		{name: "package comments", bad: checkDocs(pkgs)},
+		{name: "packages listed in the docs", bad: checkListed(relatives(module, pkgs), readFile(t, "../../README.md"), readFile(t, "../../docs/architecture.md"))},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
 			for _, b := range c.bad {
 				t.Error(b)
+			}
+		})
+	}
+}
+
+func relatives(module string, pkgs []pkg) []string {
+	var out []string
+	for _, p := range pkgs {
+		if rel, ok := relative(module, p.ImportPath); ok {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestCheckListed(t *testing.T) {
+	readme := "# x\n\n## Layout\n\n```\ncmd/gw/   main\ninternal/\n  hcm/     manager\n  codec/http1/ codec\n```\n"
+	tests := []struct {
+		name string
+		rels []string
+		arch string
+		want []string
+	}{
+		{name: "listed at the top and under internal/", rels: []string{"cmd/gw", "internal/hcm", "internal/codec/http1"}, arch: "cmd/gw internal/hcm internal/codec/http1"},
+		{name: "missing from the layout", rels: []string{"internal/route"}, arch: "internal/route", want: []string{"internal/route: not listed in README.md's Layout"}},
+		{name: "missing from the architecture", rels: []string{"internal/hcm"}, arch: "", want: []string{"internal/hcm: not named in docs/architecture.md"}},
+		{name: "a prefix is not a listing", rels: []string{"internal/codec"}, arch: "internal/codec", want: []string{"internal/codec: not listed in README.md's Layout"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := checkListed(tc.rels, readme, tc.arch)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}
