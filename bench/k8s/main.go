@@ -43,6 +43,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nuncio-gw/nuncio/bench/proc"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver/xdstest"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
@@ -110,7 +111,7 @@ func run(c config) error {
 	host, _ := os.Hostname()
 	fmt.Printf("# nuncio controller against a real API server\n\n")
 	fmt.Printf("- date: %s\n- machine: %s, %d CPUs (%s), %s/%s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"),
-		host, runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		host, runtime.NumCPU(), proc.CPUModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("- load average at start: %s\n", strings.Join(strings.Fields(string(la))[:3], " "))
 	}
@@ -202,7 +203,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cpu0 := cpuTime(ctl.PID())
+	cpu0 := proc.CPUTime(ctl.PID())
 	start := time.Now()
 	if err := b.apply(ctx); err != nil {
 		return err
@@ -213,8 +214,8 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("apply → served: %w (%s)", err, served)
 	}
 	applyServed := time.Since(start)
-	applyCPU := cpuTime(ctl.PID()) - cpu0
-	rssApply, _ := procStatus(ctl.PID())
+	applyCPU := proc.CPUTime(ctl.PID()) - cpu0
+	rssApply, _ := proc.Memory(ctl.PID())
 	ads.Close()
 	ctl.Stop(10 * time.Second)
 
@@ -235,8 +236,8 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("start → served: %w (%s)", err, served)
 	}
 	startServed := time.Since(start)
-	startCPU := cpuTime(ctl.PID())
-	rssStart, _ := procStatus(ctl.PID())
+	startCPU := proc.CPUTime(ctl.PID())
+	rssStart, _ := proc.Memory(ctl.PID())
 
 	// The data plane, for the end-to-end changes.
 	adminPort, err := b.env.FreePort()
@@ -254,7 +255,7 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("data plane: %w", err)
 	}
 
-	cpuBefore := cpuTime(ctl.PID())
+	cpuBefore := proc.CPUTime(ctl.PID())
 	var toADS, toDataPlane []time.Duration
 	for i := range b.c.changes {
 		d1, d2, err := b.change(ctx, ads, client, i)
@@ -263,8 +264,8 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		toADS, toDataPlane = append(toADS, d1), append(toDataPlane, d2)
 	}
-	cpuChanges := cpuTime(ctl.PID()) - cpuBefore
-	rssEnd, hwm := procStatus(ctl.PID())
+	cpuChanges := proc.CPUTime(ctl.PID()) - cpuBefore
+	rssEnd, hwm := proc.Memory(ctl.PID())
 
 	fmt.Printf("## results\n\n| measure | value |\n| --- | --- |\n")
 	fmt.Printf("| create %d Ingresses, %d Services, %d EndpointSlices through the API (%d concurrent) | %s |\n",
@@ -520,53 +521,3 @@ func ms(d time.Duration) string {
 }
 
 func size(b int) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// procStatus returns a process's resident set and its peak, in bytes.
-func procStatus(pid int) (rss, hwm int) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.Atoi(f[1])
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			hwm = kb << 10
-		}
-	}
-	return rss, hwm
-}
-
-// cpuTime returns a process's user and system CPU time so far.
-func cpuTime(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name in parentheses may hold spaces: count fields after its end.
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
-	// USER_HZ is 100 on Linux.
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-func cpuModel() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nuncio-gw/nuncio/bench/proc"
 )
 
 // dataPlane is one `nuncio run --xds` process.
@@ -87,7 +89,7 @@ func runDataPlanes(nuncio string, s scale, delta bool, n, nchanges int) error {
 	dps[0].saveHeap("start")
 	var rss []int
 	for _, dp := range dps {
-		r, _ := procStatus(dp.cmd.Process.Pid)
+		r, _ := proc.Memory(dp.cmd.Process.Pid)
 		rss = append(rss, r)
 	}
 
@@ -146,7 +148,7 @@ func runDataPlanes(nuncio string, s scale, delta bool, n, nchanges int) error {
 	}
 	var rssAfter []int
 	for _, dp := range dps {
-		r, _ := procStatus(dp.cmd.Process.Pid)
+		r, _ := proc.Memory(dp.cmd.Process.Pid)
 		rssAfter = append(rssAfter, r)
 	}
 

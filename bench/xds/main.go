@@ -44,6 +44,7 @@ import (
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/nuncio-gw/nuncio/bench/proc"
 	"github.com/nuncio-gw/nuncio/internal/bootstrap"
 	"github.com/nuncio-gw/nuncio/internal/controller/source"
 	"github.com/nuncio-gw/nuncio/internal/controller/xdsserver"
@@ -68,7 +69,7 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("# nuncio controller xDS benchmark\n\n")
 	fmt.Printf("- date: %s\n- machine: %s, %d CPUs (%s), %s/%s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"),
-		host, runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		host, runtime.NumCPU(), proc.CPUModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		// Other work on the machine shows in every figure; say how much there was.
 		fmt.Printf("- load average at start: %s\n", strings.Join(strings.Fields(string(la))[:3], " "))
@@ -219,8 +220,8 @@ func run(nuncio string, s scale, delta bool, nclients, nchanges int) error {
 	}
 	allFull := time.Since(start)
 	ready := <-readyC
-	rss0, _ := procStatus(cmd.Process.Pid)
-	cpu0 := cpuTime(cmd.Process.Pid)
+	rss0, _ := proc.Memory(cmd.Process.Pid)
+	cpu0 := proc.CPUTime(cmd.Process.Pid)
 
 	var routeLat, epLat []time.Duration
 	var routeBytes, epBytes int
@@ -247,8 +248,8 @@ func run(nuncio string, s scale, delta bool, nclients, nchanges int) error {
 		}
 		epLat, epBytes = append(epLat, d), b
 	}
-	cpu1 := cpuTime(cmd.Process.Pid)
-	rss1, hwm := procStatus(cmd.Process.Pid)
+	cpu1 := proc.CPUTime(cmd.Process.Pid)
+	rss1, hwm := proc.Memory(cmd.Process.Pid)
 
 	fmt.Printf("## %s (%d clients)\n\n", proto, nclients)
 	fmt.Printf("| measure | value |\n| --- | --- |\n")
@@ -382,57 +383,4 @@ func size(n int) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// procStatus returns a process's resident and peak resident memory in bytes (Linux).
-func procStatus(pid int) (rss, hwm int) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.Atoi(f[1])
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			hwm = kb << 10
-		}
-	}
-	return rss, hwm
-}
-
-// cpuTime returns a process's user and system CPU time so far (Linux).
-func cpuTime(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	rest := string(data[bytes.LastIndexByte(data, ')')+2:])
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
