@@ -33,15 +33,7 @@ func TestControllerUsage(t *testing.T) {
 		{name: "bad config", args: []string{"controller", "-c", bad, "--xds-address", "127.0.0.1:0"},
 			wantCode: 1, wantStderr: "listeners[0].address"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			if code := realMain(tc.args, &stdout, &stderr); code != tc.wantCode {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tc.wantStderr) {
-				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkExit(t, tc.args, tc.wantCode, tc.wantStderr) })
 	}
 }
 
@@ -102,5 +94,17 @@ func TestControllerServes(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("controller did not stop on SIGTERM")
+	}
+}
+
+// checkExit runs the command line args and checks its exit code and that stderr says wantStderr.
+func checkExit(t *testing.T, args []string, wantCode int, wantStderr string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := realMain(args, &stdout, &stderr); code != wantCode {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, wantCode, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), wantStderr) {
+		t.Errorf("stderr lacks %q:\n%s", wantStderr, stderr.String())
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,15 +34,7 @@ func TestRatelimitUsage(t *testing.T) {
 		{name: "bad config", args: []string{"ratelimit", "--config-dir", dir, "--listen", "127.0.0.1:0"}, wantCode: 1,
 			wantStderr: "bad.yaml:2: descriptors[0].rate_limit.unit: \"eon\" is not one of"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			if code := realMain(tc.args, &stdout, &stderr); code != tc.wantCode {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tc.wantStderr) {
-				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkExit(t, tc.args, tc.wantCode, tc.wantStderr) })
 	}
 }
 
