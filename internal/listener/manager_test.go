@@ -114,10 +114,11 @@ func TestApplyAddRemove(t *testing.T) {
 		t.Fatal("removed listener still accepts")
 	}
 	idle.expectClosed(t)
-	s, ok := statusOf(m, "a", true)
-	if !ok || s.ActiveConnections != 1 {
-		t.Fatalf("draining status = %+v (%v), want 1 connection", s, ok)
-	}
+	// The client sees the close before the listener has counted it: wait for the count.
+	wait.For(t, "the draining listener to count one connection", func() bool {
+		s, ok := statusOf(m, "a", true)
+		return ok && s.ActiveConnections == 1
+	})
 	busy.send(t, "done")
 	if got, _ := busy.line(); got != "ok" {
 		t.Fatalf("in-flight request answered %q", got)
