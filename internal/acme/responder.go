@@ -112,7 +112,11 @@ func (r *Responder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		return c, nil
 	}
 	if r.store != nil && validKey(domain) {
-		ctx, cancel := context.WithTimeout(hello.Context(), storeTimeout)
+		parent := hello.Context()
+		if parent == nil { // a hello not from crypto/tls
+			parent = context.Background()
+		}
+		ctx, cancel := context.WithTimeout(parent, storeTimeout)
 		defer cancel()
 		if ka, err := r.store.GetChallenge(ctx, "tls-alpn-01/"+domain); err == nil {
 			return alpnCertificate(domain, ka)
