@@ -25,6 +25,10 @@ import (
 	"golang.org/x/crypto/acme"
 )
 
+// orderTimeout bounds one order, so that a CA that leaves an authorization pending forever
+// does not stall the certificate.
+const orderTimeout = 10 * time.Minute
+
 // LetsEncryptURL is Let's Encrypt's production directory, the default.
 const LetsEncryptURL = acme.LetsEncryptURL
 
@@ -308,6 +312,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // keep is one certificate's life: examine, then sleep until the next thing to do.
 func (m *Manager) keep(ctx context.Context, r Request) {
 	s := &certState{req: r}
+	defer s.release()
 	for {
 		wait := m.step(ctx, s)
 		if ctx.Err() != nil {
@@ -330,6 +335,17 @@ type certState struct {
 	renewAt  time.Time // when cur falls due
 	ariNext  time.Time // when to ask ARI again; zero: ARI not used for cur
 	failures int
+	// lease is kept from a failed order to the next attempt, so that the other replicas wait
+	// out this one's backoff instead of each retrying in turn (and multiplying the attempts
+	// that count against the CA's rate limits).
+	lease Lease
+}
+
+func (s *certState) release() {
+	if s.lease != nil {
+		_ = s.lease.Release()
+		s.lease = nil
+	}
 }
 
 // step examines one certificate, orders it when due, and says how long to sleep.
@@ -338,7 +354,7 @@ func (m *Manager) step(ctx context.Context, s *certState) time.Duration {
 	if !m.due(ctx, s) {
 		return min(s.renewAt.Sub(m.opts.Now()), m.opts.CheckInterval)
 	}
-	if m.lock != nil {
+	if m.lock != nil && s.lease == nil {
 		lease, err := m.lock.TryLock(ctx, "cert-"+s.req.Name)
 		if errors.Is(err, ErrLocked) {
 			m.emit(Event{Kind: EventWaiting, Name: s.req.Name})
@@ -347,23 +363,27 @@ func (m *Manager) step(ctx context.Context, s *certState) time.Duration {
 		if err != nil {
 			return m.failed(s, err)
 		}
-		defer lease.Release()
+		s.lease = lease
 		// The previous holder may have stored a fresh certificate just before we took over.
 		if m.loadStored(ctx, s); !m.due(ctx, s) {
+			s.release()
 			return min(s.renewAt.Sub(m.opts.Now()), m.opts.CheckInterval)
 		}
 	}
 	start := time.Now()
-	c, err := m.obtain(ctx, s.req)
+	octx, cancel := context.WithTimeout(ctx, orderTimeout)
+	c, err := m.obtain(octx, s.req)
 	if err == nil {
-		err = m.save(ctx, c)
+		err = m.save(octx, c)
 	}
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0
 		}
-		return m.failed(s, err)
+		return m.failed(s, err) // keeping the lease
 	}
+	s.release()
 	m.log.Info("certificate issued", "name", s.req.Name, "names", s.req.Names,
 		"not_after", c.Leaf.NotAfter, "took", time.Since(start).Round(time.Millisecond))
 	s.failures = 0

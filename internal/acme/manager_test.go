@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net"
@@ -34,7 +35,7 @@ type pebbleEnv struct {
 	dir    string // the directory store's root
 }
 
-func newPebbleEnv(t *testing.T) *pebbleEnv {
+func newPebbleEnv(t *testing.T, o pebbletest.Options) *pebbleEnv {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := NewDirStore(dir)
@@ -73,10 +74,9 @@ func newPebbleEnv(t *testing.T) *pebbleEnv {
 		}
 	}()
 
-	e.pebble = pebbletest.Start(t, pebbletest.Options{
-		HTTPPort: hl.Addr().(*net.TCPAddr).Port,
-		TLSPort:  tl.Addr().(*net.TCPAddr).Port,
-	})
+	o.HTTPPort = hl.Addr().(*net.TCPAddr).Port
+	o.TLSPort = tl.Addr().(*net.TCPAddr).Port
+	e.pebble = pebbletest.Start(t, o)
 	return e
 }
 
@@ -203,7 +203,7 @@ func (e *pebbleEnv) verify(t *testing.T, c *Certificate, names []string) {
 }
 
 func TestIssue(t *testing.T) {
-	e := newPebbleEnv(t)
+	e := newPebbleEnv(t, pebbletest.Options{})
 	cases := []struct {
 		name      string
 		names     []string
@@ -282,7 +282,7 @@ func tlsHandshake(t *testing.T, cfg *tls.Config, roots *x509.CertPool, name stri
 // TestRenewal moves the clock past two thirds of the lifetime: the Manager orders again and
 // hands the new certificate to the callback; a Manager started later loads it from the Store.
 func TestRenewal(t *testing.T) {
-	e := newPebbleEnv(t)
+	e := newPebbleEnv(t, pebbletest.Options{})
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	names := []string{"renew.nuncio.example.org"}
@@ -314,7 +314,7 @@ func TestRenewal(t *testing.T) {
 // TestRenewalInfo makes pebble's ARI suggest a window in the past: once the Manager asks again
 // (after pebble's Retry-After), it renews long before two thirds of the lifetime.
 func TestRenewalInfo(t *testing.T) {
-	e := newPebbleEnv(t)
+	e := newPebbleEnv(t, pebbletest.Options{})
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	names := []string{"ari.nuncio.example.org"}
@@ -334,16 +334,31 @@ func TestRenewalInfo(t *testing.T) {
 }
 
 // TestValidationFailure points the name at an address where nothing answers: the order fails
-// with the CA's authorization error, and the retries back off.
+// with the CA's authorization error and the retries back off. Of two Managers sharing the
+// store, the one that failed keeps the lease through its backoff; the other only waits.
 func TestValidationFailure(t *testing.T) {
-	e := newPebbleEnv(t)
+	e := newPebbleEnv(t, pebbletest.Options{})
 	name := "unreachable.nuncio.example.org"
 	e.pebble.AddA(t, name, "127.0.0.2") // the challenge listeners are on 127.0.0.1 only
-	m, ev := e.start(t, Options{
-		Certificates: []Request{{Names: []string{name}}},
-		Backoff:      Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond},
-	})
-	ev.waitFor(t, "three failures", func() bool { return ev.count(EventFailed) >= 3 })
+	var ms [2]*Manager
+	var evs [2]*events
+	for i := range ms {
+		ms[i], evs[i] = e.start(t, Options{
+			Certificates: []Request{{Names: []string{name}}},
+			Backoff:      Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond},
+		})
+	}
+	evs[0].waitFor(t, "three failures", func() bool { return evs[0].count(EventFailed)+evs[1].count(EventFailed) >= 3 })
+	ev, other := evs[0], evs[1]
+	if ev.count(EventFailed) == 0 {
+		ev, other = other, ev
+	}
+	if n := other.count(EventFailed); n != 0 {
+		t.Errorf("both Managers ordered: %d and %d failures", ev.count(EventFailed), n)
+	}
+	if other.count(EventWaiting) == 0 {
+		t.Error("the second Manager never waited on the lease")
+	}
 	fails := ev.of(EventFailed)
 	for i, f := range fails[:3] {
 		var ae *acme.AuthorizationError
@@ -358,15 +373,40 @@ func TestValidationFailure(t *testing.T) {
 	if fails[2].Retry > 440*time.Millisecond {
 		t.Errorf("retry %v above the 400ms cap", fails[2].Retry)
 	}
-	if m.Certificate(name) != nil || ev.count(EventIssued) != 0 {
-		t.Error("a certificate was issued")
+	for i := range ms {
+		if ms[i].Certificate(name) != nil || evs[i].count(EventIssued) != 0 {
+			t.Error("a certificate was issued")
+		}
 	}
+}
+
+// TestExternalAccountBinding runs against a CA that requires EAB: without it the account is
+// refused, with it the certificate is issued.
+func TestExternalAccountBinding(t *testing.T) {
+	const kid, mac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	e := newPebbleEnv(t, pebbletest.Options{EABKeys: map[string]string{kid: mac}})
+	key, err := base64.RawURLEncoding.DecodeString(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"eab.nuncio.example.org"}
+
+	_, ev := e.start(t, Options{Certificates: []Request{{Names: names}}})
+	ev.waitFor(t, "failure", func() bool { return ev.count(EventFailed) > 0 })
+	if err := ev.of(EventFailed)[0].Err; !strings.Contains(err.Error(), "externalAccountRequired") {
+		t.Errorf("without EAB: %v, want externalAccountRequired", err)
+	}
+
+	m, ev := e.start(t, Options{Certificates: []Request{{Name: "eab", Names: names}},
+		EAB: &ExternalAccountBinding{KeyID: kid, Key: key}})
+	ev.waitFor(t, "issued certificate", func() bool { return ev.count(EventIssued) == 1 })
+	e.verify(t, m.Certificate("eab"), names)
 }
 
 // TestLeaseOrdersOnce runs two Managers on one directory (two DirStores, as two processes
 // would have): one orders, the other waits and loads the result.
 func TestLeaseOrdersOnce(t *testing.T) {
-	e := newPebbleEnv(t)
+	e := newPebbleEnv(t, pebbletest.Options{})
 	names := []string{"shared.nuncio.example.org", "www.shared.nuncio.example.org"}
 	var ms [2]*Manager
 	var evs [2]*events
