@@ -445,3 +445,33 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
 }
+
+// TestRequestChangeReorders stores a certificate, then asks for the same name with another
+// SAN set and key type: the stored one is not served, a new one is ordered.
+func TestRequestChangeReorders(t *testing.T) {
+	e := newPebbleEnv(t, pebbletest.Options{})
+	req := Request{Name: "site", Names: []string{"site.nuncio.example.org"}}
+	m, ev := e.start(t, Options{Certificates: []Request{req}})
+	ev.waitFor(t, "first certificate", func() bool { return ev.count(EventIssued) == 1 })
+	first := m.Certificate("site")
+
+	for _, tc := range []struct {
+		name string
+		req  Request
+	}{
+		{name: "another name", req: Request{Name: "site", Names: []string{"site.nuncio.example.org", "www.site.nuncio.example.org"}}},
+		{name: "another key type", req: Request{Name: "site", Names: []string{"site.nuncio.example.org", "www.site.nuncio.example.org"}, KeyType: KeyRSA2048}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m2, ev2 := e.start(t, Options{Certificates: []Request{tc.req}})
+			ev2.waitFor(t, "new certificate", func() bool { return ev2.count(EventIssued) == 1 })
+			if ev2.count(EventLoaded) != 0 {
+				t.Error("the stored certificate was served")
+			}
+			c := m2.Certificate("site")
+			if c.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 || !matches(c, m2.reqs[0]) {
+				t.Errorf("certificate for %v does not match the request", c.Leaf.DNSNames)
+			}
+		})
+	}
+}
