@@ -63,18 +63,29 @@ func Start(t testing.TB, o Options) *Server {
 	pebbleBin, challBin := binaries(t)
 	dir := t.TempDir()
 
-	dnsPort, challPort := freePort(t), freePort(t)
-	startProcess(t, dir, "challtestsrv", nil, challBin,
-		"-dnsserver", addr(dnsPort), "-management", addr(challPort),
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
-
 	serving := certs.SelfSigned(t, "localhost", "pebble")
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	must(t, os.WriteFile(certFile, serving.CertPEM, 0o600))
 	must(t, os.WriteFile(keyFile, serving.KeyPEM, 0o600))
+	s := &Server{HTTPClient: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serving.Pool()}},
+	}}
+	t.Cleanup(s.HTTPClient.CloseIdleConnections)
 
-	acmePort, mgmtPort := freePort(t), freePort(t)
+	// Ports are picked free and then bound by another process, so another test may take one
+	// in between: a server that exits at start is started again on new ports.
+	var dnsPort int
+	startRetrying(t, dir, "challtestsrv", func() <-chan struct{} {
+		var challPort int
+		dnsPort, challPort = freePort(t), freePort(t)
+		s.challURL = "http://" + addr(challPort)
+		return startProcess(t, dir, "challtestsrv", nil, challBin,
+			"-dnsserver", addr(dnsPort), "-management", addr(challPort),
+			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	}, func() bool { return answers(s.HTTPClient, s.challURL+"/") })
+
 	profiles := map[string]any{}
 	if len(o.Profiles) == 0 {
 		o.Profiles = map[string]time.Duration{"default": 90 * 24 * time.Hour}
@@ -82,59 +93,75 @@ func Start(t testing.TB, o Options) *Server {
 	for name, d := range o.Profiles {
 		profiles[name] = map[string]any{"description": name, "validityPeriod": int(d / time.Second)}
 	}
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  addr(acmePort),
-		"managementListenAddress":        addr(mgmtPort),
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
-		"httpPort":                       o.HTTPPort,
-		"tlsPort":                        o.TLSPort,
-		"externalAccountBindingRequired": len(o.EABKeys) > 0,
-		"externalAccountMACKeys":         o.EABKeys,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
-		"profiles":                       profiles,
-	}}
-	b, err := json.Marshal(cfg)
-	must(t, err)
-	cfgFile := filepath.Join(dir, "pebble-config.json")
-	must(t, os.WriteFile(cfgFile, b, 0o600))
 	env := []string{
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once, not after a random pause
 		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce rejections
 		"PEBBLE_AUTHZREUSE=0",      // every order validates its challenges
 	}
-	done := startProcess(t, dir, "pebble", env, pebbleBin, "-config", cfgFile, "-dnsserver", addr(dnsPort))
-
-	s := &Server{
-		DirectoryURL: "https://" + addr(acmePort) + "/dir",
-		HTTPClient: &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serving.Pool()}},
-		},
-		mgmtURL:  "https://" + addr(mgmtPort),
-		challURL: "http://" + addr(challPort),
-	}
-	t.Cleanup(s.HTTPClient.CloseIdleConnections)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := s.HTTPClient.Get(s.DirectoryURL)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble: no directory at %s after 30s: %v\n%s", s.DirectoryURL, err, readLog(dir, "pebble"))
-		}
-		select {
-		case <-done:
-			t.Fatalf("pebble exited at start:\n%s", readLog(dir, "pebble"))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	startRetrying(t, dir, "pebble", func() <-chan struct{} {
+		acmePort, mgmtPort := freePort(t), freePort(t)
+		s.DirectoryURL = "https://" + addr(acmePort) + "/dir"
+		s.mgmtURL = "https://" + addr(mgmtPort)
+		cfg := map[string]any{"pebble": map[string]any{
+			"listenAddress":                  addr(acmePort),
+			"managementListenAddress":        addr(mgmtPort),
+			"certificate":                    certFile,
+			"privateKey":                     keyFile,
+			"httpPort":                       o.HTTPPort,
+			"tlsPort":                        o.TLSPort,
+			"externalAccountBindingRequired": len(o.EABKeys) > 0,
+			"externalAccountMACKeys":         o.EABKeys,
+			"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+			"keyAlgorithm":                   "ecdsa",
+			"profiles":                       profiles,
+		}}
+		b, err := json.Marshal(cfg)
+		must(t, err)
+		cfgFile := filepath.Join(dir, "pebble-config.json")
+		must(t, os.WriteFile(cfgFile, b, 0o600))
+		return startProcess(t, dir, "pebble", env, pebbleBin, "-config", cfgFile, "-dnsserver", addr(dnsPort))
+	}, func() bool {
+		return answers(s.HTTPClient, s.DirectoryURL) && answers(s.HTTPClient, s.mgmtURL+"/roots/0")
+	})
 	return s
+}
+
+// startRetrying starts a server and waits until ready reports true, starting it again (up to
+// three times) when it exits first.
+func startRetrying(t testing.TB, dir, name string, start func() <-chan struct{}, ready func() bool) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		done := start()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ready() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not ready after 30s\n%s", name, readLog(dir, name))
+			}
+			select {
+			case <-done:
+				if attempt == 3 {
+					t.Fatalf("%s exited at start:\n%s", name, readLog(dir, name))
+				}
+				t.Logf("%s exited at start, starting again:\n%s", name, readLog(dir, name))
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		if ready() {
+			return
+		}
+	}
+}
+
+// answers reports whether an HTTP server answers u with anything but a 5xx.
+func answers(c *http.Client, u string) bool {
+	res, err := c.Get(u)
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode < 500
 }
 
 // Roots returns pebble's issuing root, from its management API. It changes on every start.
