@@ -406,8 +406,8 @@ func (m *Manager) loadStored(ctx context.Context, s *certState) {
 		m.log.Warn("stored certificate unusable", "name", s.req.Name, "error", err)
 		return
 	}
-	if s.cur != nil && c.Leaf.SerialNumber.Cmp(s.cur.Leaf.SerialNumber) == 0 {
-		return
+	if s.cur != nil && (c.Leaf.SerialNumber.Cmp(s.cur.Leaf.SerialNumber) == 0 || c.Leaf.NotBefore.Before(s.cur.Leaf.NotBefore)) {
+		return // ours, or older than ours (a store restored from a backup)
 	}
 	if !matches(c, s.req) || !m.opts.Now().Before(c.Leaf.NotAfter) {
 		return // ordered for another config, or expired: due now

@@ -9,8 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,37 +43,7 @@ func newPebbleEnv(t *testing.T, o pebbletest.Options) *pebbleEnv {
 	// The mounted Responder belongs to no Manager: every challenge reaches it through the
 	// Store, as it reaches a replica that did not place the order.
 	e := &pebbleEnv{resp: NewResponder(store), dir: dir}
-
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: e.resp, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(hl) }()
-	t.Cleanup(func() { hs.Close() })
-
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tl.Close() })
-	cfg := &tls.Config{NextProtos: []string{ALPNProto}, GetCertificate: e.resp.GetCertificate}
-	go func() {
-		for {
-			c, err := tl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				_ = tls.Server(c, cfg).Handshake()
-			}()
-		}
-	}()
-
-	o.HTTPPort = hl.Addr().(*net.TCPAddr).Port
-	o.TLSPort = tl.Addr().(*net.TCPAddr).Port
+	o.HTTPHandler, o.GetCertificate = e.resp, e.resp.GetCertificate
 	e.pebble = pebbletest.Start(t, o)
 	return e
 }

@@ -40,6 +40,12 @@ type Options struct {
 	// HTTPPort and TLSPort are where pebble connects, on the address the name resolves to
 	// (127.0.0.1), to validate HTTP-01 and TLS-ALPN-01 challenges.
 	HTTPPort, TLSPort int
+	// HTTPHandler, when set (and HTTPPort is not), is served on a listener of 127.0.0.1 that
+	// becomes the HTTPPort: the HTTP-01 responder under test.
+	HTTPHandler http.Handler
+	// GetCertificate, when set (and TLSPort is not), answers the TLS handshakes of a listener of
+	// 127.0.0.1 (offering ALPN acme-tls/1) that becomes the TLSPort: the TLS-ALPN-01 responder.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// Profiles maps profile names to certificate lifetimes; default {"default": 90 days}.
 	Profiles map[string]time.Duration
 	// EABKeys maps external account key ids to base64url MAC keys; when set, accounts need one.
@@ -62,6 +68,12 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	pebbleBin, challBin := binaries(t)
 	dir := t.TempDir()
+	if o.HTTPHandler != nil && o.HTTPPort == 0 {
+		o.HTTPPort = serveHTTP(t, o.HTTPHandler)
+	}
+	if o.GetCertificate != nil && o.TLSPort == 0 {
+		o.TLSPort = serveTLS(t, o.GetCertificate)
+	}
 
 	serving := certs.SelfSigned(t, "localhost", "pebble")
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -124,6 +136,41 @@ func Start(t testing.TB, o Options) *Server {
 		return answers(s.HTTPClient, s.DirectoryURL) && answers(s.HTTPClient, s.mgmtURL+"/roots/0")
 	})
 	return s
+}
+
+func serveHTTP(t testing.TB, h http.Handler) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serveTLS completes handshakes and closes: the CA sends nothing after a TLS-ALPN-01 one.
+func serveTLS(t testing.TB, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	cfg := &tls.Config{NextProtos: []string{"acme-tls/1"}, GetCertificate: get}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = tls.Server(c, cfg).Handshake()
+			})
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startRetrying starts a server and waits until ready reports true, starting it again (up to
