@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/nuncio-gw/nuncio/internal/acme/pebbletest"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
 )
 
 // wait bounds every wait on pebble; generous, since the machine is shared.
@@ -35,6 +36,7 @@ type pebbleEnv struct {
 
 func newPebbleEnv(t *testing.T, o pebbletest.Options) *pebbleEnv {
 	t.Helper()
+	leak.Check(t) // Managers, responders, pebble's processes and connections end with the test
 	dir := t.TempDir()
 	store, err := NewDirStore(dir)
 	if err != nil {

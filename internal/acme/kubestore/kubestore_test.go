@@ -18,6 +18,7 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/acme"
 	"github.com/nuncio-gw/nuncio/internal/acme/pebbletest"
 	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
+	"github.com/nuncio-gw/nuncio/internal/testutil/leak"
 	k8stest "github.com/nuncio-gw/nuncio/test/k8s"
 )
 
@@ -153,7 +154,8 @@ func TestLease(t *testing.T) {
 // TestManagersShareSecrets runs two Managers, each with its own Store (as two pods), against
 // pebble: one order, a kubernetes.io/tls Secret, one account Secret, the challenge Secrets gone.
 func TestManagersShareSecrets(t *testing.T) {
-	cs, ns := namespace(t)
+	cs, ns := namespace(t) // first: the shared API server's goroutines are not this test's
+	leak.Check(t)
 	ctx := context.Background()
 	responderStore := New(cs, ns, Options{Identity: "responder"})
 	resp := acme.NewResponder(responderStore)
