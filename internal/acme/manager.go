@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -140,13 +141,14 @@ type Options struct {
 
 // Manager keeps a set of certificates issued and fresh.
 type Manager struct {
-	opts  Options
-	reqs  []Request
-	resp  *Responder
-	lock  Locker
-	acct  string // the account's id in the Store
-	log   *slog.Logger
-	certs sync.Map // name → *Certificate
+	opts    Options
+	reqs    []Request
+	resp    *Responder
+	lock    Locker
+	acct    string // the account's id in the Store
+	log     *slog.Logger
+	certs   sync.Map // name → *Certificate
+	running atomic.Bool
 
 	clientMu sync.Mutex
 	client   *acme.Client // registered; nil until the first order
@@ -296,7 +298,12 @@ func (m *Manager) Certificate(name string) *Certificate {
 }
 
 // Run keeps every certificate until ctx is done, one goroutine each, and returns ctx's error.
+// A Manager runs once; a new set of requests (a config change) takes a new Manager, which
+// loads what the old one stored.
 func (m *Manager) Run(ctx context.Context) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("acme: Manager.Run called twice")
+	}
 	var wg sync.WaitGroup
 	for _, r := range m.reqs {
 		wg.Add(1)
