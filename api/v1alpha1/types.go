@@ -147,6 +147,19 @@ type Route struct {
 	Hash []Hash `json:"hash,omitempty"`
 	// Injects delays and errors, to test how clients cope.
 	Fault *Fault `json:"fault,omitempty"`
+	// Limits the requests each client address may make; requests over the limit get 429.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// RateLimit gives each client address a token bucket: it holds burst requests and refills by
+// requests every per.
+type RateLimit struct {
+	// Requests allowed per period, at least 1.
+	Requests uint32 `json:"requests"`
+	// The period, at least 50ms. Default 1s.
+	Per *Duration `json:"per,omitempty"`
+	// Requests a client may make at once. Default requests.
+	Burst *uint32 `json:"burst,omitempty"`
 }
 
 // Retries retry a failed request. Retries avoid the endpoints already tried, and the request

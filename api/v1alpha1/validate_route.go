@@ -104,6 +104,21 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	if r.Fault != nil {
 		v.fault(p+".fault", r.Fault)
 	}
+	if r.RateLimit != nil {
+		v.rateLimit(p+".rateLimit", r.RateLimit)
+	}
+}
+
+func (v *validator) rateLimit(p string, rl *RateLimit) {
+	if rl.Requests == 0 {
+		v.fail(p+".requests", "must be at least 1")
+	}
+	if rl.Per != nil && rl.Per.Duration < 50*time.Millisecond {
+		v.fail(p+".per", "must be at least 50ms, got %s", rl.Per.Duration)
+	}
+	if rl.Burst != nil && *rl.Burst == 0 {
+		v.fail(p+".burst", "must be at least 1")
+	}
 }
 
 // RetryOn lists the retries.on values, as Envoy's retry_on names them.

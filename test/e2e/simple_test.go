@@ -15,7 +15,7 @@ import (
 )
 
 // simpleConfig is the Nuncio simple format: a listener with IPv4 and one on IPv6 loopback,
-// weighted backends, a redirect, a direct answer, header edits and a TLS backend.
+// weighted backends, a redirect, a direct answer, header edits, a rate limit and a TLS backend.
 const simpleConfig = `
 apiVersion: nuncio.dev/v1alpha1
 kind: Config
@@ -41,6 +41,10 @@ listeners:
     match: {prefix: /secure/}
     backend: tls
     rewrite: {prefix: /}
+  - name: rate-limited
+    match: {prefix: /limited}
+    backend: a
+    rateLimit: {requests: 2, per: 1h}
   - name: app
     backend: a
     headers: {request: {set: {x-from: nuncio}}, response: {add: {x-served: "yes"}}}
@@ -98,6 +102,16 @@ func TestSimpleConfig(t *testing.T) {
 		e := decodeEcho(t, body)
 		if http.Header(e.Header).Get("X-From") != "nuncio" || resp.Header.Get("X-Served") != "yes" {
 			t.Fatalf("request headers %v, response headers %v", e.Header, resp.Header)
+		}
+	})
+	t.Run("rate limit per client", func(t *testing.T) {
+		var got []int
+		for range 3 {
+			resp, _ := do(t, c, "GET", p.url("web", "/limited"), nil, nil)
+			got = append(got, resp.StatusCode)
+		}
+		if got[0] != 200 || got[1] != 200 || got[2] != 429 {
+			t.Fatalf("statuses %v, want [200 200 429]", got)
 		}
 	})
 	t.Run("weighted split reaches both", func(t *testing.T) {

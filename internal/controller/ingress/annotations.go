@@ -196,9 +196,9 @@ var Annotations = sortedAnnotations([]Annotation{
 	{Key: "denylist-source-range", Status: NotEnforced, Security: true, Filter: filterRBAC, Notes: "`rbac` denying the CIDRs. Refused unless --allow-unenforced."},
 
 	// Rate limits.
-	{Key: "limit-rps", Status: NotEnforced, Security: true, Filter: filterLocalRateLimit, Notes: "`local_ratelimit` per client address (dynamic descriptors), bucket = rps × limit-burst-multiplier. Refused unless --allow-unenforced."},
-	{Key: "limit-rpm", Status: NotEnforced, Security: true, Filter: filterLocalRateLimit, Notes: "As limit-rps per minute."},
-	{Key: "limit-burst-multiplier", Status: NotEnforced, Security: true, Filter: filterLocalRateLimit, Notes: "Token bucket size multiplier (default 5)."},
+	{Key: "limit-rps", Status: Implemented, Notes: "`local_ratelimit` with a bucket per client address (dynamic descriptor), refilled by rps every second, bucket = rps × limit-burst-multiplier; refused requests get 429."},
+	{Key: "limit-rpm", Status: Implemented, Notes: "As limit-rps per minute (limit-rps wins when both are set)."},
+	{Key: "limit-burst-multiplier", Status: Implemented, Notes: "Token bucket size multiplier (default 5)."},
 	{Key: "limit-connections", Status: NotEnforced, Security: true, Notes: "Concurrent requests per client have no standard Envoy filter: refused unless --allow-unenforced (then not limited)."},
 	{Key: "limit-whitelist", Status: NotEnforced, Security: true, Filter: filterLocalRateLimit, Notes: "CIDRs exempt from the limit (descriptor without a bucket)."},
 	{Key: "limit-allowlist", Status: NotEnforced, Security: true, Filter: filterLocalRateLimit, Notes: "Same as limit-whitelist."},

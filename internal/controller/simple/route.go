@@ -56,6 +56,7 @@ func (t *translator) route(r *v1alpha1.Route) *ir.Route {
 		t.forward(out, r)
 	}
 	out.Fault = fault(r.Fault)
+	out.RateLimit = rateLimit(r.RateLimit)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
 			out.RequestHeaders, out.RemoveRequestHeaders = headerOps(h.Request)
@@ -164,6 +165,22 @@ func fault(f *v1alpha1.Fault) *ir.Fault {
 	}
 	if a := f.Abort; a != nil {
 		out.Abort = &ir.FaultAbort{Status: a.Status, GRPCStatus: a.GRPCStatus, Percent: a.Percent}
+	}
+	return out
+}
+
+// rateLimit is a bucket per client address: burst tokens (default requests), refilled by
+// requests every per (default 1s).
+func rateLimit(rl *v1alpha1.RateLimit) *ir.RateLimit {
+	if rl == nil {
+		return nil
+	}
+	out := &ir.RateLimit{Tokens: rl.Requests, Interval: ir.Duration{Duration: time.Second}, Burst: rl.Requests}
+	if rl.Per != nil {
+		out.Interval.Duration = rl.Per.Duration
+	}
+	if rl.Burst != nil {
+		out.Burst = *rl.Burst
 	}
 	return out
 }

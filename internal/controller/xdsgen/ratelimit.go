@@ -16,7 +16,8 @@ import (
 const localRateLimitName = "envoy.filters.http.local_ratelimit"
 
 // A rate limit is the local_ratelimit filter, optional and enabled per route with a token
-// bucket per client address.
+// bucket per client address. The filter's fractions carry no runtime keys: the data plane has
+// no runtime and rejects them.
 func init() {
 	limited := func(r *ir.Route) bool { return r.RateLimit != nil && r.RateLimit.Tokens > 0 }
 	register(&feature{
@@ -45,8 +46,8 @@ func localRateLimit(rl *ir.RateLimit) *localratelimitv3.LocalRateLimit {
 	full := &typev3.FractionalPercent{Numerator: 100, Denominator: typev3.FractionalPercent_HUNDRED}
 	return &localratelimitv3.LocalRateLimit{
 		StatPrefix:     "local_rate_limit",
-		FilterEnabled:  &corev3.RuntimeFractionalPercent{DefaultValue: full, RuntimeKey: "local_rate_limit_enabled"},
-		FilterEnforced: &corev3.RuntimeFractionalPercent{DefaultValue: full, RuntimeKey: "local_rate_limit_enforced"},
+		FilterEnabled:  &corev3.RuntimeFractionalPercent{DefaultValue: full},
+		FilterEnforced: &corev3.RuntimeFractionalPercent{DefaultValue: full},
 		// The default bucket is generous: each client's own bucket is the limit.
 		TokenBucket: &typev3.TokenBucket{MaxTokens: 1 << 30, TokensPerFill: wrapperspb.UInt32(1 << 30), FillInterval: durationpb.New(1e9)},
 		RateLimits: []*routev3.RateLimit{{Actions: []*routev3.RateLimit_Action{{

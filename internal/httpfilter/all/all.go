@@ -4,5 +4,6 @@ package all
 
 import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/localratelimit"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
 )
