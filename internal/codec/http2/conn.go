@@ -203,6 +203,8 @@ func (c *Conn) goAwayLocked(code ErrCode, debug string) {
 	if c.closed {
 		return
 	}
+	// The connection is ending: the GOAWAY gets a second to leave, not longer.
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.queueGoAwayLocked(c.maxPeerIDLocked(), code, debug)
 	c.stats.GoAwaySent, c.stats.GoAwayCode = true, code
 	c.goAwaySent = true
@@ -375,13 +377,19 @@ func (c *Conn) connError(err error) {
 	c.mu.Lock()
 	c.goAwayLocked(code, "")
 	c.flushLocked()
-	c.failLocked(err)
 	c.mu.Unlock()
 }
 
 // end runs when the reading goroutine stops: every stream left is reset.
 func (c *Conn) end() {
 	c.mu.Lock()
+	if c.flushing && !c.closed {
+		// Let the last frames (a GOAWAY) out, but not wait long for a peer that does not read.
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		for c.flushing && !c.closed {
+			c.cond.Wait()
+		}
+	}
 	c.failLocked(io.EOF)
 	var left []*Stream
 	for _, s := range c.streams {

@@ -181,6 +181,7 @@ func (c *Conn) flushLocked() {
 		}
 	}
 	c.flushing = false
+	c.cond.Broadcast()
 	if c.closeWhenIdle && len(c.streams) == 0 && !c.closed {
 		c.failLocked(errGracefulClose)
 	}
