@@ -178,7 +178,8 @@ func (s *Stream) WriteData(p []byte, end bool) error {
 		n := len(p)
 		n = min(n, int(c.peerMaxFrameSize))
 		if n > 0 {
-			n = min(n, int(min(s.sendWindow, c.sendWindow)))
+			// A window may be negative after the peer lowered SETTINGS_INITIAL_WINDOW_SIZE.
+			n = min(n, int(max(0, min(s.sendWindow, c.sendWindow))))
 			if len(c.out) >= maxOutBuffered {
 				n = 0
 			}
