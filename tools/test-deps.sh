@@ -20,7 +20,7 @@ H2SPEC_VERSION=v2.2.1+incompatible
 TEST_PACKAGES=(chromium etcd-server iproute2 redis-server)
 PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
-usage() { sed -n '5,10s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,11s/^# \{0,1\}//p' "$0"; }
 
 peers=false
 for arg in "$@"; do
