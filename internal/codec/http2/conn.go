@@ -48,6 +48,7 @@ type Conn struct {
 
 	// Reading goroutine only.
 	block         headerBlock
+	hbuf          []byte // a HEADERS frame's payload
 	hdr           Header
 	maxPeerID     uint32 // highest stream ID the peer opened
 	pending       []pendingStream
@@ -330,12 +331,27 @@ func (c *Conn) serve() {
 				return
 			}
 		}
-		f, err := c.fr.ReadFrame()
+		fh, err := c.fr.ReadFrameHeader()
 		if err != nil {
 			c.readError(err)
 			return
 		}
-		if err := c.handleFrame(f); err != nil {
+		if err := c.precheck(fh); err != nil {
+			c.connError(err)
+			return
+		}
+		if fh.Type == http2.FrameHeaders {
+			// Parsed here rather than by the framer, which allocates each HEADERS frame.
+			err = c.readHeaders(fh)
+		} else {
+			var f http2.Frame
+			if f, err = c.fr.ReadFrameForHeader(fh); err != nil {
+				c.readError(err)
+				return
+			}
+			err = c.handleFrame(f)
+		}
+		if err != nil {
 			c.connError(err)
 			return
 		}

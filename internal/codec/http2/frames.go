@@ -1,33 +1,70 @@
 package http2
 
 import (
+	"encoding/binary"
+	"io"
 	"time"
 
 	"golang.org/x/net/http2"
 )
 
-// handleFrame processes one inbound frame on the reading goroutine. An error it returns is
-// a connection error: the caller sends GOAWAY and closes.
-func (c *Conn) handleFrame(f http2.Frame) error {
-	fh := f.Header()
+// precheck applies the rules that hold whatever the frame's type: SETTINGS first (RFC 9113
+// §3.4), nothing between a HEADERS and its CONTINUATION frames, and the empty-frame limit.
+func (c *Conn) precheck(fh http2.FrameHeader) error {
 	if !c.sawSettings {
-		sf, ok := f.(*http2.SettingsFrame)
-		if !ok || sf.IsAck() {
-			return http2.ConnectionError(ErrCodeProtocol) // RFC 9113 §3.4
+		if fh.Type != http2.FrameSettings || fh.Flags.Has(http2.FlagSettingsAck) {
+			return http2.ConnectionError(ErrCodeProtocol)
 		}
 		c.sawSettings = true
 	}
 	if c.block.h != nil && fh.Type != http2.FrameContinuation {
 		return http2.ConnectionError(ErrCodeProtocol) // the framer checks too
 	}
-	if err := c.countEmpty(f); err != nil {
+	return c.countEmpty(fh)
+}
+
+// readHeaders reads and parses a HEADERS frame's payload (RFC 9113 §6.2).
+func (c *Conn) readHeaders(fh http2.FrameHeader) error {
+	if fh.StreamID == 0 {
+		return http2.ConnectionError(ErrCodeProtocol)
+	}
+	if int(fh.Length) > c.maxBlock() {
+		return http2.ConnectionError(ErrCodeEnhanceYourCalm)
+	}
+	if cap(c.hbuf) < int(fh.Length) {
+		c.hbuf = make([]byte, fh.Length)
+	}
+	p := c.hbuf[:fh.Length]
+	if _, err := io.ReadFull(c.br, p); err != nil {
 		return err
 	}
+	pad := 0
+	if fh.Flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 {
+			return http2.ConnectionError(ErrCodeFrameSize)
+		}
+		pad, p = int(p[0]), p[1:]
+	}
+	selfDep := false
+	if fh.Flags.Has(http2.FlagHeadersPriority) {
+		if len(p) < 5 {
+			return http2.ConnectionError(ErrCodeFrameSize)
+		}
+		selfDep = binary.BigEndian.Uint32(p)&0x7fffffff == fh.StreamID
+		p = p[5:]
+	}
+	if pad > len(p) {
+		return http2.ConnectionError(ErrCodeProtocol)
+	}
+	return c.onHeaders(fh, p[:len(p)-pad], selfDep)
+}
+
+// handleFrame processes one inbound frame on the reading goroutine. An error it returns is
+// a connection error: the caller sends GOAWAY and closes.
+func (c *Conn) handleFrame(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.DataFrame:
 		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
 	case *http2.ContinuationFrame:
 		return c.onContinuation(f)
 	case *http2.SettingsFrame:
@@ -50,8 +87,7 @@ func (c *Conn) handleFrame(f http2.Frame) error {
 
 // countEmpty limits frames that carry nothing and end nothing: each costs us a frame's
 // work for none of the peer's.
-func (c *Conn) countEmpty(f http2.Frame) error {
-	fh := f.Header()
+func (c *Conn) countEmpty(fh http2.FrameHeader) error {
 	empty := false
 	switch fh.Type {
 	case http2.FrameData:
@@ -175,11 +211,8 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	return nil
 }
 
-func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
-	if c.maxBlock() < int(f.Length) {
-		return http2.ConnectionError(ErrCodeEnhanceYourCalm)
-	}
+func (c *Conn) onHeaders(fh http2.FrameHeader, fragment []byte, selfDep bool) error {
+	id := fh.StreamID
 	kind := kindRequest
 	if !c.server {
 		kind = kindResponse
@@ -206,11 +239,11 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		// A response on a stream we reset: decoded and dropped, to keep HPACK in step.
 		kind = kindTrailers
 	}
-	c.block.start(id, f.StreamEnded(), kind, &c.hdr)
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	c.block.start(id, fh.Flags.Has(http2.FlagHeadersEndStream), kind, &c.hdr)
+	if selfDep {
 		c.block.err = errMalformed // a stream depending on itself (RFC 9113 §5.3.1)
 	}
-	return c.onFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+	return c.onFragment(fragment, fh.Flags.Has(http2.FlagHeadersEndHeaders))
 }
 
 func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
