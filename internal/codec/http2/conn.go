@@ -464,8 +464,8 @@ func (c *Conn) deliver(s *Stream, h *Header, end bool) {
 	if s.delivered || h == nil {
 		return
 	}
-	s.delivered = true
 	c.mu.Lock()
+	s.delivered = true // under c.mu: the idle timer reads it
 	closed := s.closed
 	c.mu.Unlock()
 	if !closed {
