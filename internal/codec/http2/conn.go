@@ -76,11 +76,10 @@ type Conn struct {
 	dataFramesSent                  int
 	stats                           Stats
 
-	sendWindow   int64
-	recvWindow   int64
-	recvUnacked  int64
-	peerInitial  int64
-	peerMaxFrame uint32
+	sendWindow  int64
+	recvWindow  int64
+	recvUnacked int64
+	peerInitial int64
 	// peerMaxFrameSize is what we may send in one frame.
 	peerMaxFrameSize   uint32
 	peerMaxStreams     uint32

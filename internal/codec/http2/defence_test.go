@@ -288,8 +288,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	rc.headers(5, true, getFields...)
 	rc.waitRST(5, ErrCodeRefusedStream)
-	th.mu.Lock()
-	th.mu.Unlock()
 	for _, id := range []uint32{1, 3} {
 		s := streamOf(t, c, id)
 		echo(s, &request{h: Header{Method: "GET"}})

@@ -191,5 +191,5 @@ func (th *tunnelHandler) OnData(s *Stream, p []byte, end bool) {
 	s.Consume(len(p))
 	s.WriteData(p, end)
 }
-func (th *tunnelHandler) OnTrailers(s *Stream, h *Header)  {}
+func (th *tunnelHandler) OnTrailers(s *Stream, h *Header) {}
 func (th *tunnelHandler) OnReset(s *Stream, code ErrCode) {}
