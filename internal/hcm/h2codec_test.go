@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	h2codec "github.com/nuncio-gw/nuncio/internal/codec/http2"
+
 	"github.com/nuncio-gw/nuncio/internal/header"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
@@ -151,5 +153,63 @@ func TestH2RapidResetNotForwarded(t *testing.T) {
 	t.Logf("%d of at least 500 reset streams reached the filters", n.Load())
 	if n.Load() > 50 {
 		t.Errorf("%d reset streams reached the filters", n.Load())
+	}
+}
+
+// sink is a client stream handler that signals the response's end.
+type sink chan struct{}
+
+func (k sink) OnHeaders(s *h2codec.Stream, h *h2codec.Header, end bool) {
+	if end {
+		k <- struct{}{}
+	}
+}
+func (k sink) OnData(s *h2codec.Stream, p []byte, end bool) {
+	s.Consume(len(p))
+	if end {
+		k <- struct{}{}
+	}
+}
+func (k sink) OnTrailers(*h2codec.Stream, *h2codec.Header) { k <- struct{}{} }
+func (k sink) OnReset(*h2codec.Stream, h2codec.ErrCode)    { k <- struct{}{} }
+
+// BenchmarkH2Downstream is one request answered by a filter (no upstream) over h2c, through
+// each downstream codec; the client is internal/codec/http2's, and allocations count both.
+func BenchmarkH2Downstream(b *testing.B) {
+	for _, codec := range []struct {
+		name    string
+		netHTTP bool
+	}{{name: "own"}, {name: "nethttp", netHTTP: true}} {
+		b.Run(codec.name, func(b *testing.B) {
+			var n atomic.Int64
+			m := defaultHCM()
+			m.HTTP2.NetHTTPServer = codec.netHTTP
+			m.HTTPFilters = []model.HTTPFilter{{Name: "count", Config: countFilter{n: &n}}}
+			addr := testHCM(b, m, nil)
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := h2codec.NewClientConn(nc, h2codec.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			done := make(sink, 1)
+			req := h2codec.Header{Method: "GET", Scheme: "http", Authority: "bench", Path: "/"}
+			one := func() {
+				h := req
+				if _, err := c.NewStream(&h, true, done); err != nil {
+					b.Fatal(err)
+				}
+				<-done
+			}
+			one()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				one()
+			}
+		})
 	}
 }
