@@ -66,7 +66,7 @@ func (c *Conn) NewStream(h *Header, end bool, handler Handler) (*Stream, error) 
 	s := &Stream{
 		c: c, id: c.nextID, handler: handler, delivered: true,
 		sendWindow: c.peerInitial, recvWindow: int64(c.cfg.InitialStreamWindowSize),
-		lastActive: nowNano(), contentLength: -1,
+		lastActive: nowNano(), contentLength: -1, headRequest: h.Method == "HEAD",
 	}
 	c.nextID += 2
 	c.streams[s.id] = s

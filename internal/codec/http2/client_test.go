@@ -152,6 +152,7 @@ func TestClientAgainstNetHTTP(t *testing.T) {
 		wantReset    bool
 	}{
 		{name: "get", method: "GET", path: "/"},
+		{name: "head with length", method: "HEAD", path: "/big?1000"},
 		{name: "post", method: "POST", path: "/", body: []byte("hi"), wantLen: 2},
 		{name: "large upload", method: "PUT", path: "/", body: big, wantLen: len(big)},
 		{name: "large download", method: "GET", path: "/big?5000000", wantLen: 5000000},
@@ -166,6 +167,9 @@ func TestClientAgainstNetHTTP(t *testing.T) {
 			}
 			if tc.wantReset {
 				return
+			}
+			if tc.method == "HEAD" && r.h.ContentLength != 1000 {
+				t.Fatalf("HEAD: content-length %d, want the GET's", r.h.ContentLength)
 			}
 			if r.h.Status != 200 || r.body.Len() != tc.wantLen {
 				t.Fatalf("status %d, %d bytes", r.h.Status, r.body.Len())

@@ -372,7 +372,11 @@ func (c *Conn) clientHeaders(id uint32, h *Header, end bool, kind headerKind, ok
 	}
 	if kind == kindResponse && h.Status >= 200 {
 		s.gotResponse = true
-		s.contentLength = h.ContentLength
+		// A response to HEAD, a 204 and a 304 announce a length their (empty) body does not
+		// have (RFC 9110 §8.6).
+		if !s.headRequest && h.Status != 204 && h.Status != 304 {
+			s.contentLength = h.ContentLength
+		}
 	}
 	s.lastActive = nowNano()
 	if end {

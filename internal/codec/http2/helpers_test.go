@@ -111,6 +111,8 @@ type testServer struct {
 	wg    sync.WaitGroup
 	// onAccept may adjust an accepted connection (socket buffers).
 	onAccept func(nc net.Conn)
+	// tls, when set, terminates TLS (ALPN h2) before HTTP/2.
+	tls *tls.Config
 }
 
 func newTestServer(t testing.TB, cfg Config, h Handler, opts ...func(*testServer)) *testServer {
@@ -133,6 +135,9 @@ func newTestServer(t testing.TB, cfg Config, h Handler, opts ...func(*testServer
 			}
 			if ts.onAccept != nil {
 				ts.onAccept(nc)
+			}
+			if ts.tls != nil {
+				nc = tls.Server(nc, ts.tls)
 			}
 			c := NewServerConn(nc, cfg, h)
 			ts.mu.Lock()

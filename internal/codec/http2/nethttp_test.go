@@ -2,12 +2,15 @@ package http2
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nuncio-gw/nuncio/internal/testutil/certs"
 )
 
 // TestNetHTTPClient runs golang.org/x/net/http2's client against the server.
@@ -96,5 +99,29 @@ func TestNetHTTPClientConcurrent(t *testing.T) {
 	}
 	if n := len(ts.conns); n != 1 {
 		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// TestTLS serves h2 over TLS (ALPN) to net/http's client.
+func TestTLS(t *testing.T) {
+	cert := certs.SelfSigned(t, "example.com")
+	ts := newTestServer(t, Config{}, &testHandler{}, func(ts *testServer) {
+		ts.tls = &tls.Config{Certificates: []tls.Certificate{cert.TLS()}, NextProtos: []string{"h2"}}
+	})
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: cert.Pool(), ServerName: "example.com"},
+		ForceAttemptHTTP2: true,
+	}
+	defer tr.CloseIdleConnections()
+	for i := 0; i < 3; i++ {
+		resp, err := (&http.Client{Transport: tr}).Post("https://"+ts.addr+"/", "text/plain", strings.NewReader("over tls"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || string(b) != "over tls" {
+			t.Fatalf("%s %q", resp.Proto, b)
+		}
 	}
 }

@@ -104,6 +104,7 @@ type Stream struct {
 	contentLength int64
 	dataReceived  int64
 	gotResponse   bool // client: a final (non-1xx) response arrived
+	headRequest   bool // client: the request is a HEAD
 }
 
 // ID returns the stream identifier.
