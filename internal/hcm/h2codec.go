@@ -58,6 +58,10 @@ type h2stream struct {
 	cs *http2.Stream
 	s  *stream
 
+	// Set before the stream's goroutine starts.
+	count   int  // request header fields
+	reqDone bool // the HEADERS frame ended the request
+
 	mu       sync.Mutex
 	wake     chan struct{} // a request event or the response's end
 	body     []byte        // request body received, not yet given to the filters
@@ -66,14 +70,18 @@ type h2stream struct {
 	trailers []hpack.HeaderField
 	peerGone bool // the client reset the stream or the connection ended
 	begun    bool // s.Ctx exists
-	released bool // s went back to its pool: the codec's events are dropped
 	discard  bool // the filters want no more of the body
 
-	ended atomic.Bool // the response is complete or reset
+	ended  atomic.Bool         // the response is complete or reset
+	fields []hpack.HeaderField // response fields handed to the codec, reused
 }
 
+// h2streamPool recycles h2streams: the codec calls nothing for a stream after Release.
+var h2streamPool = sync.Pool{New: func() any { return &h2stream{wake: make(chan struct{}, 1)} }}
+
 func (hc *h2conn) OnHeaders(cs *http2.Stream, h *http2.Header, end bool) {
-	hs := &h2stream{hc: hc, cs: cs, wake: make(chan struct{}, 1)}
+	hs := h2streamPool.Get().(*h2stream)
+	hs.hc, hs.cs = hc, cs
 	cs.Value = hs
 	s := getStream(hc.cfg, hs)
 	hs.s = s
@@ -106,14 +114,15 @@ func (hc *h2conn) OnHeaders(cs *http2.Stream, h *http2.Header, end bool) {
 	if len(cookies) > 0 {
 		q.Add("cookie", strings.Join(cookies, "; "))
 	}
+	hs.count, hs.reqDone = len(h.Fields), end
 	hc.streams.Add(1)
-	go hs.run(len(h.Fields), end)
+	go hs.run()
 }
 
 func (hc *h2conn) OnData(cs *http2.Stream, p []byte, end bool) {
 	hs := cs.Value.(*h2stream)
 	hs.mu.Lock()
-	if hs.released || hs.discard {
+	if hs.discard {
 		hs.mu.Unlock()
 		cs.Consume(len(p))
 		return
@@ -140,7 +149,7 @@ func (hc *h2conn) OnReset(cs *http2.Stream, code http2.ErrCode) {
 	}
 	hs.mu.Lock()
 	hs.peerGone = true
-	if hs.begun && !hs.released {
+	if hs.begun {
 		hs.s.ctx.cancel()
 	}
 	hs.mu.Unlock()
@@ -156,10 +165,12 @@ func (hs *h2stream) signal() {
 
 // run is the stream's goroutine: sanitise, run the request through the filters, wait for
 // the response.
-func (hs *h2stream) run(count int, end bool) {
-	defer hs.hc.streams.Done()
+func (hs *h2stream) run() {
+	hc := hs.hc
+	defer hc.streams.Done()
 	s := hs.s
-	cfg := hs.hc.cfg
+	cfg := hc.cfg
+	count, end := hs.count, hs.reqDone
 	defer hs.done()
 	if cfg.model.MaxHeadersCount > 0 && count > int(cfg.model.MaxHeadersCount) {
 		s.localReplyEarly(431, "too_many_headers")
@@ -170,7 +181,7 @@ func (hs *h2stream) run(count int, end bool) {
 		s.localReplyEarly(rerr.status, rerr.details)
 		return
 	}
-	s.begin(hs.hc.ctx)
+	s.begin(hc.ctx)
 	hs.mu.Lock()
 	hs.begun = true
 	if hs.peerGone {
@@ -248,17 +259,25 @@ func (hs *h2stream) stopBody() {
 // done ends the stream's goroutine: a request still being sent after its response ended is
 // cut short (RFC 9113 §8.1), and the stream goes back to its pool.
 func (hs *h2stream) done() {
-	if !hs.cs.Closed() {
-		if hs.ended.Load() {
-			hs.cs.Reset(http2.ErrCodeNo)
-		} else {
-			hs.cs.Reset(http2.ErrCodeCancel)
-		}
+	code := http2.ErrCodeCancel
+	if hs.ended.Load() {
+		code = http2.ErrCodeNo
 	}
-	hs.mu.Lock()
-	hs.released = true
-	hs.mu.Unlock()
+	hs.cs.Release(code)
 	hs.s.release()
+	hs.cs.Value = nil
+	select { // a wake-up nobody took must not reach the next stream
+	case <-hs.wake:
+	default:
+	}
+	*hs = h2stream{
+		wake: hs.wake, body: hs.body[:0], spare: hs.spare[:0],
+		trailers: hs.trailers[:0], fields: hs.fields[:0],
+	}
+	if cap(hs.body) > 64<<10 || cap(hs.spare) > 64<<10 {
+		hs.body, hs.spare = nil, nil
+	}
+	h2streamPool.Put(hs)
 }
 
 func (hs *h2stream) finish() {
@@ -292,7 +311,8 @@ func (hs *h2stream) writeHeaders(s *stream, end bool) error {
 	if status == 0 {
 		status = 200
 	}
-	h := http2.Header{Status: status, Fields: h2fields(&s.Response, make([]hpack.HeaderField, 0, s.Response.Len()))}
+	hs.fields = h2fields(&s.Response, hs.fields[:0])
+	h := http2.Header{Status: status, Fields: hs.fields}
 	if err := hs.cs.WriteHeaders(&h, end); err != nil {
 		return err
 	}
@@ -320,7 +340,8 @@ func (hs *h2stream) writeBody(s *stream, chunk []byte, end bool) error {
 }
 
 func (hs *h2stream) writeTrailers(s *stream) error {
-	h := http2.Header{Fields: h2fields(&s.ResponseTrailers, make([]hpack.HeaderField, 0, s.ResponseTrailers.Len()))}
+	hs.fields = h2fields(&s.ResponseTrailers, hs.fields[:0])
+	h := http2.Header{Fields: hs.fields}
 	err := hs.cs.WriteTrailers(&h)
 	hs.finish()
 	return err

@@ -416,13 +416,12 @@ func (c *Conn) end() {
 		left = append(left, p.s)
 	}
 	c.pending = c.pending[:0]
-	c.cbMu.Lock()
 	for _, s := range left {
-		if s.delivered || !c.server {
+		if (s.delivered || !c.server) && c.enter(s) {
 			s.handler.OnReset(s, ErrCodeCancel)
+			c.leave()
 		}
 	}
-	c.cbMu.Unlock()
 	close(c.done)
 }
 
@@ -467,10 +466,9 @@ func (c *Conn) deliver(s *Stream, h *Header, end bool) {
 	s.delivered = true // under c.mu: the idle timer reads it
 	closed := s.closed
 	c.mu.Unlock()
-	if !closed {
-		c.cbMu.Lock()
+	if !closed && c.enter(s) {
 		s.handler.OnHeaders(s, h, end)
-		c.cbMu.Unlock()
+		c.leave()
 	}
 	h.reset()
 	c.freeHdrs = append(c.freeHdrs, h)

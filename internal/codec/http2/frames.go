@@ -130,10 +130,24 @@ func (c *Conn) resetLocked(s *Stream, code ErrCode) bool {
 }
 
 func (c *Conn) notifyReset(s *Stream, code ErrCode) {
-	c.cbMu.Lock()
-	s.handler.OnReset(s, code)
-	c.cbMu.Unlock()
+	if c.enter(s) {
+		s.handler.OnReset(s, code)
+		c.leave()
+	}
 }
+
+// enter starts a callback for s: it serializes callbacks, and refuses those of a stream
+// whose handler called Release. leave ends it.
+func (c *Conn) enter(s *Stream) bool {
+	c.cbMu.Lock()
+	if s.released {
+		c.cbMu.Unlock()
+		return false
+	}
+	return true
+}
+
+func (c *Conn) leave() { c.cbMu.Unlock() }
 
 func (c *Conn) onData(f *http2.DataFrame) error {
 	id := f.StreamID
@@ -205,9 +219,10 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	if !s.delivered && c.server {
 		return nil
 	}
-	c.cbMu.Lock()
-	s.handler.OnData(s, data, end)
-	c.cbMu.Unlock()
+	if c.enter(s) {
+		s.handler.OnData(s, data, end)
+		c.leave()
+	}
 	return nil
 }
 
@@ -311,10 +326,9 @@ func (c *Conn) serverHeaders(id uint32, h *Header, end bool, kind headerKind, ok
 		}
 		c.mu.Unlock()
 		c.deliverFor(s)
-		if s.delivered {
-			c.cbMu.Lock()
+		if s.delivered && c.enter(s) {
 			s.handler.OnTrailers(s, h)
-			c.cbMu.Unlock()
+			c.leave()
 		}
 		c.mu.Lock()
 		return nil
@@ -386,13 +400,15 @@ func (c *Conn) clientHeaders(id uint32, h *Header, end bool, kind headerKind, ok
 		}
 	}
 	c.mu.Unlock()
-	c.cbMu.Lock()
+	if !c.enter(s) {
+		return nil
+	}
 	if kind == kindTrailers {
 		s.handler.OnTrailers(s, h)
 	} else {
 		s.handler.OnHeaders(s, h, end)
 	}
-	c.cbMu.Unlock()
+	c.leave()
 	return nil
 }
 

@@ -66,9 +66,10 @@ func (c *Conn) sweepIdle(period time.Duration) {
 	c.mu.Unlock()
 	for _, s := range idle {
 		if ih, ok := s.handler.(IdleHandler); ok {
-			c.cbMu.Lock()
-			ih.OnStreamIdle(s)
-			c.cbMu.Unlock()
+			if c.enter(s) {
+				ih.OnStreamIdle(s)
+				c.leave()
+			}
 			continue
 		}
 		c.mu.Lock()

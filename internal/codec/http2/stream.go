@@ -98,6 +98,8 @@ type Stream struct {
 	lastActive   int64 // unix nanos of the last frame either way
 	idleFired    bool
 
+	released bool // guarded by c.cbMu: Release was called, no more callbacks
+
 	// Reader goroutine only.
 	start         time.Time
 	delivered     bool // OnHeaders was called
@@ -232,6 +234,16 @@ func (s *Stream) Reset(code ErrCode) {
 		c.flushLocked()
 	}
 	c.mu.Unlock()
+}
+
+// Release resets the stream with code if it is still open and waits for a callback of the
+// stream in progress to return; the handler is never called for s afterwards, so it may
+// recycle whatever s.Value points to. It must not be called from a callback.
+func (s *Stream) Release(code ErrCode) {
+	s.Reset(code)
+	s.c.cbMu.Lock()
+	s.released = true
+	s.c.cbMu.Unlock()
 }
 
 // Consume gives n delivered body bytes back to the flow-control windows; a WINDOW_UPDATE
