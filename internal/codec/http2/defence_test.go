@@ -170,6 +170,47 @@ func TestOutboundControlFlood(t *testing.T) {
 	}
 }
 
+// TestOutboundFrameFlood opens streams and never reads their responses: once
+// MaxOutboundFrames response frames wait for the socket, the connection is closed.
+func TestOutboundFrameFlood(t *testing.T) {
+	ts := newTestServer(t, Config{MaxOutboundFrames: 200}, &testHandler{}, func(ts *testServer) {
+		ts.onAccept = func(nc net.Conn) { nc.(*net.TCPConn).SetWriteBuffer(4096) }
+	})
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.(*net.TCPConn).SetReadBuffer(4096)
+	rc := &rawClient{t: t, nc: nc, fr: http2.NewFramer(nc, nil)}
+	rc.enc = hpack.NewEncoder(&rc.buf)
+	nc.Write([]byte(ClientPreface))
+	rc.fr.WriteSettings()
+	block := rc.block(getFields...)
+	c := ts.conn(t, 0)
+	closed := func() bool {
+		select {
+		case <-c.Done():
+			return true
+		default:
+			return false
+		}
+	}
+	for id := uint32(1); id < 200000 && !(id%64 == 1 && closed()); id += 2 {
+		if rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}) != nil {
+			break
+		}
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still open")
+	}
+	if st := c.Stats(); st.OutboundFlood != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // TestEmptyFrameFlood sends DATA frames without payload or END_STREAM.
 func TestEmptyFrameFlood(t *testing.T) {
 	ts := newTestServer(t, Config{}, &testHandler{hold: true})
