@@ -50,7 +50,7 @@ type Conn struct {
 	block         headerBlock
 	hbuf          []byte // a HEADERS frame's payload
 	hdr           Header
-	maxPeerID     uint32 // highest stream ID the peer opened
+	maxPeerID     uint32 // highest stream ID the peer opened; written under c.mu
 	pending       []pendingStream
 	freeHdrs      []*Header
 	emptyFrames   int

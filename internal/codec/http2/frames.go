@@ -247,7 +247,9 @@ func (c *Conn) onHeaders(fh http2.FrameHeader, fragment []byte, selfDep bool) er
 		// A closed stream (RFC 9113 §5.1); decoded below to keep HPACK in step.
 		return http2.ConnectionError(ErrCodeStreamClosed)
 	case c.server:
-		c.maxPeerID = id
+		c.mu.Lock()
+		c.maxPeerID = id // under c.mu: GOAWAY frames name it from other goroutines
+		c.mu.Unlock()
 	case idle:
 		return http2.ConnectionError(ErrCodeProtocol)
 	default:
