@@ -136,4 +136,6 @@ const (
 	// before writers block until it is written: flow control bounds what the peer lets us
 	// send, this bounds what a peer that grants windows but does not read costs us.
 	maxOutBuffered = 1 << 20
+	// maxKeptBuffer is the largest write buffer a connection keeps between bursts.
+	maxKeptBuffer = 64 << 10
 )

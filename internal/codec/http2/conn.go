@@ -111,7 +111,8 @@ func newConn(nc net.Conn, cfg Config, server bool) *Conn {
 		lastActive:       nowNano(),
 	}
 	c.cond = sync.NewCond(&c.mu)
-	c.br = bufio.NewReaderSize(nc, 16<<10)
+	// Small: an idle connection keeps it, and DATA larger than it bypasses it anyway.
+	c.br = bufio.NewReaderSize(nc, 4<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)

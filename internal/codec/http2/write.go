@@ -169,10 +169,10 @@ func (c *Conn) flushLocked() {
 		_, err := c.nc.Write(buf)
 		c.mu.Lock()
 		c.stats.Writes++
-		if cap(buf) <= 4*maxOutBuffered {
+		if cap(buf) <= maxKeptBuffer {
 			c.spare = buf[:0]
 		} else {
-			c.spare = nil
+			c.spare = nil // a burst's buffer is not kept for the connection's life
 		}
 		c.inflightFrames, c.inflightControl = 0, 0
 		c.cond.Broadcast() // writers waiting for buffer space
