@@ -88,6 +88,7 @@ type Conn struct {
 	peerGoAway         bool
 	peerGoAwayLast     uint32
 	goAwaySent         bool
+	lingering          bool // half-closed after GOAWAY: the reader drains, then closes
 	closeWhenIdle      bool // the final GOAWAY went out: close once no stream is left
 	nextID             uint32
 	lastActive         int64
@@ -192,11 +193,20 @@ func (c *Conn) failLocked(err error) {
 	}
 	c.closed = true
 	c.closeErr = err
-	c.nc.Close()
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
 	c.cond.Broadcast()
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && c.goAwaySent {
+		// Closing with input unread makes the kernel answer with RST, which can destroy our
+		// GOAWAY before the peer reads it: half-close instead, and let the reading goroutine
+		// drain what the peer still sends, for a second at most, before it closes.
+		cw.CloseWrite()
+		c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		c.lingering = true
+		return
+	}
+	c.nc.Close()
 }
 
 // goAwayLocked sends GOAWAY with an error and closes the connection once it is written.
@@ -407,6 +417,12 @@ func (c *Conn) end() {
 		}
 	}
 	c.failLocked(io.EOF)
+	if c.lingering {
+		c.mu.Unlock()
+		io.CopyN(io.Discard, c.br, 1<<20)
+		c.mu.Lock()
+	}
+	c.nc.Close()
 	var left []*Stream
 	for _, s := range c.streams {
 		left = append(left, s)

@@ -572,7 +572,9 @@ func (c *Conn) onGoAway(f *http2.GoAwayFrame) error {
 			}
 		}
 	}
-	if len(c.streams) == 0 {
+	if !c.server && len(c.streams) == 0 {
+		// A client has nothing left to do on the connection. A server keeps serving until
+		// its client closes: frames may follow the GOAWAY (a PING to answer).
 		c.failLocked(errGracefulClose)
 	}
 	c.mu.Unlock()

@@ -139,6 +139,9 @@ func (c *Conn) queueGoAwayLocked(last uint32, code ErrCode, debug string) {
 // checkOutboundLocked closes the connection when the peer lets frames pile up: it sends
 // what needs an answer (PING, SETTINGS, frames we reset) without reading the answers.
 func (c *Conn) checkOutboundLocked() error {
+	if c.closed {
+		return ErrConnClosed
+	}
 	frames := c.queuedFrames + c.inflightFrames
 	control := c.queuedControl + c.inflightControl
 	if frames <= c.cfg.MaxOutboundFrames && control <= c.cfg.MaxOutboundControlFrames {
