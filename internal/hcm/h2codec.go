@@ -23,10 +23,21 @@ import (
 // windows only once the filters took them.
 func (c *Config) serveH2Codec(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
 	h2o := c.model.HTTP2
+	// Envoy advertises its windows (256 MiB by default) but stops reading a connection whose
+	// buffers pass per_connection_buffer_limit_bytes. This codec keeps reading (control frames
+	// must be answered), so the windows are what bound the request body waiting for a slow
+	// stream: at most the buffer limit per stream and four times it per connection.
+	lim := uint32(max(c.bufLim, 64<<10))
+	window := func(v, def, ceiling uint32) uint32 {
+		if v == 0 {
+			v = def
+		}
+		return min(v, ceiling)
+	}
 	cfg := http2.Config{
 		MaxConcurrentStreams:        h2o.MaxConcurrentStreams,
-		InitialStreamWindowSize:     h2o.InitialStreamWindowSize,
-		InitialConnectionWindowSize: h2o.InitialConnectionWindowSize,
+		InitialStreamWindowSize:     window(h2o.InitialStreamWindowSize, 1<<20, lim),
+		InitialConnectionWindowSize: window(h2o.InitialConnectionWindowSize, 16<<20, 4*lim),
 		MaxHeaderListSize:           c.model.MaxRequestHeadersBytes,
 		IdleTimeout:                 c.model.IdleTimeout,
 	}

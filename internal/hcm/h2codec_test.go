@@ -37,6 +37,7 @@ func TestH2Codecs(t *testing.T) {
 	}{
 		{name: "get", method: "GET", path: "/a?b=c", want: []string{"method=GET path=/a?b=c authority=", "body=\n"}},
 		{name: "post", method: "POST", path: "/p", body: "xyz", want: []string{"body=xyz"}},
+		{name: "body past the windows", method: "PUT", path: "/big", body: strings.Repeat("b", 5<<20), want: []string{"body=bbbb", "bbbb\n"}},
 		{name: "cookies joined", method: "GET", path: "/c", header: http.Header{"Cookie": {"a=1", "b=2"}}, want: []string{"cookie: a=1; b=2"}},
 		{name: "streamed response", method: "GET", path: "/stream", want: []string{"tail\n"}},
 		{name: "trailers", method: "POST", path: "/t", body: "q", trailer: http.Header{"X-Sum": {"9"}}, want: []string{"trailer x-sum: 9", "body=q"}},
@@ -211,5 +212,33 @@ func BenchmarkH2Downstream(b *testing.B) {
 				one()
 			}
 		})
+	}
+}
+
+// TestH2WindowsBoundedByBufferLimit: Envoy's 256 MiB default windows are advertised as the
+// buffer limit per stream, since the codec cannot stop reading as Envoy does.
+func TestH2WindowsBoundedByBufferLimit(t *testing.T) {
+	m := defaultHCM()
+	m.HTTP2 = model.HTTP2Options{InitialStreamWindowSize: 256 << 20, InitialConnectionWindowSize: 256 << 20}
+	addr := testHCM(t, m, nil)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte(http2.ClientPreface))
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, ok := f.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v", f)
+	}
+	if v, _ := sf.Value(http2.SettingInitialWindowSize); v != 1<<20 {
+		t.Fatalf("SETTINGS_INITIAL_WINDOW_SIZE %d, want the 1 MiB buffer limit", v)
 	}
 }
