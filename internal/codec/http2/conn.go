@@ -334,7 +334,11 @@ func (c *Conn) serve() {
 			// batch means a HEADERS that the same batch resets never reaches the handler.
 			c.deliverPending()
 			c.mu.Lock()
-			c.kickLocked()
+			if c.closeWhenIdle && len(c.streams) == 0 && !c.flushing {
+				c.flushLocked() // the last stream ended here: flushLocked closes
+			} else {
+				c.kickLocked()
+			}
 			closed := c.closed
 			c.mu.Unlock()
 			if closed {

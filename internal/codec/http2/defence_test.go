@@ -261,6 +261,25 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 	rc.waitClosed()
 }
 
+// earlyReplier answers every request as soon as its headers arrive.
+type earlyReplier struct{ testHandler }
+
+func (h *earlyReplier) OnHeaders(s *Stream, hd *Header, end bool) {
+	s.WriteHeaders(&Header{Status: 204}, true)
+}
+func (h *earlyReplier) OnData(s *Stream, p []byte, end bool) { s.Consume(len(p)) }
+
+// TestGoAwayClosesAfterRequestEnds: after the final GOAWAY, the connection closes when its
+// last stream ends, here with the request's END_STREAM after the response.
+func TestGoAwayClosesAfterRequestEnds(t *testing.T) {
+	ts := newTestServer(t, Config{MaxRequestsPerConnection: 1}, &earlyReplier{})
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/")
+	rc.wait("response", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+	rc.fr.WriteData(1, true, []byte("late"))
+	rc.waitClosed()
+}
+
 // idleReplier answers a stream idle timeout with 408, as a connection manager does.
 type idleReplier struct{ testHandler }
 
