@@ -3,8 +3,9 @@
 # nothing but Go to run `make test`. Safe to run again: it only acts on what is missing.
 #
 # usage: tools/test-deps.sh [--peers]
-#   (always) the Debian packages the test suite itself drives: chromium (dashboard test),
-#            etcd-server and iproute2 (test/k8s), redis-server (internal/ratelimit), and kube-apiserver built by
+#   (always) h2spec (internal/codec/http2), and the Debian packages the test suite itself
+#            drives: chromium (dashboard test), etcd-server and iproute2 (test/k8s),
+#            redis-server (internal/ratelimit), and kube-apiserver built by
 #            tools/kube-apiserver.sh (about 6 minutes on 2 cores, once per machine)
 #   --peers  also install the real peers that benchmarks run against, from Debian's packages:
 #            nginx haproxy caddy wrk nghttp2-client redis-server
@@ -13,11 +14,13 @@ set -euo pipefail
 # The newest staticcheck that resolves from the module proxy when this was last bumped; find a
 # newer one with: go list -m -versions honnef.co/go/tools
 STATICCHECK_VERSION=v0.8.2
+# h2spec has no go.mod; its last release resolves its dependencies at their newest.
+H2SPEC_VERSION=v2.2.1+incompatible
 # Packages the tests need; without them those tests skip, which CI must not do silently.
 TEST_PACKAGES=(chromium etcd-server iproute2 redis-server)
 PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
-usage() { sed -n '5,10s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,11s/^# \{0,1\}//p' "$0"; }
 
 peers=false
 for arg in "$@"; do
@@ -38,6 +41,13 @@ fi
 if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSION#v})"; then
 	echo "test-deps: installing staticcheck $STATICCHECK_VERSION"
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+# internal/codec/http2 runs h2spec's conformance suite when the binary is there (about 40s to
+# build, once per machine).
+if [[ ! -x $gobin/h2spec ]]; then
+	echo "test-deps: installing h2spec $H2SPEC_VERSION"
+	go install "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION"
 fi
 
 # test/k8s runs against a real API server, built from source and cached outside the repository.

@@ -168,7 +168,7 @@ func (upperFilter) OnResponseBody(s *httpfilter.Stream, chunk []byte, end bool) 
 var _ = proto.Clone
 
 // testHCM serves cfg on a loopback listener and returns its address.
-func testHCM(t *testing.T, m *model.HTTPConnectionManager, tlsConf *tls.Config) string {
+func testHCM(t testing.TB, m *model.HTTPConnectionManager, tlsConf *tls.Config) string {
 	t.Helper()
 	if m.RouteConfig == nil {
 		m.RouteConfig = &model.RouteConfig{Name: "r", VirtualHosts: []*model.VirtualHost{{

@@ -19,10 +19,15 @@ import (
 	"github.com/nuncio-gw/nuncio/internal/listener"
 )
 
-// serveH2 serves an HTTP/2 connection (h2 via ALPN, or h2c with prior knowledge). Framing,
-// flow control and HPACK come from golang.org/x/net/http2; each stream is adapted to the
-// same filter chain HTTP/1.1 uses.
+// serveH2 serves an HTTP/2 connection (h2 via ALPN, or h2c with prior knowledge) with the
+// gateway's codec (h2codec.go), or, with HTTP2.NetHTTPServer, with golang.org/x/net/http2's
+// server: framing, flow control and HPACK from x/net, each stream adapted to the same
+// filter chain HTTP/1.1 uses.
 func (c *Config) serveH2(ctx context.Context, nc net.Conn, info listener.ConnInfo) {
+	if !c.model.HTTP2.NetHTTPServer {
+		c.serveH2Codec(ctx, nc, info)
+		return
+	}
 	h2o := c.model.HTTP2
 	srv := &http2.Server{
 		MaxConcurrentStreams:         h2o.MaxConcurrentStreams,

@@ -213,6 +213,9 @@ type HTTP2Options struct {
 	MaxConcurrentStreams        uint32
 	InitialStreamWindowSize     uint32
 	InitialConnectionWindowSize uint32
+	// NetHTTPServer serves downstream HTTP/2 with golang.org/x/net/http2's server instead of
+	// the gateway's own codec (internal/codec/http2). Downstream only; not an Envoy field.
+	NetHTTPServer bool
 }
 
 // HTTPFilter is one entry of an HCM's http_filters list.
