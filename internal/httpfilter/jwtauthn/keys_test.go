@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/nuncio-gw/nuncio/internal/envoyconfig"
 )

@@ -131,14 +131,19 @@ func (r *remote) keys(ctx context.Context, st *filterStats) *keySet {
 // prefetch starts a fetch now (async_fetch), unless one is running or keys are fresh.
 func (r *remote) prefetch(st *filterStats) {
 	if cur := r.state.Load(); cur == nil || !time.Now().Before(cur.refresh) {
-		r.start(st)
+		r.startFetch(st, true)
 	}
 }
 
 // start begins a fetch unless one is in flight, and returns the channel closed when the
 // fetch in flight ends. The fetch runs on its own goroutine with its own deadline: a
 // stream that gives up waiting does not cancel it for the others.
-func (r *remote) start(st *filterStats) <-chan struct{} {
+func (r *remote) start(st *filterStats) <-chan struct{} { return r.startFetch(st, false) }
+
+// startFetch is start; initial fetches (async_fetch, at configuration time) first wait, up to
+// http_uri.timeout, for the cluster, which the gateway applies just after the filter's
+// configuration is built.
+func (r *remote) startFetch(st *filterStats, initial bool) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.inflight != nil {
@@ -147,6 +152,9 @@ func (r *remote) start(st *filterStats) <-chan struct{} {
 	ch := make(chan struct{})
 	r.inflight = ch
 	go func() {
+		if initial {
+			r.awaitCluster()
+		}
 		r.refresh(st)
 		r.mu.Lock()
 		r.inflight = nil
@@ -179,6 +187,14 @@ func (r *remote) refresh(st *filterStats) {
 	}
 	st.fetchSuccess.Inc()
 	r.state.Store(&remoteState{keys: ks, refresh: time.Now().Add(r.cacheDuration)})
+}
+
+func (r *remote) awaitCluster() {
+	for deadline := time.Now().Add(r.timeout); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if ref := r.ref.Load(); ref != nil && ref.Load() != nil {
+			return
+		}
+	}
 }
 
 // backoff is Envoy's jittered exponential backoff: a random wait up to base·2^attempt,
