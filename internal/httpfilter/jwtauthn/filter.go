@@ -58,14 +58,38 @@ type success struct {
 	loc int
 }
 
-// eval is one request's evaluation of a requirement.
+// eval is one request's evaluation of a requirement. It lives on the stack: the successes
+// go in a small array, and only a requirement meeting more providers than it holds spills.
 type eval struct {
-	s   *httpfilter.Stream
-	h   *header.Map
-	cfg *Config
-	now int64
-	oks []success
-	buf [2]success
+	s    *httpfilter.Stream
+	h    *header.Map
+	cfg  *Config
+	now  int64
+	n    int
+	oks  [2]success
+	more []success
+}
+
+func (ev *eval) add(sc success) {
+	if ev.n < len(ev.oks) {
+		ev.oks[ev.n] = sc
+	} else {
+		ev.more = append(ev.more, sc)
+	}
+	ev.n++
+}
+
+// truncate forgets the successes after the first n.
+func (ev *eval) truncate(n int) {
+	ev.n = n
+	ev.more = ev.more[:max(0, n-len(ev.oks))]
+}
+
+func (ev *eval) at(i int) *success {
+	if i < len(ev.oks) {
+		return &ev.oks[i]
+	}
+	return &ev.more[i-len(ev.oks)]
 }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
@@ -100,7 +124,6 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, _ bool) h
 		return httpfilter.Continue
 	}
 	ev := eval{s: s, h: h, cfg: c, now: time.Now().Unix()}
-	ev.oks = ev.buf[:0]
 	st := ev.run(req)
 	if s.Ctx != nil && s.Ctx.Err() != nil {
 		return httpfilter.Stop // the stream is gone while keys were fetched: nobody to answer
@@ -111,7 +134,8 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, _ bool) h
 		return httpfilter.Stop
 	}
 	clear := false
-	for _, ok := range ev.oks {
+	for i := range ev.n {
+		ok := ev.at(i)
 		ok.p.apply(s, h, ok.v, ok.loc)
 		clear = clear || ok.p.clearRouteCache
 	}
@@ -131,7 +155,7 @@ func (ev *eval) run(r *requirement) status {
 		}
 		st, v := r.prov.verify(ev.s.Ctx, tok, r.audiences, ev.cfg.stats, ev.now)
 		if st == stOK {
-			ev.oks = append(ev.oks, success{p: r.prov, v: v, loc: loc})
+			ev.add(success{p: r.prov, v: v, loc: loc})
 		}
 		return st
 	case reqAll:
@@ -144,12 +168,12 @@ func (ev *eval) run(r *requirement) status {
 	case reqAny:
 		res := stMissed
 		for _, ch := range r.children {
-			n := len(ev.oks)
+			n := ev.n
 			st := ev.run(ch)
 			if st == stOK {
 				return stOK
 			}
-			ev.oks = ev.oks[:n] // a requires_all child may have met some providers first
+			ev.truncate(n) // a requires_all child may have met some providers first
 			if res == stMissed {
 				res = st
 			}
@@ -179,7 +203,7 @@ func (ev *eval) anyProvider() status {
 		}
 		st, v := p.verify(ev.s.Ctx, tok, nil, ev.cfg.stats, ev.now)
 		if st == stOK {
-			ev.oks = append(ev.oks, success{p: p, v: v, loc: loc})
+			ev.add(success{p: p, v: v, loc: loc})
 			return stOK
 		}
 		if res == stMissed || res == stUnknownIssuer {

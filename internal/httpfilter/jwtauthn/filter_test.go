@@ -75,7 +75,7 @@ func (js *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func portOf(t *testing.T, addr string) string {
+func portOf(t testing.TB, addr string) string {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func portOf(t *testing.T, addr string) string {
 
 // gateway runs the whole data plane (server.Run) on the Envoy bootstrap yaml until the test
 // ends, and returns the address of its listener "jwt".
-func gateway(t *testing.T, yaml string) string {
+func gateway(t testing.TB, yaml string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {

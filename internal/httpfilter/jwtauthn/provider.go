@@ -191,9 +191,15 @@ func tokenIn(v, prefix string) string {
 	return v[:n]
 }
 
-func jwtChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=' || c == '+' || c == '/'
-}
+func jwtChar(c byte) bool { return jwtChars[c] }
+
+// jwtChars are the bytes a token may hold: base64 of both alphabets, padding and dots.
+var jwtChars = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=+/") {
+		t[c] = true
+	}
+	return t
+}()
 
 func indexFold(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
