@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,9 +149,4 @@ func compile(t testing.TB, yaml string) (*Config, error) {
 		return nil, err
 	}
 	return c.(*Config), nil
-}
-
-// indent prefixes every line of s but the first with n spaces, to place JSON in YAML.
-func indent(s string, n int) string {
-	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
 }
