@@ -1,6 +1,7 @@
 package jwtauthn
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ type eval struct {
 	s    *httpfilter.Stream
 	h    *header.Map
 	cfg  *Config
+	ctx  context.Context // the stream's, bounding a wait for keys
 	now  int64
 	n    int
 	oks  [2]success
@@ -123,7 +125,10 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, _ bool) h
 		c.stats.allowed.Inc()
 		return httpfilter.Continue
 	}
-	ev := eval{s: s, h: h, cfg: c, now: time.Now().Unix()}
+	ev := eval{s: s, h: h, cfg: c, ctx: s.Ctx, now: time.Now().Unix()}
+	if ev.ctx == nil {
+		ev.ctx = context.Background()
+	}
 	st := ev.run(req)
 	if s.Ctx != nil && s.Ctx.Err() != nil {
 		return httpfilter.Stop // the stream is gone while keys were fetched: nobody to answer
@@ -153,7 +158,7 @@ func (ev *eval) run(r *requirement) status {
 		if tok == "" {
 			return stMissed
 		}
-		st, v := r.prov.verify(ev.s.Ctx, tok, r.audiences, ev.cfg.stats, ev.now)
+		st, v := r.prov.verify(ev.ctx, tok, r.audiences, ev.cfg.stats, ev.now)
 		if st == stOK {
 			ev.add(success{p: r.prov, v: v, loc: loc})
 		}
@@ -201,7 +206,7 @@ func (ev *eval) anyProvider() status {
 		if tok == "" {
 			continue
 		}
-		st, v := p.verify(ev.s.Ctx, tok, nil, ev.cfg.stats, ev.now)
+		st, v := p.verify(ev.ctx, tok, nil, ev.cfg.stats, ev.now)
 		if st == stOK {
 			ev.add(success{p: p, v: v, loc: loc})
 			return stOK

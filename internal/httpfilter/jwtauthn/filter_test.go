@@ -182,6 +182,8 @@ static_resources:
                 requires: {provider_and_audiences: {provider_name: remote, audiences: [admin]}}
               - match: {prefix: /any}
                 requires: {requires_any: {requirements: [{provider_name: remote}, {provider_name: local}]}}
+              - match: {prefix: /all}
+                requires: {requires_all: {requirements: [{provider_name: remote}, {provider_name: local}]}}
               - match: {prefix: /optional}
                 requires: {allow_missing: {}}
               - match: {prefix: /lenient}
@@ -319,6 +321,12 @@ func TestDataPlane(t *testing.T) {
 			}
 		}},
 		{name: "any: none", path: "/any", status: 401, body: "Jwt is missing"},
+		{name: "all: both", path: "/all", header: map[string]string{"authorization": "Bearer " + good, "x-token": local}, status: 200, check: func(t *testing.T, r reply) {
+			if r.echo.Header.Get("x-jwt-sub") != "alice" || r.echo.Header.Get("authorization") != "" {
+				t.Error("the remote provider's results are missing")
+			}
+		}},
+		{name: "all: one missing", path: "/all", header: map[string]string{"x-token": local}, status: 401, body: "Jwt is missing"},
 		{name: "allow_missing without a token", path: "/optional", status: 200},
 		{name: "allow_missing with a bad token", path: "/optional", header: bearer(es.sign(t, defaults(claims{"exp": now - 3600}))), status: 401, body: "Jwt is expired"},
 		{name: "allow_missing with a good token", path: "/optional", header: bearer(good), status: 200, check: func(t *testing.T, r reply) {
