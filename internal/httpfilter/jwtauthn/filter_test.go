@@ -417,18 +417,39 @@ func TestRemoteJWKS(t *testing.T) {
 	}
 }
 
-// TestJWKSDown: with no good keys ever fetched, a token is refused with Envoy's reason.
-func TestJWKSDown(t *testing.T) {
+// TestJWKSNeverGood: with no good keys ever fetched (nothing listening, an endpoint that
+// never answers, one that answers garbage), a token is refused with Envoy's reason, after at
+// most the fetch timeout, and never hangs.
+func TestJWKSNeverGood(t *testing.T) {
 	leak.Check(t)
-	ln := loopback.Listen(t)
-	port := portOf(t, ln.Addr().String())
-	ln.Close() // nothing listens there any more
 	up := loopback.HTTP(t, &loopback.Echo{Name: "echo"})
-	base := "http://" + gateway(t, bootstrap("down", port, portOf(t, up), jwksOf(t, newSigner(t, jose.HS256, "h"))))
 	es := newSigner(t, jose.ES256, "es")
-	r := send(t, "GET", base+"/api", map[string]string{"authorization": "Bearer " + es.sign(t, defaults(nil))})
-	if r.status != 401 || r.body != "Jwks remote fetch is failed" {
-		t.Fatalf("got %d %q", r.status, r.body)
+	for _, tc := range []struct {
+		name string
+		mode jwksMode
+		down bool
+	}{
+		{name: "nothing listening", down: true},
+		{name: "never answers", mode: jwksSlow},
+		{name: "garbage", mode: jwksGarbage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var port string
+			if tc.down {
+				ln := loopback.Listen(t)
+				port = portOf(t, ln.Addr().String())
+				ln.Close() // nothing listens there any more
+			} else {
+				js := newJWKSServer(t, jwksOf(t, es))
+				js.mode.Store(int32(tc.mode))
+				port = portOf(t, js.addr)
+			}
+			base := "http://" + gateway(t, bootstrap("never", port, portOf(t, up), jwksOf(t, newSigner(t, jose.HS256, "h"))))
+			r := send(t, "GET", base+"/api", map[string]string{"authorization": "Bearer " + es.sign(t, defaults(nil))})
+			if r.status != 401 || r.body != "Jwks remote fetch is failed" {
+				t.Fatalf("got %d %q", r.status, r.body)
+			}
+		})
 	}
 }
 
