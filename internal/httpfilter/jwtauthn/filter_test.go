@@ -540,3 +540,21 @@ backends:
 		})
 	}
 }
+
+// TestClientGivesUp: a client that disconnects while its request waits for the JWKS leaves
+// nothing behind (the stream's wait selects on its context; leak.Check sees the rest end).
+func TestClientGivesUp(t *testing.T) {
+	leak.Check(t)
+	es := newSigner(t, jose.ES256, "es")
+	js := newJWKSServer(t, jwksOf(t, es))
+	js.mode.Store(int32(jwksSlow))
+	up := loopback.HTTP(t, &loopback.Echo{Name: "echo"})
+	addr := gateway(t, bootstrap("gaveup", portOf(t, js.addr), portOf(t, up), jwksOf(t, newSigner(t, jose.HS256, "h"))))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", es.sign(t, defaults(nil)))
+	wait.For(t, "the JWKS request", func() bool { return js.hits.Load() > 0 })
+	c.Close()
+}
