@@ -149,6 +149,8 @@ type Route struct {
 	Fault *Fault `json:"fault,omitempty"`
 	// Limits the requests each client address may make; requests over the limit get 429.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Requires clients to authenticate.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // RateLimit gives each client address a token bucket: it holds burst requests and refills by
@@ -160,6 +162,37 @@ type RateLimit struct {
 	Per *Duration `json:"per,omitempty"`
 	// Requests a client may make at once. Default requests.
 	Burst *uint32 `json:"burst,omitempty"`
+}
+
+// Auth requires clients to authenticate before their requests go on.
+type Auth struct {
+	// Requires a JSON Web Token signed by an issuer's keys.
+	JWT *JWTAuth `json:"jwt,omitempty"`
+}
+
+// JWTAuth verifies a JSON Web Token in the Authorization header (Bearer) or the access_token
+// query parameter. A request without a valid token gets 401; one whose token is for another
+// audience gets 403. The token is not forwarded. Give jwksURI with jwksBackend, or jwks.
+type JWTAuth struct {
+	// The token's iss must be this.
+	Issuer string `json:"issuer,omitempty"`
+	// The token's aud must include one of these. Without them, any audience is accepted.
+	Audiences []string `json:"audiences,omitempty"`
+	// URL of the issuer's JSON Web Key Set (http or https), fetched through jwksBackend.
+	JWKSURI string `json:"jwksURI,omitempty"`
+	// A backend defined in backends that serves jwksURI (with TLS for an https URL).
+	JWKSBackend string `json:"jwksBackend,omitempty"`
+	// How long fetched keys are used before they are fetched again. Default 10m.
+	JWKSCacheDuration *Duration `json:"jwksCacheDuration,omitempty"`
+	// The JSON Web Key Set itself, as JSON, instead of jwksURI.
+	JWKS string `json:"jwks,omitempty"`
+	// Request headers set from the token's claims: header name to claim name (a.b for a
+	// nested claim). Clients cannot set these headers themselves.
+	ClaimHeaders map[string]string `json:"claimHeaders,omitempty"`
+	// Request header that carries the token's payload (base64url JSON) to the backend.
+	PayloadHeader string `json:"payloadHeader,omitempty"`
+	// Lets requests without a token through; a token that is present must still be valid.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Retries retry a failed request. Retries avoid the endpoints already tried, and the request

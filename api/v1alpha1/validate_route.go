@@ -1,8 +1,10 @@
 package v1alpha1
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,6 +109,13 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	if r.RateLimit != nil {
 		v.rateLimit(p+".rateLimit", r.RateLimit)
 	}
+	if a := r.Auth; a != nil {
+		if a.JWT == nil {
+			v.fail(p+".auth", "needs jwt")
+		} else {
+			v.jwt(p+".auth.jwt", a.JWT, backends)
+		}
+	}
 }
 
 func (v *validator) rateLimit(p string, rl *RateLimit) {
@@ -118,6 +127,55 @@ func (v *validator) rateLimit(p string, rl *RateLimit) {
 	}
 	if rl.Burst != nil && *rl.Burst == 0 {
 		v.fail(p+".burst", "must be at least 1")
+	}
+}
+
+func (v *validator) jwt(p string, j *JWTAuth, backends map[string]int) {
+	switch {
+	case j.JWKSURI != "" && j.JWKS != "":
+		v.fail(p, "give one of jwksURI and jwks, not both")
+	case j.JWKSURI != "":
+		if u, err := url.Parse(j.JWKSURI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(p+".jwksURI", "%q is not an absolute http or https URL", j.JWKSURI)
+		}
+		if j.JWKSBackend == "" {
+			v.fail(p+".jwksBackend", "is required with jwksURI")
+		} else if _, ok := backends[j.JWKSBackend]; !ok {
+			v.fail(p+".jwksBackend", "backend %q is not defined", j.JWKSBackend)
+		}
+		if d := j.JWKSCacheDuration; d != nil && d.Duration <= 0 {
+			v.fail(p+".jwksCacheDuration", "must be positive, got %s", d.Duration)
+		}
+	case j.JWKS != "":
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal([]byte(j.JWKS), &set); err != nil || len(set.Keys) == 0 {
+			v.fail(p+".jwks", "is not a JSON Web Key Set with keys")
+		}
+		if j.JWKSBackend != "" || j.JWKSCacheDuration != nil {
+			v.fail(p, "jwksBackend and jwksCacheDuration go with jwksURI, not jwks")
+		}
+	default:
+		v.fail(p, "needs jwksURI (with jwksBackend) or jwks")
+	}
+	for i, a := range j.Audiences {
+		if a == "" {
+			v.fail(idx(p+".audiences", i), "must not be empty")
+		}
+	}
+	v.headerNames(p+".claimHeaders", j.ClaimHeaders)
+	for _, k := range sortedKeys(j.ClaimHeaders) {
+		if c := j.ClaimHeaders[k]; c == "" || strings.HasPrefix(c, ".") || strings.HasSuffix(c, ".") || strings.Contains(c, "..") {
+			v.fail(key(p+".claimHeaders", k), "%q is not a claim name", c)
+		}
+	}
+	if h := j.PayloadHeader; h != "" {
+		if !headerName.MatchString(h) {
+			v.fail(p+".payloadHeader", "%q is not a valid header name", h)
+		} else if _, dup := j.ClaimHeaders[h]; dup {
+			v.fail(p+".payloadHeader", "%q is also in claimHeaders", h)
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ type Stream struct {
 	Downstream Downstream
 	Info       StreamInfo
 
+	// Metadata is the stream's dynamic metadata: what filters publish for later filters
+	// (jwt_authn's verified claims for RBAC, …). It starts empty on every stream.
+	Metadata Metadata
+
 	// AllowWebSocket is the connection manager's upgrade_configs setting for websocket; a
 	// route may override it.
 	AllowWebSocket bool

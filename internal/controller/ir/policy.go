@@ -33,6 +33,7 @@ type Policy struct {
 	IPFilter     *IPFilter     `json:"ipFilter,omitempty"`
 	BasicAuth    *BasicAuth    `json:"basicAuth,omitempty"`
 	ExtAuth      *ExtAuth      `json:"extAuth,omitempty"`
+	JWT          *JWT          `json:"jwt,omitempty"`
 	CustomErrors *CustomErrors `json:"customErrors,omitempty"`
 	// MaxRequestBytes bounds the request body (the buffer filter).
 	MaxRequestBytes uint32 `json:"maxRequestBytes,omitempty"`
@@ -98,6 +99,26 @@ type ExtAuth struct {
 	ResponseHeaders []string `json:"responseHeaders,omitempty"`
 	SignIn          string   `json:"signIn,omitempty"`
 	RequestRedirect string   `json:"requestRedirect,omitempty"`
+}
+
+// JWT requires a JSON Web Token verified with the keys of a JWKS, fetched from JWKSURI
+// through JWKSCluster, or given inline (JWKS). Optional lets requests without a token through.
+type JWT struct {
+	Issuer        string      `json:"issuer,omitempty"`
+	Audiences     []string    `json:"audiences,omitempty"`
+	JWKSURI       string      `json:"jwksURI,omitempty"`
+	JWKSCluster   string      `json:"jwksCluster,omitempty"`
+	CacheDuration *Duration   `json:"cacheDuration,omitempty"`
+	JWKS          string      `json:"jwks,omitempty"`
+	ClaimHeaders  []JWTHeader `json:"claimHeaders,omitempty"`
+	PayloadHeader string      `json:"payloadHeader,omitempty"`
+	Optional      bool        `json:"optional,omitempty"`
+}
+
+// JWTHeader is a request header set from a claim (Claim: dotted for nested claims).
+type JWTHeader struct {
+	Header string `json:"header"`
+	Claim  string `json:"claim"`
 }
 
 // CustomErrors sends upstream responses with these codes to a backend's error page.

@@ -250,6 +250,14 @@ func (r *Route) validate(clusters map[string]bool) []error {
 	if a := r.ExtAuth; a != nil && !clusters[a.Cluster] {
 		errs = append(errs, fmt.Errorf("extAuth cluster %q not found", a.Cluster))
 	}
+	if j := r.JWT; j != nil {
+		switch {
+		case (j.JWKSURI == "") == (j.JWKS == ""):
+			errs = append(errs, errors.New("jwt: one of jwksURI and jwks is required"))
+		case j.JWKSURI != "" && !clusters[j.JWKSCluster]:
+			errs = append(errs, fmt.Errorf("jwt jwks cluster %q not found", j.JWKSCluster))
+		}
+	}
 	if ce := r.CustomErrors; ce != nil && !clusters[ce.Cluster] {
 		errs = append(errs, fmt.Errorf("customErrors cluster %q not found", ce.Cluster))
 	}

@@ -57,6 +57,7 @@ func (t *translator) route(r *v1alpha1.Route) *ir.Route {
 	}
 	out.Fault = fault(r.Fault)
 	out.RateLimit = rateLimit(r.RateLimit)
+	out.JWT = jwt(r.Auth)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
 			out.RequestHeaders, out.RemoveRequestHeaders = headerOps(h.Request)
@@ -151,6 +152,24 @@ func retry(rt *v1alpha1.Retries) *ir.Retry {
 		if out.BackoffBase == nil {
 			out.BackoffBase = ir.NewDuration(defaultRetryBase)
 		}
+	}
+	return out
+}
+
+func jwt(a *v1alpha1.Auth) *ir.JWT {
+	if a == nil || a.JWT == nil {
+		return nil
+	}
+	j := a.JWT
+	out := &ir.JWT{
+		Issuer: j.Issuer, Audiences: j.Audiences, JWKSURI: j.JWKSURI, JWKSCluster: j.JWKSBackend,
+		JWKS: j.JWKS, PayloadHeader: strings.ToLower(j.PayloadHeader), Optional: j.Optional,
+	}
+	if d := j.JWKSCacheDuration; d != nil {
+		out.CacheDuration = ir.NewDuration(d.Duration)
+	}
+	for _, h := range sortedKeys(j.ClaimHeaders) {
+		out.ClaimHeaders = append(out.ClaimHeaders, ir.JWTHeader{Header: strings.ToLower(h), Claim: j.ClaimHeaders[h]})
 	}
 	return out
 }
