@@ -3,6 +3,7 @@ package hcm
 import (
 	"fmt"
 
+	"github.com/nuncio-gw/nuncio/internal/cluster"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
@@ -30,10 +31,23 @@ type chainFilter struct {
 	disabled bool
 }
 
+// ClusterConfig is implemented by a filter Config that calls a service over one of the
+// gateway's clusters (a remote JWKS, an authorization service). The connection manager calls
+// WithClusters once, when it compiles its chain, with the resolver of its cluster manager;
+// the filter keeps the slots it needs, so it never looks a cluster up by name per request.
+// It lives here rather than in httpfilter, which stays free of clusters.
+type ClusterConfig interface {
+	httpfilter.Config
+	WithClusters(resolve func(name string) *cluster.Ref) httpfilter.Config
+}
+
 // compileChain builds the chain of m's filters. Configs with stats under the connection
-// manager's scope get it now.
-func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope) (chain, error) {
+// manager's scope get it now, and those calling services get their clusters.
+func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope, resolve func(string) *cluster.Ref) (chain, error) {
 	var c chain
+	if resolve == nil {
+		resolve = cluster.NewRef
+	}
 	if len(m.HTTPFilters) == 0 {
 		return c, fmt.Errorf("hcm %q: http_filters: the router must be the last filter", m.StatPrefix)
 	}
@@ -44,6 +58,9 @@ func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope) (chain, error
 		}
 		if scoped, ok := cfg.(httpfilter.ScopedConfig); ok {
 			cfg = scoped.WithScope(sc)
+		}
+		if cc, ok := cfg.(ClusterConfig); ok {
+			cfg = cc.WithClusters(resolve)
 		}
 		pos := len(c.filters)
 		c.filters = append(c.filters, chainFilter{name: f.Name, slot: route.FilterSlot(f.Name), cfg: cfg, disabled: f.Disabled})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nuncio-gw/nuncio/internal/cluster"
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
@@ -44,6 +45,9 @@ type Options struct {
 	BufferLimit uint32
 	// Stats is where the http.<stat_prefix>.* stats go; stats.Default when nil.
 	Stats *stats.Store
+	// Clusters resolves the cluster names filters call services on (ClusterConfig); nil
+	// gives every name an empty slot, as if no such cluster existed.
+	Clusters func(name string) *cluster.Ref
 }
 
 // DefaultServerName is the Server header sent when server_name is not configured.
@@ -75,7 +79,7 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 		MaxHeaders:     int(m.MaxHeadersCount),
 	}
 	var err error
-	if c.chain, err = compileChain(m, c.stats.scope); err != nil {
+	if c.chain, err = compileChain(m, c.stats.scope, opts.Clusters); err != nil {
 		return nil, err
 	}
 	if c.obs, err = newObservers(m); err != nil {

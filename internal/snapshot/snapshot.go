@@ -99,6 +99,7 @@ func Build(b *model.Bootstrap, source any, opts Options) (*Snapshot, error) {
 			}
 			return hcm.New(fc.HCM, slot, hcm.Options{
 				Logger: opts.Logger, HealthFailed: opts.HealthFailed, BufferLimit: l.BufferLimitBytes,
+				Clusters: opts.Clusters.Ref,
 			})
 		})
 		if err != nil {
