@@ -1,0 +1,129 @@
+package extauthz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nuncio-gw/nuncio/internal/cluster"
+	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/upstream"
+)
+
+// maxAnswerBody bounds the body of an answer the filter keeps (a denial's page); a longer
+// one is an error.
+const maxAnswerBody = 1 << 20
+
+// answer is the authorization service's response, copied out of the exchange's buffers.
+type answer struct {
+	status  int
+	headers []header.Field
+	body    []byte
+}
+
+var errNoCluster = errors.New("ext_authz: authorization cluster not found")
+
+// call sends the check request for the client request h over the configured cluster, the
+// router's way: the cluster's load balancer picks a host and an upstream.Exchange on its pool
+// carries the request. It returns when the answer is read, server_uri.timeout passes or ctx
+// (the stream's) is cancelled, whichever comes first.
+func (c *Config) call(ctx context.Context, h *header.Map, body []byte, partial bool) (*answer, error) {
+	cl := c.ref.Load()
+	if cl == nil {
+		return nil, fmt.Errorf("%w: %q", errNoCluster, c.clusterName)
+	}
+	host := cl.Choose(&cluster.LBContext{Rnd: rand.Uint64()})
+	if host == nil {
+		return nil, fmt.Errorf("ext_authz: no healthy host in cluster %q", c.clusterName)
+	}
+	host.Begin()
+	defer host.End()
+	deadline := time.Now().Add(c.timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	req := c.checkRequest(h, body, partial)
+	pool := host.Pool
+	x := upstream.NewExchange(pool.Protocol())
+	x.Prepare(req, body == nil)
+	if err := x.Connect(ctx, pool, deadline); err != nil {
+		return nil, err
+	}
+	reusable := false
+	// An HTTP/1.1 exchange reads under deadlines only: when the stream goes away, the
+	// deadline is moved to now so that the read in progress fails at once.
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = x.SetReadDeadline(time.Unix(1, 0))
+		close(interrupted)
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+		x.Close(reusable)
+	}()
+	if err := x.WriteRequest(req, body, nil); err != nil {
+		return nil, err
+	}
+	var resp header.Map
+	end, err := x.ReadResponse(&resp)
+	if err != nil {
+		return nil, err
+	}
+	a := &answer{status: resp.Status, headers: make([]header.Field, 0, resp.Len())}
+	for _, f := range resp.Fields() {
+		a.headers = append(a.headers, header.Field{Name: strings.Clone(f.Name), Value: strings.Clone(f.Value)})
+	}
+	for !end {
+		var chunk []byte
+		if chunk, end, err = x.ReadBody(); err != nil {
+			return nil, err
+		}
+		if len(a.body)+len(chunk) > maxAnswerBody {
+			return nil, fmt.Errorf("ext_authz: answer body over %d bytes", maxAnswerBody)
+		}
+		a.body = append(a.body, chunk...)
+	}
+	reusable = ctx.Err() == nil
+	return a, nil
+}
+
+// checkRequest builds the request to the authorization service from the client's: its
+// method, path_prefix + its path, its Host, the allowed headers, headers_to_add and, when
+// the body is sent, its length.
+func (c *Config) checkRequest(h *header.Map, body []byte, partial bool) *header.Map {
+	req := &header.Map{Method: h.Method, Scheme: "http", Authority: h.Authority, Path: c.prefix + h.Path}
+	if req.Authority == "" {
+		req.Authority = c.authority
+	}
+	if req.Method == "" {
+		req.Method = "GET"
+	}
+	if req.Path == "" {
+		req.Path = "/"
+	}
+	for _, f := range h.Fields() {
+		if !forwardable(f.Name) || f.Name == "host" {
+			continue
+		}
+		if c.allowedHeaders == nil || f.Name == "authorization" || c.allowedHeaders.match(f.Name) {
+			req.Add(f.Name, f.Value)
+		}
+	}
+	for _, f := range c.headersToAdd {
+		req.Set(f.Name, f.Value)
+	}
+	if body != nil {
+		req.Set("content-length", strconv.Itoa(len(body)))
+		req.Set(hdrPartialBody, strconv.FormatBool(partial))
+	} else {
+		// Envoy's check request has no body, whatever the client's method.
+		req.Set("content-length", "0")
+	}
+	return req
+}
