@@ -94,10 +94,13 @@ func (c *Config) call(ctx context.Context, h *header.Map, body []byte, partial b
 }
 
 // checkRequest builds the request to the authorization service from the client's: its
-// method, path_prefix + its path, its Host, the allowed headers, headers_to_add and, when
+// method, path_prefix + its path (or path_override), its Host, the allowed headers, headers_to_add and, when
 // the body is sent, its length.
 func (c *Config) checkRequest(h *header.Map, body []byte, partial bool) *header.Map {
 	req := &header.Map{Method: h.Method, Scheme: "http", Authority: h.Authority, Path: c.prefix + h.Path}
+	if c.override != "" {
+		req.Path = c.override
+	}
 	if req.Authority == "" {
 		req.Authority = c.authority
 	}

@@ -5,7 +5,7 @@
 // # Configuration
 //
 // typed_config is envoy.extensions.filters.http.ext_authz.v3.ExtAuthz with http_service:
-// server_uri {uri, cluster, timeout}, path_prefix, authorization_request {allowed_headers,
+// server_uri {uri, cluster, timeout}, path_prefix or path_override, authorization_request {allowed_headers,
 // headers_to_add} and authorization_response {allowed_upstream_headers,
 // allowed_upstream_headers_to_append, allowed_client_headers,
 // allowed_client_headers_on_success}; failure_mode_allow, failure_mode_allow_header_add,
@@ -89,6 +89,7 @@ type Config struct {
 	ref       *cluster.Ref
 	timeout   time.Duration
 	prefix    string
+	override  string // path_override: the check's whole path, instead of prefix + the client's
 	authority string // server_uri's host, used when the client sent none
 
 	allowedHeaders *listMatcher // nil: every client header
@@ -170,7 +171,7 @@ var supported = map[protoreflect.FullName][]protoreflect.Name{
 	"envoy.extensions.filters.http.ext_authz.v3.ExtAuthz": {"http_service", "transport_api_version",
 		"failure_mode_allow", "failure_mode_allow_header_add", "with_request_body", "clear_route_cache",
 		"status_on_error", "stat_prefix"},
-	"envoy.extensions.filters.http.ext_authz.v3.HttpService":           {"server_uri", "path_prefix", "authorization_request", "authorization_response"},
+	"envoy.extensions.filters.http.ext_authz.v3.HttpService":           {"server_uri", "path_prefix", "path_override", "authorization_request", "authorization_response"},
 	"envoy.config.core.v3.HttpUri":                                     {"uri", "cluster", "timeout"},
 	"envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest":  {"allowed_headers", "headers_to_add"},
 	"envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse": {"allowed_upstream_headers", "allowed_upstream_headers_to_append", "allowed_client_headers", "allowed_client_headers_on_success"},
@@ -241,6 +242,7 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 		clearRouteCache:  a.GetClearRouteCache(),
 		statPrefix:       a.GetStatPrefix(),
 		prefix:           hs.GetPathPrefix(),
+		override:         hs.GetPathOverride(),
 	}
 	if s := a.GetStatusOnError(); s != nil {
 		code := int(s.GetCode())
@@ -254,6 +256,14 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 	}
 	if strings.ContainsAny(c.prefix, "?# \t\r\n") {
 		return nil, fmt.Errorf("ext_authz: http_service.path_prefix: %q has a character not allowed in a path", c.prefix)
+	}
+	if c.override != "" {
+		if c.prefix != "" {
+			return nil, fmt.Errorf("ext_authz: http_service.path_override: only one of path_prefix and path_override may be set")
+		}
+		if !strings.HasPrefix(c.override, "/") || strings.ContainsAny(c.override, "# \t\r\n") {
+			return nil, fmt.Errorf("ext_authz: http_service.path_override: %q is not a path", c.override)
+		}
 	}
 	su := hs.GetServerUri()
 	if su == nil {

@@ -437,3 +437,112 @@ func TestClientGoesAway(t *testing.T) {
 		t.Fatal("the check was not cancelled when the client went away")
 	}
 }
+
+// TestPathOverride checks that path_override replaces the check's path whatever the
+// client asked for.
+func TestPathOverride(t *testing.T) {
+	leak.Check(t)
+	as := newAuthServer(t)
+	upAddr := loopback.HTTP(t, &loopback.Echo{Name: "up"})
+	yaml := strings.Replace(bootstrap(t, as.addr, upAddr, ""), "path_prefix: /auth", "path_override: /auth/allow?from=gw", 1)
+	gw := gateway(t, yaml)
+	r := do(t, newClient(t), "GET", "http://"+gw+"/deny/anything?q=1", "", nil)
+	if r.status != 200 {
+		t.Fatalf("status %d %q", r.status, r.body)
+	}
+	if chk, _ := as.lastCheck(t); chk.URL.RequestURI() != "/auth/allow?from=gw" {
+		t.Errorf("check path %q", chk.URL.RequestURI())
+	}
+}
+
+// ingressShape is the configuration the controller's xdsgen emits for an Ingress with
+// auth-url, auth-response-headers and auth-request-redirect (see
+// internal/controller/ingress/testdata/ext-auth-headers.out.yaml): one filter per service,
+// disabled in the chain, enabled by the routes that use it.
+func ingressShape(t testing.TB, authAddr, upstreamAddr string) string {
+	return fmt.Sprintf(`
+static_resources:
+  listeners:
+  - name: authz
+    address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: http
+          route_config:
+            name: local
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: /public}
+                route: {cluster: upstream}
+              - match: {prefix: /}
+                route: {cluster: upstream}
+                typed_per_filter_config:
+                  envoy.filters.http.ext_authz/http://auth:80:
+                    "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+                    config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                      check_settings: {}
+          http_filters:
+          - name: envoy.filters.http.ext_authz/http://auth:80
+            disabled: true
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+              transport_api_version: V3
+              http_service:
+                authorization_request:
+                  headers_to_add: [{key: x-auth-request-redirect, value: "https://app.example.com/"}]
+                authorization_response:
+                  allowed_upstream_headers: {patterns: [{exact: x-user, ignore_case: true}, {exact: x-groups, ignore_case: true}]}
+                path_override: /auth/allow?app=web
+                server_uri: {cluster: "http://auth:80", timeout: 5s, uri: "http://auth/auth/allow?app=web"}
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: "http://auth:80"
+    type: STATIC
+    load_assignment:
+      cluster_name: "http://auth:80"
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %[1]s}}}}]}]
+  - name: upstream
+    type: STATIC
+    load_assignment:
+      cluster_name: upstream
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %[2]s}}}}]}]
+`, portOf(t, authAddr), portOf(t, upstreamAddr))
+}
+
+// TestIngressShape runs the controller's ext_authz shape through the data plane: routes that
+// enable the filter are checked at the auth URL, with the redirect header, and get the
+// allowed answer headers; a route that does not enable it is not checked.
+func TestIngressShape(t *testing.T) {
+	leak.Check(t)
+	as := newAuthServer(t)
+	upAddr := loopback.HTTP(t, &loopback.Echo{Name: "up"})
+	gw := gateway(t, ingressShape(t, as.addr, upAddr))
+	c := newClient(t)
+	r := do(t, c, "GET", "http://"+gw+"/app", "", map[string]string{"x-user": "mallory"})
+	if r.status != 200 {
+		t.Fatalf("status %d %q", r.status, r.body)
+	}
+	up, _ := loopback.DecodeEcho([]byte(r.body))
+	if got := strings.Join(up.Header.Values("x-user"), ","); got != "alice" {
+		t.Errorf("upstream x-user = %q, want alice", got)
+	}
+	if got := strings.Join(up.Header.Values("x-groups"), ","); got != "a,b" {
+		t.Errorf("upstream x-groups = %q, want a,b", got)
+	}
+	chk, _ := as.lastCheck(t)
+	if chk.URL.RequestURI() != "/auth/allow?app=web" || chk.Header.Get("x-auth-request-redirect") != "https://app.example.com/" {
+		t.Errorf("check %s, x-auth-request-redirect %q", chk.URL.RequestURI(), chk.Header.Get("x-auth-request-redirect"))
+	}
+	n := as.count()
+	if r := do(t, c, "GET", "http://"+gw+"/public", "", nil); r.status != 200 || as.count() != n {
+		t.Errorf("public route: status %d, checked %v", r.status, as.count() != n)
+	}
+}
