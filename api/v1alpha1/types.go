@@ -149,6 +149,8 @@ type Route struct {
 	Fault *Fault `json:"fault,omitempty"`
 	// Limits the requests each client address may make; requests over the limit get 429.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Checks each request before it is forwarded.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // RateLimit gives each client address a token bucket: it holds burst requests and refills by
@@ -160,6 +162,25 @@ type RateLimit struct {
 	Per *Duration `json:"per,omitempty"`
 	// Requests a client may make at once. Default requests.
 	Burst *uint32 `json:"burst,omitempty"`
+}
+
+// Auth checks requests before they are forwarded; a request that fails the check is answered
+// by the gateway and never reaches the backend.
+type Auth struct {
+	// Asks an external authorization service about each request (Envoy's ext_authz).
+	ExtAuth *ExtAuth `json:"extAuth,omitempty"`
+}
+
+// ExtAuth sends each request's method, Host and headers to an authorization service first. A
+// 2xx answer lets the request through; any other answer is sent to the client instead; an
+// unreachable or slow (5s) service answers 403.
+type ExtAuth struct {
+	// The backend the authorization service runs on.
+	Backend string `json:"backend"`
+	// Path and query the check is sent to. Default "/".
+	Path string `json:"path,omitempty"`
+	// Headers of the service's answer that replace the request's, e.g. [X-User].
+	ResponseHeaders []string `json:"responseHeaders,omitempty"`
 }
 
 // Retries retry a failed request. Retries avoid the endpoints already tried, and the request

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,6 +108,9 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	if r.RateLimit != nil {
 		v.rateLimit(p+".rateLimit", r.RateLimit)
 	}
+	if r.Auth != nil {
+		v.auth(p+".auth", r.Auth, backends)
+	}
 }
 
 func (v *validator) rateLimit(p string, rl *RateLimit) {
@@ -118,6 +122,28 @@ func (v *validator) rateLimit(p string, rl *RateLimit) {
 	}
 	if rl.Burst != nil && *rl.Burst == 0 {
 		v.fail(p+".burst", "must be at least 1")
+	}
+}
+
+func (v *validator) auth(p string, a *Auth, backends map[string]int) {
+	e := a.ExtAuth
+	if e == nil {
+		v.fail(p, "needs extAuth")
+		return
+	}
+	p += ".extAuth"
+	if _, ok := backends[e.Backend]; !ok {
+		v.fail(p+".backend", "backend %q is not defined", e.Backend)
+	}
+	if e.Path != "" {
+		if u, err := url.ParseRequestURI(e.Path); err != nil || !strings.HasPrefix(e.Path, "/") || u.Host != "" || strings.ContainsAny(e.Path, "# \t") {
+			v.fail(p+".path", "%q is not a path (with an optional query)", e.Path)
+		}
+	}
+	for i, h := range e.ResponseHeaders {
+		if h == "" || strings.ContainsAny(h, ":() \t\r\n,;") {
+			v.fail(idx(p+".responseHeaders", i), "%q is not a header name", h)
+		}
 	}
 }
 
