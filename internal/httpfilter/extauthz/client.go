@@ -20,18 +20,28 @@ const maxAnswerBody = 1 << 20
 
 // answer is the authorization service's response, copied out of the exchange's buffers.
 type answer struct {
-	status  int
-	headers []header.Field
-	body    []byte
+	status   int
+	headers  []header.Field
+	body     []byte
+	trailers []header.Field
 }
 
 var errNoCluster = errors.New("ext_authz: authorization cluster not found")
 
-// call sends the check request for the client request h over the configured cluster, the
-// router's way: the cluster's load balancer picks a host and an upstream.Exchange on its pool
-// carries the request. It returns when the answer is read, server_uri.timeout passes or ctx
-// (the stream's) is cancelled, whichever comes first.
-func (c *Config) call(ctx context.Context, h *header.Map, body []byte, partial bool) (*answer, error) {
+// callHTTP asks an HTTP service and reads its decision.
+func (c *Config) callHTTP(ctx context.Context, h *header.Map, body []byte, partial bool) (*decision, error) {
+	a, err := c.exchange(ctx, c.checkRequest(h, body, partial), body, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	return c.httpDecision(a), nil
+}
+
+// exchange sends req (and body, nil for none) to the authorization service over the
+// configured cluster, the router's way: the cluster's load balancer picks a host and an
+// upstream.Exchange on its pool carries the request. It returns when the answer is read,
+// timeout passes or ctx (the stream's) is cancelled, whichever comes first.
+func (c *Config) exchange(ctx context.Context, req *header.Map, body []byte, timeout time.Duration) (*answer, error) {
 	cl := c.ref.Load()
 	if cl == nil {
 		return nil, fmt.Errorf("%w: %q", errNoCluster, c.clusterName)
@@ -42,12 +52,14 @@ func (c *Config) call(ctx context.Context, h *header.Map, body []byte, partial b
 	}
 	host.Begin()
 	defer host.End()
-	deadline := time.Now().Add(c.timeout)
+	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
-	req := c.checkRequest(h, body, partial)
 	pool := host.Pool
+	if c.grpc != nil && pool.Protocol() != upstream.HTTP2 {
+		return nil, fmt.Errorf("ext_authz: cluster %q does not speak HTTP/2, which gRPC needs", c.clusterName)
+	}
 	x := upstream.NewExchange(pool.Protocol())
 	x.Prepare(req, body == nil)
 	if err := x.Connect(ctx, pool, deadline); err != nil {
@@ -88,6 +100,11 @@ func (c *Config) call(ctx context.Context, h *header.Map, body []byte, partial b
 			return nil, fmt.Errorf("ext_authz: answer body over %d bytes", maxAnswerBody)
 		}
 		a.body = append(a.body, chunk...)
+	}
+	var tr header.Map
+	x.Trailers(&tr)
+	for _, f := range tr.Fields() {
+		a.trailers = append(a.trailers, header.Field{Name: strings.Clone(f.Name), Value: strings.Clone(f.Value)})
 	}
 	reusable = ctx.Err() == nil
 	return a, nil

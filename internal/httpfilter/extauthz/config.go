@@ -10,15 +10,17 @@
 // allowed_upstream_headers_to_append, allowed_client_headers,
 // allowed_client_headers_on_success}; failure_mode_allow, failure_mode_allow_header_add,
 // status_on_error, with_request_body {max_request_bytes, allow_partial_message,
-// pack_as_bytes}, clear_route_cache, stat_prefix and transport_api_version. Any other field is
-// rejected with its path.
+// pack_as_bytes}, clear_route_cache, stat_prefix and transport_api_version. grpc_service
+// {envoy_grpc {cluster_name, authority}, timeout} may replace http_service: the check is then
+// a call to envoy.service.auth.v3.Authorization/Check (grpc.go). Any other field is rejected
+// with its path.
 //
 // typed_per_filter_config takes ExtAuthzPerRoute: disabled, or check_settings
 // {context_extensions, disable_request_body_buffering, with_request_body}.
 //
 // # The check
 //
-// The check request is made in the stream's goroutine over the named cluster, with the
+// In HTTP mode, the check request is made in the stream's goroutine over the named cluster, with the
 // router's load balancer and upstream pools. It carries the client's method, its path behind
 // path_prefix, its Host, the client headers allowed_headers selects (all when unset), the
 // headers_to_add and, with with_request_body, the buffered body. The call is bounded by
@@ -107,6 +109,8 @@ type Config struct {
 	clearRouteCache  bool
 	statPrefix       string
 
+	grpc *grpcSettings // grpc_service; nil in HTTP service mode
+
 	stats *filterStats // under the connection manager's scope; nil outside one
 }
 
@@ -114,6 +118,7 @@ type Config struct {
 type bodySettings struct {
 	max          int
 	allowPartial bool
+	packAsBytes  bool // gRPC: the body goes in raw_body rather than body
 }
 
 type filterStats struct {
@@ -168,11 +173,13 @@ func (p *perRoute) NewFilter(*httpfilter.Stream, httpfilter.Config) httpfilter.F
 
 // supported lists the fields the decoder reads, per message; any other set field is rejected.
 var supported = map[protoreflect.FullName][]protoreflect.Name{
-	"envoy.extensions.filters.http.ext_authz.v3.ExtAuthz": {"http_service", "transport_api_version",
+	"envoy.extensions.filters.http.ext_authz.v3.ExtAuthz": {"http_service", "grpc_service", "transport_api_version",
 		"failure_mode_allow", "failure_mode_allow_header_add", "with_request_body", "clear_route_cache",
 		"status_on_error", "stat_prefix"},
 	"envoy.extensions.filters.http.ext_authz.v3.HttpService":           {"server_uri", "path_prefix", "path_override", "authorization_request", "authorization_response"},
 	"envoy.config.core.v3.HttpUri":                                     {"uri", "cluster", "timeout"},
+	"envoy.config.core.v3.GrpcService":                                 {"envoy_grpc", "timeout"},
+	"envoy.config.core.v3.GrpcService.EnvoyGrpc":                       {"cluster_name", "authority"},
 	"envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest":  {"allowed_headers", "headers_to_add"},
 	"envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse": {"allowed_upstream_headers", "allowed_upstream_headers_to_append", "allowed_client_headers", "allowed_client_headers_on_success"},
 	"envoy.extensions.filters.http.ext_authz.v3.BufferSettings":        {"max_request_bytes", "allow_partial_message", "pack_as_bytes"},
@@ -232,9 +239,6 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 		return nil, fmt.Errorf("ext_authz: transport_api_version: %v: only V3 is supported", v)
 	}
 	hs := a.GetHttpService()
-	if hs == nil {
-		return nil, fmt.Errorf("ext_authz: http_service: required (grpc_service is not supported)")
-	}
 	c := &Config{
 		failureModeAllow: a.GetFailureModeAllow(),
 		failureHeaderAdd: a.GetFailureModeAllowHeaderAdd(),
@@ -244,12 +248,25 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 		prefix:           hs.GetPathPrefix(),
 		override:         hs.GetPathOverride(),
 	}
+	var err error
+	if c.body, err = compileBody("with_request_body", a.GetWithRequestBody()); err != nil {
+		return nil, err
+	}
 	if s := a.GetStatusOnError(); s != nil {
 		code := int(s.GetCode())
 		if code < 100 || code > 599 {
 			return nil, fmt.Errorf("ext_authz: status_on_error.code: %d is not an HTTP status", code)
 		}
 		c.statusOnError = code
+	}
+	if gs := a.GetGrpcService(); gs != nil {
+		if err := c.compileGRPC(gs); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	if hs == nil {
+		return nil, fmt.Errorf("ext_authz: one of http_service and grpc_service is required")
 	}
 	if c.prefix != "" && !strings.HasPrefix(c.prefix, "/") {
 		return nil, fmt.Errorf("ext_authz: http_service.path_prefix: %q must start with /", c.prefix)
@@ -272,8 +289,8 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 	if c.clusterName = su.GetCluster(); c.clusterName == "" {
 		return nil, fmt.Errorf("ext_authz: http_service.server_uri.cluster: required")
 	}
-	u, err := url.Parse(su.GetUri())
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	u, perr := url.Parse(su.GetUri())
+	if perr != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("ext_authz: http_service.server_uri.uri: %q is not an http(s) URL", su.GetUri())
 	}
 	c.authority = u.Host
@@ -311,9 +328,6 @@ func (Factory) NewConfig(m proto.Message) (httpfilter.Config, error) {
 	if c.clientSuccess, err = compileList("http_service.authorization_response.allowed_client_headers_on_success", resp.GetAllowedClientHeadersOnSuccess()); err != nil {
 		return nil, err
 	}
-	if c.body, err = compileBody("with_request_body", a.GetWithRequestBody()); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -324,7 +338,7 @@ func compileBody(path string, b *extauthzv3.BufferSettings) (*bodySettings, erro
 	if b.GetMaxRequestBytes() == 0 {
 		return nil, fmt.Errorf("ext_authz: %s.max_request_bytes: must be positive", path)
 	}
-	return &bodySettings{max: int(b.GetMaxRequestBytes()), allowPartial: b.GetAllowPartialMessage()}, nil
+	return &bodySettings{max: int(b.GetMaxRequestBytes()), allowPartial: b.GetAllowPartialMessage(), packAsBytes: b.GetPackAsBytes()}, nil
 }
 
 // NewOverride implements httpfilter.Factory.

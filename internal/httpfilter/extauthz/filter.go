@@ -30,6 +30,7 @@ func (c *Config) NewFilter(s *httpfilter.Stream, pr httpfilter.Config) httpfilte
 		if p.body != nil {
 			f.body = p.body
 		}
+		f.ext = p.contextExtensions
 		if p.noBodyBuffering {
 			f.body = nil
 		}
@@ -46,6 +47,8 @@ type filter struct {
 	waiting bool
 	// respHeaders go on the response: the denial's, or allowed_client_headers_on_success.
 	respHeaders []header.Field
+	// ext is the route's context_extensions (gRPC mode).
+	ext map[string]string
 }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
@@ -111,11 +114,30 @@ func (f *filter) OnResponseHeaders(_ *httpfilter.Stream, h *header.Map, _ bool) 
 	return httpfilter.Continue
 }
 
-// check asks the authorization service and acts on the answer. body is nil when the
+// decision is what the authorization service decided, whatever the protocol.
+type decision struct {
+	allowed bool
+	// A denial: status, body and the headers for the client.
+	status int
+	body   []byte
+	// On success: request headers to set (replacing), to append and to remove, and
+	// headers for the client's response. A denial's client headers are in respHeaders too.
+	set, add    []header.Field
+	remove      []string
+	respHeaders []header.Field
+}
+
+// check asks the authorization service and acts on its decision. body is nil when the
 // request's body is not sent.
 func (f *filter) check(s *httpfilter.Stream, h *header.Map, body []byte, partial bool) httpfilter.Status {
 	c := f.cfg
-	res, err := c.call(s.Ctx, h, body, partial)
+	var d *decision
+	var err error
+	if c.grpc != nil {
+		d, err = c.callGRPC(s, h, body, f.ext)
+	} else {
+		d, err = c.callHTTP(s.Ctx, h, body, partial)
+	}
 	if s.Ctx.Err() != nil {
 		// The client is gone or the stream timed out: nobody is left to answer.
 		return httpfilter.Stop
@@ -137,62 +159,73 @@ func (f *filter) check(s *httpfilter.Stream, h *header.Map, body []byte, partial
 		s.SendLocalReply(c.statusOnError, "", httpfilter.FlagUnauthorizedExternalService, "ext_authz_error")
 		return httpfilter.Stop
 	}
-	if res.status < 200 || res.status > 299 {
+	if !d.allowed {
 		if st != nil {
 			st.denied.Inc()
 		}
-		for _, hf := range res.headers {
-			if c.clientAllowed(hf.Name) {
-				f.respHeaders = append(f.respHeaders, hf)
-			}
-		}
-		s.SendLocalReply(res.status, string(res.body), httpfilter.FlagUnauthorizedExternalService, "ext_authz_denied")
+		f.respHeaders = d.respHeaders
+		s.SendLocalReply(d.status, string(d.body), httpfilter.FlagUnauthorizedExternalService, "ext_authz_denied")
 		return httpfilter.Stop
 	}
 	if st != nil {
 		st.ok.Inc()
 	}
 	changed := false
-	if c.upstream != nil {
-		for i, hf := range res.headers {
-			if c.upstream.match(hf.Name) && forwardable(hf.Name) {
-				if !seenBefore(res.headers[:i], hf.Name) {
-					h.Del(hf.Name)
-				}
-				h.Add(hf.Name, hf.Value)
-				changed = true
-			}
+	for i, hf := range d.set {
+		if !seenBefore(d.set[:i], hf.Name) {
+			h.Del(hf.Name)
 		}
+		h.Add(hf.Name, hf.Value)
+		changed = true
 	}
-	if c.upstreamAppend != nil {
-		for _, hf := range res.headers {
-			if c.upstreamAppend.match(hf.Name) && forwardable(hf.Name) {
-				h.Add(hf.Name, hf.Value)
-				changed = true
-			}
-		}
+	for _, hf := range d.add {
+		h.Add(hf.Name, hf.Value)
+		changed = true
 	}
-	for _, hf := range res.headers {
-		if hf.Name != hdrHeadersToRemove {
-			continue
-		}
-		for _, n := range strings.Split(hf.Value, ",") {
-			if n = strings.ToLower(strings.TrimSpace(n)); n != "" && forwardable(n) && n != "host" {
-				changed = h.Del(n) || changed
-			}
-		}
+	for _, n := range d.remove {
+		changed = h.Del(n) || changed
 	}
-	if c.clientSuccess != nil {
-		for _, hf := range res.headers {
-			if c.clientSuccess.match(hf.Name) && forwardable(hf.Name) {
-				f.respHeaders = append(f.respHeaders, hf)
-			}
-		}
-	}
+	f.respHeaders = d.respHeaders
 	if changed && c.clearRouteCache {
 		s.ClearRouteCache()
 	}
 	return httpfilter.Continue
+}
+
+// httpDecision reads an HTTP service's answer: a 2xx allows, anything else denies.
+func (c *Config) httpDecision(a *answer) *decision {
+	d := &decision{status: a.status, body: a.body}
+	if a.status < 200 || a.status > 299 {
+		for _, hf := range a.headers {
+			if c.clientAllowed(hf.Name) {
+				d.respHeaders = append(d.respHeaders, hf)
+			}
+		}
+		return d
+	}
+	d.allowed = true
+	for _, hf := range a.headers {
+		if !forwardable(hf.Name) {
+			continue
+		}
+		if c.upstream != nil && c.upstream.match(hf.Name) {
+			d.set = append(d.set, hf)
+		}
+		if c.upstreamAppend != nil && c.upstreamAppend.match(hf.Name) {
+			d.add = append(d.add, hf)
+		}
+		if c.clientSuccess != nil && c.clientSuccess.match(hf.Name) {
+			d.respHeaders = append(d.respHeaders, hf)
+		}
+		if hf.Name == hdrHeadersToRemove {
+			for _, n := range strings.Split(hf.Value, ",") {
+				if n = strings.ToLower(strings.TrimSpace(n)); n != "" && forwardable(n) && n != "host" {
+					d.remove = append(d.remove, n)
+				}
+			}
+		}
+	}
+	return d
 }
 
 // clientAllowed reports whether a header of a denial goes to the client: those
