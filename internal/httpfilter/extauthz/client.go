@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/cluster"
@@ -25,6 +26,9 @@ type answer struct {
 	body     []byte
 	trailers []header.Field
 }
+
+// h1Pool recycles HTTP/1.1 exchanges, which hold nothing once closed.
+var h1Pool = sync.Pool{New: func() any { return new(upstream.H1) }}
 
 var errNoCluster = errors.New("ext_authz: authorization cluster not found")
 
@@ -52,15 +56,25 @@ func (c *Config) exchange(ctx context.Context, req *header.Map, body []byte, tim
 	}
 	host.Begin()
 	defer host.End()
+	// The deadline bounds the exchange through the connection's deadlines (HTTP/1.1) or the
+	// stream's context (HTTP/2); a new connection is bounded by the cluster's connect_timeout.
+	// No context of its own: on the hot path that would cost a timer and a cancel context.
 	deadline := time.Now().Add(timeout)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 
 	pool := host.Pool
 	if c.grpc != nil && pool.Protocol() != upstream.HTTP2 {
 		return nil, fmt.Errorf("ext_authz: cluster %q does not speak HTTP/2, which gRPC needs", c.clusterName)
 	}
-	x := upstream.NewExchange(pool.Protocol())
+	var x upstream.Exchange
+	var h1 *upstream.H1
+	if pool.Protocol() == upstream.HTTP1 {
+		h1 = h1Pool.Get().(*upstream.H1)
+		*h1 = upstream.H1{}
+		defer h1Pool.Put(h1)
+		x = h1
+	} else {
+		x = upstream.NewExchange(pool.Protocol())
+	}
 	x.Prepare(req, body == nil)
 	if err := x.Connect(ctx, pool, deadline); err != nil {
 		return nil, err
@@ -114,7 +128,10 @@ func (c *Config) exchange(ctx context.Context, req *header.Map, body []byte, tim
 // method, path_prefix + its path (or path_override), its Host, the allowed headers, headers_to_add and, when
 // the body is sent, its length.
 func (c *Config) checkRequest(h *header.Map, body []byte, partial bool) *header.Map {
-	req := &header.Map{Method: h.Method, Scheme: "http", Authority: h.Authority, Path: c.prefix + h.Path}
+	req := &header.Map{Method: h.Method, Scheme: "http", Authority: h.Authority, Path: h.Path}
+	if c.prefix != "" {
+		req.Path = c.prefix + h.Path
+	}
 	if c.override != "" {
 		req.Path = c.override
 	}
