@@ -43,10 +43,17 @@ func readResponse(br *bufio.Reader) (int, error) {
 
 // benchGateway measures HTTP/1.1 GETs of path on one keep-alive connection through a whole
 // gateway whose ext_authz service and upstream answer fixed responses without net/http.
-func benchGateway(b *testing.B, path string) {
-	auth := loopback.Fixed(b, []byte("HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n"))
+func benchGateway(b *testing.B, path string, grpc bool) {
 	up := loopback.Fixed(b, []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100)))
-	gw := gateway(b, bootstrap(b, auth, up, ""))
+	var yaml string
+	if grpc {
+		_, auth := serveGRPCAuth(b)
+		yaml = grpcBootstrap(b, auth, up)
+	} else {
+		auth := loopback.Fixed(b, []byte("HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n"))
+		yaml = bootstrap(b, auth, up, "")
+	}
+	gw := gateway(b, yaml)
 	c, err := net.Dial("tcp", gw)
 	if err != nil {
 		b.Fatal(err)
@@ -69,8 +76,12 @@ func benchGateway(b *testing.B, path string) {
 
 // BenchmarkCheck is a request allowed by the authorization service (one check over a
 // keep-alive pool, an upstream header added).
-func BenchmarkCheck(b *testing.B) { benchGateway(b, "/allow") }
+func BenchmarkCheck(b *testing.B) { benchGateway(b, "/allow", false) }
+
+// BenchmarkCheckGRPC is the same through a grpc-go Authorization server (whose own cost,
+// in this process, is counted too).
+func BenchmarkCheckGRPC(b *testing.B) { benchGateway(b, "/allow", true) }
 
 // BenchmarkDisabled is the same request on a route that disables the check: the
 // difference is the check's cost.
-func BenchmarkDisabled(b *testing.B) { benchGateway(b, "/off") }
+func BenchmarkDisabled(b *testing.B) { benchGateway(b, "/off", false) }

@@ -63,7 +63,7 @@ func (g *grpcAuth) lastRequest() *authv3.CheckRequest {
 	return g.last
 }
 
-func serveGRPCAuth(t *testing.T) (*grpcAuth, string) {
+func serveGRPCAuth(t testing.TB) (*grpcAuth, string) {
 	ln := loopback.Listen(t)
 	srv := grpc.NewServer()
 	ga := &grpcAuth{}
