@@ -149,7 +149,7 @@ type Route struct {
 	Fault *Fault `json:"fault,omitempty"`
 	// Limits the requests each client address may make; requests over the limit get 429.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
-	// Requires clients to authenticate.
+	// Requires clients to authenticate, or checks each request with a service, before it is forwarded.
 	Auth *Auth `json:"auth,omitempty"`
 }
 
@@ -164,10 +164,13 @@ type RateLimit struct {
 	Burst *uint32 `json:"burst,omitempty"`
 }
 
-// Auth requires clients to authenticate before their requests go on.
+// Auth checks requests before they are forwarded; a request that fails a check is answered by
+// the gateway and never reaches the backend.
 type Auth struct {
 	// Requires a JSON Web Token signed by an issuer's keys.
 	JWT *JWTAuth `json:"jwt,omitempty"`
+	// Asks an external authorization service about each request (Envoy's ext_authz).
+	ExtAuth *ExtAuth `json:"extAuth,omitempty"`
 }
 
 // JWTAuth verifies a JSON Web Token in the Authorization header (Bearer) or the access_token
@@ -193,6 +196,18 @@ type JWTAuth struct {
 	PayloadHeader string `json:"payloadHeader,omitempty"`
 	// Lets requests without a token through; a token that is present must still be valid.
 	Optional bool `json:"optional,omitempty"`
+}
+
+// ExtAuth sends each request's method, Host and headers to an authorization service first. A
+// 2xx answer lets the request through; any other answer is sent to the client instead; an
+// unreachable or slow (5s) service answers 403.
+type ExtAuth struct {
+	// The backend the authorization service runs on.
+	Backend string `json:"backend"`
+	// Path and query the check is sent to. Default "/".
+	Path string `json:"path,omitempty"`
+	// Headers of the service's answer that replace the request's, e.g. [X-User].
+	ResponseHeaders []string `json:"responseHeaders,omitempty"`
 }
 
 // Retries retry a failed request. Retries avoid the endpoints already tried, and the request

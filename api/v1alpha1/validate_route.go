@@ -109,12 +109,8 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	if r.RateLimit != nil {
 		v.rateLimit(p+".rateLimit", r.RateLimit)
 	}
-	if a := r.Auth; a != nil {
-		if a.JWT == nil {
-			v.fail(p+".auth", "needs jwt")
-		} else {
-			v.jwt(p+".auth.jwt", a.JWT, backends)
-		}
+	if r.Auth != nil {
+		v.auth(p+".auth", r.Auth, backends)
 	}
 }
 
@@ -175,6 +171,35 @@ func (v *validator) jwt(p string, j *JWTAuth, backends map[string]int) {
 			v.fail(p+".payloadHeader", "%q is not a valid header name", h)
 		} else if _, dup := j.ClaimHeaders[h]; dup {
 			v.fail(p+".payloadHeader", "%q is also in claimHeaders", h)
+		}
+	}
+}
+
+func (v *validator) auth(p string, a *Auth, backends map[string]int) {
+	if a.JWT == nil && a.ExtAuth == nil {
+		v.fail(p, "needs jwt or extAuth")
+		return
+	}
+	if a.JWT != nil {
+		v.jwt(p+".jwt", a.JWT, backends)
+	}
+	if a.ExtAuth != nil {
+		v.extAuth(p+".extAuth", a.ExtAuth, backends)
+	}
+}
+
+func (v *validator) extAuth(p string, e *ExtAuth, backends map[string]int) {
+	if _, ok := backends[e.Backend]; !ok {
+		v.fail(p+".backend", "backend %q is not defined", e.Backend)
+	}
+	if e.Path != "" {
+		if u, err := url.ParseRequestURI(e.Path); err != nil || !strings.HasPrefix(e.Path, "/") || u.Host != "" || strings.ContainsAny(e.Path, "# \t") {
+			v.fail(p+".path", "%q is not a path (with an optional query)", e.Path)
+		}
+	}
+	for i, h := range e.ResponseHeaders {
+		if h == "" || strings.ContainsAny(h, ":() \t\r\n,;") {
+			v.fail(idx(p+".responseHeaders", i), "%q is not a header name", h)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -405,6 +406,11 @@ func (t *ingressTranslation) auth() error {
 		return fmt.Errorf("annotation auth-type %q not supported (basic)", typ)
 	}
 	if u := t.ann.str("auth-url"); u != "" {
+		// The check goes to the URL's path as it is (ext_authz path_override): nginx
+		// variables there cannot be expanded.
+		if pu, err := url.Parse(u); err == nil && strings.Contains(pu.RequestURI(), "$") {
+			return fmt.Errorf("annotation auth-url: nginx variables in the path or query (%q) are not supported", u)
+		}
 		c, err := t.urlCluster("auth-url", u)
 		if err != nil {
 			return err

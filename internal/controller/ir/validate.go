@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -247,8 +248,15 @@ func (r *Route) validate(clusters map[string]bool) []error {
 			errs = append(errs, fmt.Errorf("mirror cluster %q not found", m.Cluster))
 		}
 	}
-	if a := r.ExtAuth; a != nil && !clusters[a.Cluster] {
-		errs = append(errs, fmt.Errorf("extAuth cluster %q not found", a.Cluster))
+	if a := r.ExtAuth; a != nil {
+		if !clusters[a.Cluster] {
+			errs = append(errs, fmt.Errorf("extAuth cluster %q not found", a.Cluster))
+		}
+		if u, err := url.Parse(a.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("extAuth url %q: not an http(s) URL", a.URL))
+		} else if strings.Contains(u.RequestURI(), "$") {
+			errs = append(errs, fmt.Errorf("extAuth url %q: nginx variables in the path or query are not supported", a.URL))
+		}
 	}
 	if j := r.JWT; j != nil {
 		switch {

@@ -1,6 +1,7 @@
 package simple
 
 import (
+	"cmp"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ func (t *translator) route(r *v1alpha1.Route) *ir.Route {
 	out.Fault = fault(r.Fault)
 	out.RateLimit = rateLimit(r.RateLimit)
 	out.JWT = jwt(r.Auth)
+	out.ExtAuth = extAuth(r.Auth)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
 			out.RequestHeaders, out.RemoveRequestHeaders = headerOps(h.Request)
@@ -172,6 +174,16 @@ func jwt(a *v1alpha1.Auth) *ir.JWT {
 		out.ClaimHeaders = append(out.ClaimHeaders, ir.JWTHeader{Header: strings.ToLower(h), Claim: j.ClaimHeaders[h]})
 	}
 	return out
+}
+
+// extAuth is the IR of a route's auth.extAuth: the service is reached over its backend's
+// cluster, named in the URL's host.
+func extAuth(a *v1alpha1.Auth) *ir.ExtAuth {
+	if a == nil || a.ExtAuth == nil {
+		return nil
+	}
+	e := a.ExtAuth
+	return &ir.ExtAuth{Cluster: e.Backend, URL: "http://" + e.Backend + cmp.Or(e.Path, "/"), ResponseHeaders: e.ResponseHeaders}
 }
 
 func fault(f *v1alpha1.Fault) *ir.Fault {

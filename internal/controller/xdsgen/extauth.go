@@ -1,6 +1,7 @@
 package xdsgen
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 
@@ -18,8 +19,9 @@ import (
 // service, named after its cluster.
 const extAuthzPrefix = "envoy.filters.http.ext_authz/"
 
-// External authorization is an optional ext_authz filter per authorization service, enabled
-// on the routes that use that service.
+// External authorization is an ext_authz filter per authorization service, disabled in the
+// chain and enabled on the routes that use that service. It is not optional: a data plane
+// without the filter must reject the listener rather than serve the routes unchecked.
 func init() {
 	register(&feature{
 		name: "extauth", order: 130,
@@ -33,15 +35,16 @@ func init() {
 			slices.SortFunc(authz, func(a, b *ir.ExtAuth) int { return strings.Compare(a.Cluster, b.Cluster) })
 			var out []*hcmv3.HttpFilter
 			for _, a := range authz {
-				out = append(out, optionalFilter(extAuthzPrefix+a.Cluster, extAuthz(a)))
+				out = append(out, &hcmv3.HttpFilter{Name: extAuthzPrefix + a.Cluster,
+					ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(extAuthz(a))}, Disabled: true})
 			}
 			return out
 		},
 		route: func(out *routev3.Route, r *ir.Route) {
 			if a := r.ExtAuth; a != nil {
-				enableOptional(out, extAuthzPrefix+a.Cluster, &extauthzv3.ExtAuthzPerRoute{
+				perFilter(out, extAuthzPrefix+a.Cluster, typed(&routev3.FilterConfig{Config: typed(&extauthzv3.ExtAuthzPerRoute{
 					Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{}},
-				})
+				})}))
 			}
 		},
 	})
@@ -56,7 +59,13 @@ func extAuthz(a *ir.ExtAuth) *extauthzv3.ExtAuthz {
 		}
 		resp.AllowedUpstreamHeaders = lm
 	}
+	// ingress-nginx sends the check to the URL as it is, not to the client's path behind it.
+	path := "/"
+	if u, err := url.Parse(a.URL); err == nil {
+		path = u.RequestURI()
+	}
 	svc := &extauthzv3.HttpService{
+		PathOverride: path,
 		ServerUri: &corev3.HttpUri{
 			Uri:              a.URL,
 			HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: a.Cluster},

@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/extauthz"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/jwtauthn"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/localratelimit"
