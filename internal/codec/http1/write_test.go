@@ -215,11 +215,7 @@ func TestWriteRequest(t *testing.T) {
 // checkWrite finishes a message whose head was written with headErr: the body pieces, the
 // trailers and a flush, stopping at the first error. It then wants wantErr, or (when nil)
 // exactly want in out.
-func checkWrite(t *testing.T, w interface {
-	WriteBody([]byte) error
-	WriteEnd(*header.Map) error
-	Flush() error
-}, headErr error, body []string, trailers []header.Field, out *bytes.Buffer, want string, wantErr error) {
+func checkWrite(t *testing.T, w messageWriter, headErr error, body []string, trailers []header.Field, out *bytes.Buffer, want string, wantErr error) {
 	t.Helper()
 	err := headErr
 	for _, b := range body {
