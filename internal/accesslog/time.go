@@ -68,6 +68,15 @@ func compileTime(f string) (*timeFormat, error) {
 		flush()
 		tf.items = append(tf.items, timeItem{verb: v, digits: digits})
 	}
+	// addJoined adds a composite specifier (%T, %F, …): its parts with sep between them.
+	addJoined := func(sep byte, verbs ...timeVerb) {
+		for j, v := range verbs {
+			if j > 0 {
+				lit = append(lit, sep)
+			}
+			add(v, 0)
+		}
+	}
 	for i := 0; i < len(f); i++ {
 		c := f[i]
 		if c != '%' {
@@ -124,27 +133,13 @@ func compileTime(f string) (*timeFormat, error) {
 		case 'f':
 			add(tFraction, 9)
 		case 'T':
-			add(tHour, 0)
-			lit = append(lit, ':')
-			add(tMinute, 0)
-			lit = append(lit, ':')
-			add(tSecond, 0)
+			addJoined(':', tHour, tMinute, tSecond)
 		case 'R':
-			add(tHour, 0)
-			lit = append(lit, ':')
-			add(tMinute, 0)
+			addJoined(':', tHour, tMinute)
 		case 'F':
-			add(tYear, 0)
-			lit = append(lit, '-')
-			add(tMonth, 0)
-			lit = append(lit, '-')
-			add(tDay, 0)
+			addJoined('-', tYear, tMonth, tDay)
 		case 'D':
-			add(tMonth, 0)
-			lit = append(lit, '/')
-			add(tDay, 0)
-			lit = append(lit, '/')
-			add(tYear2, 0)
+			addJoined('/', tMonth, tDay, tYear2)
 		case '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			if i+1 >= len(f) || f[i+1] != 'f' {
 				return nil, fmt.Errorf("%%%c: expected %%%cf", f[i], f[i])

@@ -118,36 +118,34 @@ func TestPolicyDistribution(t *testing.T) {
 
 func TestLeastRequestPrefersIdleHosts(t *testing.T) {
 	const n = 40000
-	t.Run("two choices", func(t *testing.T) {
-		hosts := testHosts(1, 1)
-		hosts[0].active.Store(5)
-		got := chooseN(setCluster(settings(model.LBLeastRequest), hosts), n, false)
+	for _, tc := range []struct {
+		name    string
+		weights []uint32
+		busy    int   // the host given active requests
+		active  int64 // how many
+		tune    func(s *lbSettings)
+		want    []float64 // each host's share of the picks
+	}{
 		// The busy host wins only when both draws land on it: 1/4 of picks.
-		chiSquare(t, hosts, got, []float64{0.25, 0.75}, n)
-	})
-	t.Run("choice count 4", func(t *testing.T) {
-		hosts := testHosts(1, 1)
-		hosts[0].active.Store(5)
-		s := settings(model.LBLeastRequest)
-		s.choiceCount = 4
-		got := chooseN(setCluster(s, hosts), n, false)
-		chiSquare(t, hosts, got, []float64{1.0 / 16, 15.0 / 16}, n)
-	})
-	t.Run("weighted bias 1", func(t *testing.T) {
+		{name: "two choices", weights: []uint32{1, 1}, busy: 0, active: 5, want: []float64{0.25, 0.75}},
+		{name: "choice count 4", weights: []uint32{1, 1}, busy: 0, active: 5,
+			tune: func(s *lbSettings) { s.choiceCount = 4 }, want: []float64{1.0 / 16, 15.0 / 16}},
 		// weight / (active+1): 1/1 and 3/3, so both hosts are equally attractive.
-		hosts := testHosts(1, 3)
-		hosts[1].active.Store(2)
-		got := chooseN(setCluster(settings(model.LBLeastRequest), hosts), n, false)
-		chiSquare(t, hosts, got, []float64{0.5, 0.5}, n)
-	})
-	t.Run("weighted bias 0 ignores load", func(t *testing.T) {
-		hosts := testHosts(1, 3)
-		hosts[1].active.Store(100)
-		s := settings(model.LBLeastRequest)
-		s.bias = 0
-		got := chooseN(setCluster(s, hosts), n, false)
-		chiSquare(t, hosts, got, []float64{0.25, 0.75}, n)
-	})
+		{name: "weighted bias 1", weights: []uint32{1, 3}, busy: 1, active: 2, want: []float64{0.5, 0.5}},
+		{name: "weighted bias 0 ignores load", weights: []uint32{1, 3}, busy: 1, active: 100,
+			tune: func(s *lbSettings) { s.bias = 0 }, want: []float64{0.25, 0.75}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hosts := testHosts(tc.weights...)
+			hosts[tc.busy].active.Store(tc.active)
+			s := settings(model.LBLeastRequest)
+			if tc.tune != nil {
+				tc.tune(s)
+			}
+			got := chooseN(setCluster(s, hosts), n, false)
+			chiSquare(t, hosts, got, tc.want, n)
+		})
+	}
 	t.Run("weighted bias 2", func(t *testing.T) {
 		// 4/(1+1)^2 = 1 and 1/1: equal.
 		hosts := testHosts(1, 4)

@@ -139,6 +139,26 @@ func newTestManager(t testing.TB, opts Options) *Manager {
 	return m
 }
 
+// applyPlain gives m one plain listener "p", chain "p", on a free loopback port.
+func applyPlain(t testing.TB, m *Manager) {
+	t.Helper()
+	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// busyPlain applies listener "p" (applyPlain) and returns a connection to it whose
+// request is still in flight, so only a forced close can end it.
+func busyPlain(t testing.TB, m *Manager) *client {
+	t.Helper()
+	applyPlain(t, m)
+	c := dialPlain(t, addrOf(t, m, "p"))
+	c.greeting()
+	c.send(t, "busy")
+	c.line()
+	return c
+}
+
 func addrOf(t testing.TB, m *Manager, name string) string {
 	t.Helper()
 	for _, s := range m.Listeners() {

@@ -264,13 +264,7 @@ func TestDrain(t *testing.T) {
 func TestDrainForceCloses(t *testing.T) {
 	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: 50 * time.Millisecond})
-	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
-		t.Fatal(err)
-	}
-	stuck := dialPlain(t, addrOf(t, m, "p"))
-	stuck.greeting()
-	stuck.send(t, "busy")
-	stuck.line()
+	stuck := busyPlain(t, m)
 	m.Drain(context.Background())
 	// Drain returned, so the handler has returned; the client sees the close.
 	stuck.expectClosed(t)
@@ -279,13 +273,7 @@ func TestDrainForceCloses(t *testing.T) {
 func TestDrainContextForceCloses(t *testing.T) {
 	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: time.Hour})
-	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
-		t.Fatal(err)
-	}
-	stuck := dialPlain(t, addrOf(t, m, "p"))
-	stuck.greeting()
-	stuck.send(t, "busy")
-	stuck.line()
+	stuck := busyPlain(t, m)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	m.Drain(ctx)
@@ -295,13 +283,7 @@ func TestDrainContextForceCloses(t *testing.T) {
 func TestRemovedListenerForceClosedAfterDrainTime(t *testing.T) {
 	leak.Check(t)
 	m := newTestManager(t, Options{DrainTime: 50 * time.Millisecond})
-	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
-		t.Fatal(err)
-	}
-	stuck := dialPlain(t, addrOf(t, m, "p"))
-	stuck.greeting()
-	stuck.send(t, "busy")
-	stuck.line()
+	stuck := busyPlain(t, m)
 	if err := m.Apply(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -312,13 +294,7 @@ func TestRemovedListenerForceClosedAfterDrainTime(t *testing.T) {
 func TestCloseClosesEverything(t *testing.T) {
 	leak.Check(t)
 	m := NewManager(Options{DrainTime: time.Hour})
-	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
-		t.Fatal(err)
-	}
-	c := dialPlain(t, addrOf(t, m, "p"))
-	c.greeting()
-	c.send(t, "busy")
-	c.line()
+	c := busyPlain(t, m)
 	if err := m.Apply(nil); err != nil { // retiring, with an hour to go
 		t.Fatal(err)
 	}
@@ -374,9 +350,7 @@ func TestIPv6WildcardIsV6Only(t *testing.T) {
 func TestRebindAfterStop(t *testing.T) {
 	leak.Check(t)
 	m := NewManager(Options{})
-	if err := m.Apply([]*Compiled{mustCompile(t, plainListener("p", loopback(0), "p"), nil)}); err != nil {
-		t.Fatal(err)
-	}
+	applyPlain(t, m)
 	addr := addrOf(t, m, "p")
 	c := dialPlain(t, addr)
 	c.greeting()

@@ -53,13 +53,7 @@ func serveOne(c *ServerConn, h, resp *header.Map, rh *RequestHead) error {
 	if err := c.WriteResponseHead(resp, Framing{Kind: Length, Length: int64(len(responseBody))}, true); err != nil {
 		return err
 	}
-	if err := c.WriteBody(responseBody); err != nil {
-		return err
-	}
-	if err := c.WriteEnd(nil); err != nil {
-		return err
-	}
-	return c.Flush()
+	return writeLast(c, responseBody)
 }
 
 func BenchmarkParseRequestHead(b *testing.B) {
@@ -247,13 +241,7 @@ func TestZeroAllocs(t *testing.T) {
 			if err := writeOnly.WriteResponseHead(resp, Framing{Kind: Chunked}, true); err != nil {
 				return err
 			}
-			if err := writeOnly.WriteBody(responseBody); err != nil {
-				return err
-			}
-			if err := writeOnly.WriteEnd(nil); err != nil {
-				return err
-			}
-			return writeOnly.Flush()
+			return writeLast(writeOnly, responseBody)
 		}},
 		{name: "server exchange GET", run: func() error { return serveOne(server, &h, resp, &rh) }},
 		{name: "server exchange chunked POST", run: func() error { return serveOne(chunkedServer, &h, resp, &rh) }},

@@ -70,3 +70,22 @@ func fieldsString(h *header.Map) string {
 	}
 	return b.String()
 }
+
+// messageWriter is the body half that ServerConn and ClientConn share.
+type messageWriter interface {
+	WriteBody([]byte) error
+	WriteEnd(*header.Map) error
+	Flush() error
+}
+
+// writeLast writes body as the whole (or last) piece of a message's body, ends the message
+// without trailers and flushes it.
+func writeLast(w messageWriter, body []byte) error {
+	if err := w.WriteBody(body); err != nil {
+		return err
+	}
+	if err := w.WriteEnd(nil); err != nil {
+		return err
+	}
+	return w.Flush()
+}

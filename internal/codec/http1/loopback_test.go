@@ -190,13 +190,7 @@ func TestLoopbackIdleHoldsNoBuffer(t *testing.T) {
 		if err := c.WriteRequestHead(&h, Framing{Kind: Length, Length: 2}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.WriteBody([]byte("hi")); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.WriteEnd(nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Flush(); err != nil {
+		if err := writeLast(c, []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
 		got := readResponse(t, c, "POST")
@@ -275,13 +269,7 @@ func TestLoopbackExpectContinue(t *testing.T) {
 	if string(cont) != "HTTP/1.1 100 Continue\r\n\r\n" {
 		t.Fatalf("interim response %q", cont)
 	}
-	if err := c.WriteBody([]byte("data")); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WriteEnd(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flush(); err != nil {
+	if err := writeLast(c, []byte("data")); err != nil {
 		t.Fatal(err)
 	}
 	if got := readResponse(t, c, "POST"); got.body != "POST /upload\ndata" {

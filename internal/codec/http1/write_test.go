@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -146,35 +147,8 @@ func TestWriteResponse(t *testing.T) {
 			for _, f := range tc.fields {
 				h.Add(f.Name, f.Value)
 			}
-			var tr header.Map
-			for _, f := range tc.trailers {
-				tr.Add(f.Name, f.Value)
-			}
 			err := c.WriteResponseHead(&h, tc.framing, tc.keepAlive)
-			for _, b := range tc.body {
-				if err != nil {
-					break
-				}
-				err = c.WriteBody([]byte(b))
-			}
-			if err == nil {
-				err = c.WriteEnd(&tr)
-			}
-			if err == nil {
-				err = c.Flush()
-			}
-			if tc.wantErr != nil {
-				if err != tc.wantErr {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mc.out.String(); got != tc.want {
-				t.Fatalf("wrote\n%q\nwant\n%q", got, tc.want)
-			}
+			checkWrite(t, c, err, tc.body, tc.trailers, &mc.out, tc.want, tc.wantErr)
 		})
 	}
 }
@@ -232,35 +206,44 @@ func TestWriteRequest(t *testing.T) {
 			for _, f := range tc.fields {
 				h.Add(f.Name, f.Value)
 			}
-			var tr header.Map
-			for _, f := range tc.trailers {
-				tr.Add(f.Name, f.Value)
-			}
 			err := c.WriteRequestHead(&h, tc.framing)
-			for _, b := range tc.body {
-				if err != nil {
-					break
-				}
-				err = c.WriteBody([]byte(b))
-			}
-			if err == nil {
-				err = c.WriteEnd(&tr)
-			}
-			if err == nil {
-				err = c.Flush()
-			}
-			if tc.wantErr != nil {
-				if err != tc.wantErr {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mc.out.String(); got != tc.want {
-				t.Fatalf("wrote\n%q\nwant\n%q", got, tc.want)
-			}
+			checkWrite(t, c, err, tc.body, tc.trailers, &mc.out, tc.want, tc.wantErr)
 		})
+	}
+}
+
+// checkWrite finishes a message whose head was written with headErr: the body pieces, the
+// trailers and a flush, stopping at the first error. It then wants wantErr, or (when nil)
+// exactly want in out.
+func checkWrite(t *testing.T, w messageWriter, headErr error, body []string, trailers []header.Field, out *bytes.Buffer, want string, wantErr error) {
+	t.Helper()
+	err := headErr
+	for _, b := range body {
+		if err != nil {
+			break
+		}
+		err = w.WriteBody([]byte(b))
+	}
+	if err == nil {
+		var tr header.Map
+		for _, f := range trailers {
+			tr.Add(f.Name, f.Value)
+		}
+		err = w.WriteEnd(&tr)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if wantErr != nil {
+		if err != wantErr {
+			t.Fatalf("err = %v, want %v", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != want {
+		t.Fatalf("wrote\n%q\nwant\n%q", got, want)
 	}
 }

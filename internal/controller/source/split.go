@@ -99,17 +99,9 @@ func eachMember(b []byte, i int, fn func(key []byte, start int) (int, bool)) (in
 		if !ok {
 			return 0, false
 		}
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
+		var done bool
+		if i, done, ok = afterItem(b, ve, '}'); !ok || done {
+			return i, ok
 		}
 	}
 }
@@ -137,19 +129,27 @@ func eachElement(b []byte, i int, fn func(start int) (int, bool)) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case ']':
-			return i + 1, true
-		default:
-			return 0, false
+		var done bool
+		if i, done, ok = afterItem(b, ve, ']'); !ok || done {
+			return i, ok
 		}
 	}
+}
+
+// afterItem reads what follows a member or element that ends at end: a comma (more follow,
+// from next) or the closing bracket (done, and next is the index after it).
+func afterItem(b []byte, end int, closing byte) (next int, done, ok bool) {
+	i := skipWS(b, end)
+	if i >= len(b) {
+		return 0, false, false
+	}
+	switch b[i] {
+	case ',':
+		return i + 1, false, true
+	case closing:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 // elements returns the elements of the JSON array (or null) at b[i], and the index after it.

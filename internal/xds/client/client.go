@@ -282,13 +282,13 @@ func (c *Client) runStream(ctx context.Context, ads discoveryv3.AggregatedDiscov
 		if err != nil {
 			return false, err
 		}
-		tr = &deltaTransport{s: s, node: c.opts.Node}
+		tr = &deltaTransport{s: s, node: nodeOnce{node: c.opts.Node}}
 	} else {
 		s, err := ads.StreamAggregatedResources(sctx, grpc.WaitForReady(true))
 		if err != nil {
 			return false, err
 		}
-		tr = &sotwTransport{s: s, node: c.opts.Node}
+		tr = &sotwTransport{s: s, node: nodeOnce{node: c.opts.Node}}
 	}
 
 	c.stats.connected.Set(1)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -922,6 +923,37 @@ func TestGoControlPlane(t *testing.T) {
 			})
 			if !slices.Equal(a.listeners(), []string{"web"}) {
 				t.Fatalf("listeners after the NACK: %v", a.listeners())
+			}
+		})
+	}
+}
+
+// TestStaticClash: an update may not bring in a listener or cluster named like a static one,
+// but one already in place before (not changed by the update) is left to the build.
+func TestStaticClash(t *testing.T) {
+	static := []*model.Cluster{{Name: "a"}, {Name: "b"}}
+	name := func(c *model.Cluster) string { return c.Name }
+	for _, tc := range []struct {
+		name    string
+		merged  []string
+		changed []string
+		wantErr string
+	}{
+		{name: "no clash", merged: []string{"c"}, changed: []string{"c"}},
+		{name: "changed clash", merged: []string{"b", "c"}, changed: []string{"b"}, wantErr: `cluster "b": a static cluster has that name`},
+		{name: "unchanged name", merged: []string{"b", "c"}, changed: []string{"c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			merged, changed := map[string]int{}, map[string]bool{}
+			for _, n := range tc.merged {
+				merged[n] = 1
+			}
+			for _, n := range tc.changed {
+				changed[n] = true
+			}
+			err := staticClash("cluster", static, name, merged, changed)
+			if got := fmt.Sprint(err); tc.wantErr != "" && got != tc.wantErr || tc.wantErr == "" && err != nil {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
 		})
 	}

@@ -298,20 +298,16 @@ func (c *Client) candidate(k kind, changes []change) (resources, map[string]bool
 	switch k {
 	case kindLDS:
 		m := update1(next.listeners, changes)
-		for _, l := range c.static.Listeners {
-			if _, dup := m[l.Name]; dup && changed[l.Name] {
-				return next, nil, fmt.Errorf("listener %q: a static listener has that name", l.Name)
-			}
+		if err := staticClash("listener", c.static.Listeners, func(l *model.Listener) string { return l.Name }, m, changed); err != nil {
+			return next, nil, err
 		}
 		next.listeners = m
 	case kindRDS:
 		next.routes = update1(next.routes, changes)
 	case kindCDS:
 		m := update1(next.clusters, changes)
-		for _, cl := range c.static.Clusters {
-			if _, dup := m[cl.Name]; dup && changed[cl.Name] {
-				return next, nil, fmt.Errorf("cluster %q: a static cluster has that name", cl.Name)
-			}
+		if err := staticClash("cluster", c.static.Clusters, func(c *model.Cluster) string { return c.Name }, m, changed); err != nil {
+			return next, nil, err
 		}
 		next.clusters = m
 	case kindEDS:
@@ -323,6 +319,18 @@ func (c *Client) candidate(k kind, changes []change) (resources, map[string]bool
 }
 
 // update1 returns a copy of m with changes made.
+// staticClash refuses an update that changed a resource of the static configuration's name
+// (kind is "listener" or "cluster"): merged is the dynamic set after the update.
+func staticClash[S, V any](kind string, static []S, name func(S) string, merged map[string]V, changed map[string]bool) error {
+	for _, st := range static {
+		n := name(st)
+		if _, dup := merged[n]; dup && changed[n] {
+			return fmt.Errorf("%s %q: a static %s has that name", kind, n, kind)
+		}
+	}
+	return nil
+}
+
 func update1[V any](m map[string]V, changes []change) map[string]V {
 	out := maps.Clone(m)
 	for _, ch := range changes {

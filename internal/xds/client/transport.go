@@ -178,18 +178,30 @@ func nackStatus(err error) *statuspb.Status {
 	return &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 }
 
+// nodeOnce is the node a stream names on its first request only: the server keeps it for the
+// stream's life.
+type nodeOnce struct {
+	node *corev3.Node
+	sent bool
+}
+
+// first returns a copy of the node the first time, nil after.
+func (n *nodeOnce) first() *corev3.Node {
+	if n.sent {
+		return nil
+	}
+	n.sent = true
+	return clone(n.node)
+}
+
 // sotwTransport is the state-of-the-world protocol (StreamAggregatedResources).
 type sotwTransport struct {
-	s        discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	node     *corev3.Node
-	nodeSent bool
+	s    discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	node nodeOnce
 }
 
 func (t *sotwTransport) send(req *discoveryv3.DiscoveryRequest) error {
-	if !t.nodeSent {
-		req.Node = clone(t.node)
-		t.nodeSent = true
-	}
+	req.Node = t.node.first()
 	return t.s.Send(req)
 }
 
@@ -250,16 +262,12 @@ func (t *sotwTransport) recv() (*update, error) {
 
 // deltaTransport is the incremental protocol (DeltaAggregatedResources).
 type deltaTransport struct {
-	s        discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
-	node     *corev3.Node
-	nodeSent bool
+	s    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	node nodeOnce
 }
 
 func (t *deltaTransport) send(req *discoveryv3.DeltaDiscoveryRequest) error {
-	if !t.nodeSent {
-		req.Node = clone(t.node)
-		t.nodeSent = true
-	}
+	req.Node = t.node.first()
 	return t.s.Send(req)
 }
 

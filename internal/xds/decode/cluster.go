@@ -40,6 +40,21 @@ func Cluster(c *clusterv3.Cluster) (*model.Cluster, error) {
 	return cluster("", c)
 }
 
+var clusterTypes = map[clusterv3.Cluster_DiscoveryType]model.ClusterType{
+	clusterv3.Cluster_STATIC:      model.ClusterStatic,
+	clusterv3.Cluster_STRICT_DNS:  model.ClusterStrictDNS,
+	clusterv3.Cluster_LOGICAL_DNS: model.ClusterLogicalDNS,
+	clusterv3.Cluster_EDS:         model.ClusterEDS,
+}
+
+var dnsFamilies = map[clusterv3.Cluster_DnsLookupFamily]model.DNSFamily{
+	clusterv3.Cluster_AUTO:         model.DNSAuto,
+	clusterv3.Cluster_V4_ONLY:      model.DNSV4Only,
+	clusterv3.Cluster_V6_ONLY:      model.DNSV6Only,
+	clusterv3.Cluster_V4_PREFERRED: model.DNSV4Preferred,
+	clusterv3.Cluster_ALL:          model.DNSAll,
+}
+
 func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 	out := &model.Cluster{
 		Name:             c.GetName(),
@@ -54,21 +69,14 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 	if _, ok := c.GetClusterDiscoveryType().(*clusterv3.Cluster_ClusterType); ok {
 		return nil, p.field("cluster_type").errorf("custom cluster types not supported")
 	}
-	switch c.GetType() {
-	case clusterv3.Cluster_STATIC:
-		out.Type = model.ClusterStatic
-	case clusterv3.Cluster_STRICT_DNS:
-		out.Type = model.ClusterStrictDNS
-	case clusterv3.Cluster_LOGICAL_DNS:
-		out.Type = model.ClusterLogicalDNS
-	case clusterv3.Cluster_EDS:
-		out.Type = model.ClusterEDS
-		var err error
+	var err error
+	if out.Type, err = enum(p.field("type"), c.GetType(), clusterTypes); err != nil {
+		return nil, err
+	}
+	if out.Type == model.ClusterEDS {
 		if out.EDS, err = edsConfig(p, c); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, p.field("type").errorf("%s not supported", c.GetType())
 	}
 	if c.GetEdsClusterConfig() != nil && out.Type != model.ClusterEDS {
 		return nil, p.field("eds_cluster_config").errorf("only for type EDS")
@@ -77,7 +85,6 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 		return nil, err
 	}
 
-	var err error
 	if out.ConnectTimeout, err = duration(p.field("connect_timeout"), c.GetConnectTimeout(), defaultConnectTimeout); err != nil {
 		return nil, err
 	}
@@ -93,19 +100,8 @@ func cluster(p path, c *clusterv3.Cluster) (*model.Cluster, error) {
 	if out.DNSRefreshRate < minDNSRefreshRate {
 		return nil, p.field("dns_refresh_rate").errorf("must be at least 1ms")
 	}
-	switch c.GetDnsLookupFamily() {
-	case clusterv3.Cluster_AUTO:
-		out.DNSFamily = model.DNSAuto
-	case clusterv3.Cluster_V4_ONLY:
-		out.DNSFamily = model.DNSV4Only
-	case clusterv3.Cluster_V6_ONLY:
-		out.DNSFamily = model.DNSV6Only
-	case clusterv3.Cluster_V4_PREFERRED:
-		out.DNSFamily = model.DNSV4Preferred
-	case clusterv3.Cluster_ALL:
-		out.DNSFamily = model.DNSAll
-	default:
-		return nil, p.field("dns_lookup_family").errorf("%s not supported", c.GetDnsLookupFamily())
+	if out.DNSFamily, err = enum(p.field("dns_lookup_family"), c.GetDnsLookupFamily(), dnsFamilies); err != nil {
+		return nil, err
 	}
 
 	if err := upstreamProtocol(p, c, out); err != nil {

@@ -47,6 +47,14 @@ func init() {
 
 // lbConfig decodes lb_policy with its settings, common_lb_config and the load
 // assignment's overprovisioning factor.
+var lbPolicies = map[clusterv3.Cluster_LbPolicy]model.LBPolicy{
+	clusterv3.Cluster_ROUND_ROBIN:   model.LBRoundRobin,
+	clusterv3.Cluster_LEAST_REQUEST: model.LBLeastRequest,
+	clusterv3.Cluster_RANDOM:        model.LBRandom,
+	clusterv3.Cluster_RING_HASH:     model.LBRingHash,
+	clusterv3.Cluster_MAGLEV:        model.LBMaglev,
+}
+
 func lbConfig(p path, c *clusterv3.Cluster, out *model.Cluster) error {
 	// Unset fields stay zero (or nil): the model reads that as Envoy's default.
 	lb := &out.LB
@@ -55,19 +63,9 @@ func lbConfig(p path, c *clusterv3.Cluster, out *model.Cluster) error {
 	mismatch := func(field string) error {
 		return p.field(field).errorf("does not match lb_policy %s", c.GetLbPolicy())
 	}
-	switch c.GetLbPolicy() {
-	case clusterv3.Cluster_ROUND_ROBIN:
-		out.LBPolicy = model.LBRoundRobin
-	case clusterv3.Cluster_LEAST_REQUEST:
-		out.LBPolicy = model.LBLeastRequest
-	case clusterv3.Cluster_RANDOM:
-		out.LBPolicy = model.LBRandom
-	case clusterv3.Cluster_RING_HASH:
-		out.LBPolicy = model.LBRingHash
-	case clusterv3.Cluster_MAGLEV:
-		out.LBPolicy = model.LBMaglev
-	default:
-		return p.field("lb_policy").errorf("%s not supported", c.GetLbPolicy())
+	var err error
+	if out.LBPolicy, err = enum(p.field("lb_policy"), c.GetLbPolicy(), lbPolicies); err != nil {
+		return err
 	}
 	if lr := c.GetLeastRequestLbConfig(); lr != nil {
 		lp := p.field("least_request_lb_config")

@@ -238,6 +238,19 @@ func unpack(p path, a *anypb.Any) (proto.Message, error) {
 	return m, nil
 }
 
+// enum maps an Envoy enum value to the model's through to; a value missing from to is
+// rejected at p as not supported.
+func enum[E interface {
+	comparable
+	String() string
+}, M any](p path, v E, to map[E]M) (M, error) {
+	m, ok := to[v]
+	if !ok {
+		return m, p.errorf("%s not supported", v)
+	}
+	return m, nil
+}
+
 // duration converts d, using def when it is unset. Envoy uses an explicit 0 to disable most
 // timeouts, which is why unset and zero differ.
 func duration(p path, d *durationpb.Duration, def time.Duration) (time.Duration, error) {

@@ -74,37 +74,39 @@ func Dial(ctx context.Context, addr, node string, delta bool) (*Client, error) {
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	n := &corev3.Node{Id: node, Cluster: "xdstest"}
 	if delta {
-		st, err := ads.DeltaAggregatedResources(sctx)
-		if err != nil {
-			cancel()
-			conn.Close()
-			return nil, err
-		}
-		for _, t := range Types {
-			if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: n, TypeUrl: t}); err != nil {
-				cancel()
-				conn.Close()
-				return nil, err
-			}
-		}
-		go c.runDelta(st)
+		err = subscribe(sctx, ads.DeltaAggregatedResources, c.runDelta, func(t string) *discoveryv3.DeltaDiscoveryRequest {
+			return &discoveryv3.DeltaDiscoveryRequest{Node: n, TypeUrl: t}
+		})
 	} else {
-		st, err := ads.StreamAggregatedResources(sctx)
-		if err != nil {
-			cancel()
-			conn.Close()
-			return nil, err
-		}
-		for _, t := range Types {
-			if err := st.Send(&discoveryv3.DiscoveryRequest{Node: n, TypeUrl: t}); err != nil {
-				cancel()
-				conn.Close()
-				return nil, err
-			}
-		}
-		go c.runSotW(st)
+		err = subscribe(sctx, ads.StreamAggregatedResources, c.runSotW, func(t string) *discoveryv3.DiscoveryRequest {
+			return &discoveryv3.DiscoveryRequest{Node: n, TypeUrl: t}
+		})
+	}
+	if err != nil {
+		cancel()
+		conn.Close()
+		return nil, err
 	}
 	return c, nil
+}
+
+// subscribe opens a stream (SotW or delta), asks it for every one of Types and hands it to
+// run in a goroutine.
+func subscribe[Req any, St interface{ Send(Req) error }](
+	ctx context.Context, open func(context.Context, ...grpc.CallOption) (St, error),
+	run func(St), request func(typeURL string) Req,
+) error {
+	st, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range Types {
+		if err := st.Send(request(t)); err != nil {
+			return err
+		}
+	}
+	go run(st)
+	return nil
 }
 
 func (c *Client) runSotW(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient) {
