@@ -138,6 +138,8 @@ func decode(t *testing.T, manifest []byte) *rendered {
 			obj = into(r.clusterRoles, name)
 		case "ServiceAccount":
 			obj = &corev1.ServiceAccount{}
+		case "Namespace":
+			obj = &corev1.Namespace{}
 		case "ClusterRoleBinding":
 			obj = &rbacv1.ClusterRoleBinding{}
 		case "IngressClass":

@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -159,6 +160,29 @@ func TestHelmChartDryRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeployManifestDryRun applies deploy/nuncio.yaml, the chart's plain twin, as
+// TestHelmChartDryRun applies the chart.
+func TestDeployManifestDryRun(t *testing.T) {
+	env := Shared(t)
+	cs := clientset(t, env)
+	data, err := os.ReadFile("../../deploy/nuncio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := helmtest.Objects(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dry run creates no namespace, and the manifests' objects live in this one.
+	const ns = "nuncio"
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), Namespace(ns), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	for what, err := range newApplier(t, env).apply(t, ns, objs, true) {
+		t.Errorf("%s: %v", what, err)
 	}
 }
 
