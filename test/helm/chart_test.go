@@ -2,6 +2,7 @@ package helmtest
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -238,5 +239,41 @@ func TestRBAC(t *testing.T) {
 	wantRules, _ := yaml.Marshal(want.Rules)
 	if string(got) != string(wantRules) {
 		t.Errorf("chart rules:\n%s\ndeploy/nuncio.yaml rules:\n%s", got, wantRules)
+	}
+}
+
+// TestValuesRefused checks that values.schema.json refuses what the chart cannot render
+// sensibly, naming the value and the reason.
+func TestValuesRefused(t *testing.T) {
+	helm := helmBinary(t)
+	tests := []struct {
+		name    string
+		values  string
+		wantErr []string
+	}{
+		{name: "misspelt top-level key", values: "gatway: {replicas: 3}\n", wantErr: []string{"at ''", "'gatway' not allowed"}},
+		{name: "misspelt nested key", values: "gateway: {replica: 3}\n", wantErr: []string{"at '/gateway'", "'replica' not allowed"}},
+		{name: "service type", values: "gateway: {service: {type: External}}\n", wantErr: []string{"at '/gateway/service/type'", "must be one of"}},
+		{name: "drain time not a duration", values: "gateway: {drainTime: 20}\n", wantErr: []string{"at '/gateway/drainTime'", "want string"}},
+		{name: "port out of range", values: "controller: {xdsPort: 70000}\n", wantErr: []string{"at '/controller/xdsPort'"}},
+		{name: "log level", values: "controller: {logLevel: verbose}\n", wantErr: []string{"at '/controller/logLevel'"}},
+		{name: "digest", values: "image: {digest: latest}\n", wantErr: []string{"at '/image/digest'"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(f, []byte(tc.values), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Template(helm, Release{Name: "nuncio", Namespace: "nuncio", ValuesFiles: []string{f}})
+			if err == nil {
+				t.Fatalf("values %q rendered, want them refused", tc.values)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
 	}
 }
