@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -273,6 +274,50 @@ func TestValuesRefused(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+// TestGatewayShutdown checks, for every value set, that a gateway pod is given the time its
+// shutdown takes: the preStop sleep, then the drain, within the termination grace period.
+func TestGatewayShutdown(t *testing.T) {
+	helm := helmBinary(t)
+	for _, c := range cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			r := decode(t, render(t, helm, c))
+			var gw *appsv1.Deployment
+			for name, d := range r.deployments {
+				if strings.HasSuffix(name, "-gateway") {
+					gw = d
+				}
+			}
+			if gw == nil {
+				t.Fatalf("no gateway Deployment: %v", r.kinds)
+			}
+			pod := gw.Spec.Template.Spec
+			var drain time.Duration
+			for _, a := range pod.Containers[0].Args {
+				if v, ok := strings.CutPrefix(a, "--drain-time="); ok {
+					d, err := time.ParseDuration(v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					drain = d
+				}
+			}
+			var sleep time.Duration
+			if lc := pod.Containers[0].Lifecycle; lc != nil && lc.PreStop != nil && lc.PreStop.Sleep != nil {
+				sleep = time.Duration(lc.PreStop.Sleep.Seconds) * time.Second
+			}
+			if sleep == 0 {
+				t.Error("no preStop sleep: a load balancer may still send connections to closed listeners")
+			}
+			if pod.TerminationGracePeriodSeconds == nil {
+				t.Fatal("no terminationGracePeriodSeconds")
+			}
+			if grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; grace <= sleep+drain {
+				t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + drain %v: open connections are killed", grace, sleep, drain)
 			}
 		})
 	}

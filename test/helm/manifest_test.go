@@ -49,6 +49,8 @@ func TestManifestMatchesChart(t *testing.T) {
 		same(name+" livenessProbe", cc.LivenessProbe, pc.LivenessProbe)
 		same(name+" securityContext", cc.SecurityContext, pc.SecurityContext)
 		same(name+" volumeMounts", cc.VolumeMounts, pc.VolumeMounts)
+		same(name+" lifecycle", cc.Lifecycle, pc.Lifecycle)
+		same(name+" terminationGracePeriodSeconds", cd.Spec.Template.Spec.TerminationGracePeriodSeconds, pd.Spec.Template.Spec.TerminationGracePeriodSeconds)
 		if chart.policies[name] == nil || plain.policies[name] == nil {
 			t.Errorf("NetworkPolicy %s: in the chart %v, in deploy/nuncio.yaml %v", name, chart.policies[name] != nil, plain.policies[name] != nil)
 		} else {
