@@ -7,7 +7,8 @@
 # blocks a landing. .ci/run prints the total and warns past 25 minutes. Roughly:
 #   deps        about 1 minute once per machine (building staticcheck), plus about 6 minutes
 #               once per machine to build kube-apiserver for test/k8s (cached outside the
-#               repository by Kubernetes and Go version, see docs/testing.md), then nothing
+#               repository by Kubernetes and Go version, see docs/testing.md), and a few
+#               minutes once to build helm for test/helm and test/k8s, then nothing
 #   lint        2-3 minutes cold (type-checking go-control-plane), seconds with a warm cache
 #   unit        the bulk: -race roughly doubles CPU time, and with 2 cores that is felt, so
 #               -race runs on every package except the whole-binary suites (NORACE), which are

@@ -5,8 +5,9 @@
 # usage: tools/test-deps.sh [--peers]
 #   (always) h2spec (internal/codec/http2), and the Debian packages the test suite itself
 #            drives: chromium (dashboard test), etcd-server and iproute2 (test/k8s),
-#            redis-server (internal/ratelimit), and kube-apiserver built by
-#            tools/kube-apiserver.sh (about 6 minutes on 2 cores, once per machine)
+#            redis-server (internal/ratelimit), kube-apiserver built by
+#            tools/kube-apiserver.sh (about 6 minutes on 2 cores, once per machine), and helm
+#            built by tools/helm.sh (test/helm, test/k8s; a few minutes, once per machine)
 #   --peers  also install the real peers that benchmarks run against, from Debian's packages:
 #            nginx haproxy caddy wrk nghttp2-client redis-server
 set -euo pipefail
@@ -20,7 +21,7 @@ H2SPEC_VERSION=v2.2.1+incompatible
 TEST_PACKAGES=(chromium etcd-server iproute2 redis-server)
 PEERS=(nginx haproxy caddy wrk nghttp2-client redis-server)
 
-usage() { sed -n '5,11s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,12s/^# \{0,1\}//p' "$0"; }
 
 peers=false
 for arg in "$@"; do
@@ -52,6 +53,8 @@ fi
 
 # test/k8s runs against a real API server, built from source and cached outside the repository.
 "$(dirname "$0")/kube-apiserver.sh" >/dev/null
+# test/helm and test/k8s render the chart with helm, built from the module proxy and cached the same way.
+"$(dirname "$0")/helm.sh" >/dev/null
 
 wanted=("${TEST_PACKAGES[@]}")
 $peers && wanted+=("${PEERS[@]}")

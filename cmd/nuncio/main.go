@@ -61,7 +61,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "translate":
 		return translateCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "nuncio", versionString())
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -48,6 +49,10 @@ func TestDeployManifests(t *testing.T) {
 			obj = &appsv1.Deployment{}
 		case "Service":
 			obj = &corev1.Service{}
+		case "NetworkPolicy":
+			obj = &networkingv1.NetworkPolicy{}
+		case "PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
 		default:
 			t.Fatalf("unexpected kind %q", tm.Kind)
 		}
