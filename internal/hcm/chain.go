@@ -3,6 +3,7 @@ package hcm
 import (
 	"fmt"
 
+	"github.com/nuncio-gw/nuncio/internal/cluster"
 	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
@@ -31,8 +32,8 @@ type chainFilter struct {
 }
 
 // compileChain builds the chain of m's filters. Configs with stats under the connection
-// manager's scope get it now.
-func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope) (chain, error) {
+// manager's scope get it now, and those that call clusters get the resolver.
+func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope, clusters func(string) *cluster.Ref) (chain, error) {
 	var c chain
 	if len(m.HTTPFilters) == 0 {
 		return c, fmt.Errorf("hcm %q: http_filters: the router must be the last filter", m.StatPrefix)
@@ -44,6 +45,9 @@ func compileChain(m *model.HTTPConnectionManager, sc *stats.Scope) (chain, error
 		}
 		if scoped, ok := cfg.(httpfilter.ScopedConfig); ok {
 			cfg = scoped.WithScope(sc)
+		}
+		if cc, ok := cfg.(ClusterConfig); ok && clusters != nil {
+			cfg = cc.WithClusters(clusters)
 		}
 		pos := len(c.filters)
 		c.filters = append(c.filters, chainFilter{name: f.Name, slot: route.FilterSlot(f.Name), cfg: cfg, disabled: f.Disabled})

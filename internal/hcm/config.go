@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nuncio-gw/nuncio/internal/cluster"
 	"github.com/nuncio-gw/nuncio/internal/codec/http1"
+	"github.com/nuncio-gw/nuncio/internal/httpfilter"
 	"github.com/nuncio-gw/nuncio/internal/model"
 	"github.com/nuncio-gw/nuncio/internal/route"
 	"github.com/nuncio-gw/nuncio/internal/stats"
@@ -44,6 +46,18 @@ type Options struct {
 	BufferLimit uint32
 	// Stats is where the http.<stat_prefix>.* stats go; stats.Default when nil.
 	Stats *stats.Store
+	// Clusters resolves cluster names for filters that call clusters themselves
+	// (ClusterConfig); nil leaves them without clusters.
+	Clusters func(name string) *cluster.Ref
+}
+
+// ClusterConfig is implemented by a filter Config that sends requests of its own to clusters
+// named in its configuration or at run time (a wasm plugin's http_call, an authorization or
+// rate-limit service). The connection manager calls WithClusters once, when it compiles its
+// chain, with the resolver its route tables use, and runs the Config it returns.
+type ClusterConfig interface {
+	httpfilter.Config
+	WithClusters(resolve func(name string) *cluster.Ref) httpfilter.Config
 }
 
 // DefaultServerName is the Server header sent when server_name is not configured.
@@ -75,7 +89,7 @@ func New(m *model.HTTPConnectionManager, routes *route.Slot, opts Options) (*Con
 		MaxHeaders:     int(m.MaxHeadersCount),
 	}
 	var err error
-	if c.chain, err = compileChain(m, c.stats.scope); err != nil {
+	if c.chain, err = compileChain(m, c.stats.scope, opts.Clusters); err != nil {
 		return nil, err
 	}
 	if c.obs, err = newObservers(m); err != nil {
