@@ -6,4 +6,5 @@ import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/localratelimit"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/wasm"
 )
