@@ -204,7 +204,7 @@ func newConfig(w *httpwasmv3.Wasm) (*Config, error) {
 		Config: pluginCfg, VMConfig: vmCfg,
 	}, code)
 	if err != nil {
-		return nil, fmt.Errorf("config.vm_config.code: %w", err)
+		return nil, err
 	}
 	return c, nil
 }
@@ -357,10 +357,18 @@ func loadPlugin(cfg vm.Config, code []byte) (*plugin, error) {
 	cfg.Caller = c
 	cfg.LogLevel = abi.LogInfo
 	cfg.Stats = sc
-	vp, err := h.Load(context.Background(), code, cfg)
+	ctx := context.Background()
+	mod, err := h.Engine.Compile(ctx, code)
 	if err != nil {
 		sc.Release()
-		return nil, err
+		return nil, fmt.Errorf("config.vm_config.code: %w", err)
+	}
+	vp, err := h.NewPlugin(ctx, mod, cfg)
+	if err != nil {
+		_ = mod.Close(ctx)
+		sc.Release()
+		// The module is sound but did not start: its start, or its configuration.
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	p := &plugin{vm: vp, caller: c}
 	wp := weak.Make(p)
