@@ -98,7 +98,7 @@ type running struct {
 }
 
 // run writes yaml to a config file in dir and serves it until the test ends.
-func run(t *testing.T, dir, yaml string) *running {
+func run(t testing.TB, dir, yaml string) *running {
 	t.Helper()
 	path := filepath.Join(dir, "nuncio.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
