@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/server"
 	"github.com/nuncio-gw/nuncio/internal/testutil/wait"
@@ -91,6 +92,9 @@ func pluginFile(t testing.TB, dir, name string) string {
 	return p
 }
 
+// startTimeout bounds a server's start in these tests: a hang fails, a slow machine does not.
+const startTimeout = 5 * time.Minute
+
 // running is a server run from a config file, as `nuncio run` does.
 type running struct {
 	s    *server.Server
@@ -117,16 +121,20 @@ func run(t testing.TB, dir, yaml string) *running {
 			t.Errorf("server: %v", err)
 		}
 	})
-	r := &running{s: s, path: path}
-	wait.For(t, "the listeners to serve", func() bool {
+	// Starting loads every plugin (compiles or reads the compilation cache, starts a first
+	// instance each), which under the race detector takes longer than wait's bound.
+	deadline := time.Now().Add(startTimeout)
+	for len(s.ListenerStatus()) == 0 {
 		select {
 		case err := <-done:
 			t.Fatalf("server stopped: %v", err)
-		default:
+		case <-time.After(20 * time.Millisecond):
 		}
-		return len(s.ListenerStatus()) > 0
-	})
-	return r
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start within %v", startTimeout)
+		}
+	}
+	return &running{s: s, path: path}
 }
 
 // addr is the bound address of the listener called name.
