@@ -138,6 +138,7 @@ func (s *stream) begin(ctx context.Context) {
 	s.startCtx(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
 	s.BufferLimit = s.cfg.bufLim
+	s.ResponseBufferLimit = s.cfg.bufLim
 	s.table = s.cfg.routes.Load()
 	s.selectRoute()
 	s.makeFilters()
@@ -232,7 +233,7 @@ func (s *stream) decodeBody(chunk []byte, end bool) {
 		return
 	}
 	if s.reqBufferAt >= 0 {
-		if len(s.reqBuf)+len(chunk) > s.bufferLimit() {
+		if len(s.reqBuf)+len(chunk) > s.BufferLimit {
 			s.SendLocalReply(&s.Stream, 413, "payload too large", 0, "request_payload_too_large")
 			s.reqStopped = true
 			return
@@ -341,8 +342,6 @@ func (s *stream) decodeTrailers() {
 	}
 }
 
-func (s *stream) bufferLimit() int { return s.cfg.bufLim }
-
 // EncodeHeaders implements httpfilter.Sink.
 func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
 	if s.respStarted || s.respDone.Load() {
@@ -389,7 +388,7 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		return
 	}
 	if s.respBufferAt >= 0 {
-		if len(s.respBuf)+len(chunk) > s.bufferLimit() {
+		if len(s.respBuf)+len(chunk) > s.ResponseBufferLimit {
 			s.resetResponse("response_payload_too_large")
 			return
 		}

@@ -30,9 +30,13 @@ type Stream struct {
 	// route may override it.
 	AllowWebSocket bool
 
-	// BufferLimit is the listener's per_connection_buffer_limit_bytes: how much of a body a
-	// filter may keep (the router's retry buffer defaults to it).
-	BufferLimit int
+	// BufferLimit is how much of the request body the connection manager buffers for a
+	// filter (StopAndBuffer) and a filter may keep (the router's retry buffer defaults to
+	// it): the listener's per_connection_buffer_limit_bytes, unless a filter changes it for
+	// the stream, as Envoy's setDecoderBufferLimit. ResponseBufferLimit is the same for the
+	// response body (setEncoderBufferLimit).
+	BufferLimit         int
+	ResponseBufferLimit int
 
 	// Ctx is cancelled when the downstream resets the stream or closes the connection, when
 	// the stream times out, and when it ends. A filter that blocks (an ext_authz or
@@ -111,7 +115,7 @@ type Sink interface {
 	Hijack(s *Stream) (c net.Conn, buffered []byte, ok bool)
 }
 
-// ReplaceBody, called from OnRequestBody or OnResponseBody, makes b what the following
+// ReplaceBody makes b, when called from OnRequestBody or OnResponseBody, what the following
 // filters and the codec get instead of the chunk the callback was given (a body-rewriting
 // filter, usually on a body it buffered whole with StopAndBuffer). The connection manager
 // copies b when the callback returns. Headers that describe the body (content-length) are
