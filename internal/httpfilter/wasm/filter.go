@@ -114,6 +114,7 @@ func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool)
 		return f.fail(s)
 	}
 	a := vs.OnRequestHeaders(abi.HeadersOf(h), end)
+	f.effects(s, true)
 	if a == vm.ActionPause && !end {
 		f.reqHeld = true
 		return httpfilter.StopAndBuffer
@@ -132,6 +133,7 @@ func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) htt
 	}
 	f.body = append(f.body[:0], chunk...)
 	a := vs.OnRequestBody(&f.body, end)
+	f.effects(s, true)
 	if a == vm.ActionPause && !end {
 		return httpfilter.StopAndBuffer
 	}
@@ -155,7 +157,9 @@ func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilt
 	if err != nil {
 		return f.fail(s)
 	}
-	return f.after(s, vs.OnRequestTrailers(abi.HeadersOf(t)))
+	a := vs.OnRequestTrailers(abi.HeadersOf(t))
+	f.effects(s, true)
+	return f.after(s, a)
 }
 
 // OnResponseHeaders implements httpfilter.ResponseHeadersFilter.
@@ -168,6 +172,7 @@ func (f *filter) OnResponseHeaders(s *httpfilter.Stream, h *header.Map, end bool
 		return f.fail(s)
 	}
 	a := vs.OnResponseHeaders(abi.HeadersOf(h), end)
+	f.effects(s, false)
 	if a == vm.ActionPause && !end {
 		f.respHeld = true
 		return httpfilter.StopAndBuffer
@@ -186,6 +191,7 @@ func (f *filter) OnResponseBody(s *httpfilter.Stream, chunk []byte, end bool) ht
 	}
 	f.body = append(f.body[:0], chunk...)
 	a := vs.OnResponseBody(&f.body, end)
+	f.effects(s, false)
 	if a == vm.ActionPause && !end {
 		return httpfilter.StopAndBuffer
 	}
@@ -209,7 +215,9 @@ func (f *filter) OnResponseTrailers(s *httpfilter.Stream, t *header.Map) httpfil
 	if err != nil {
 		return f.fail(s)
 	}
-	return f.after(s, vs.OnResponseTrailers(abi.HeadersOf(t)))
+	a := vs.OnResponseTrailers(abi.HeadersOf(t))
+	f.effects(s, false)
+	return f.after(s, a)
 }
 
 // OnStreamDone implements httpfilter.StreamDoneFilter: the plugin's done, log and delete
@@ -221,6 +229,25 @@ func (f *filter) OnStreamDone(s *httpfilter.Stream) {
 	}
 	*f = filter{body: f.body[:0]}
 	filterPool.Put(f)
+}
+
+// effects applies what the plugin asked of the stream during a callback: buffer limits
+// (Higress's set_decoder_buffer_limit and set_encoder_buffer_limit), and, while the request
+// is on its way, a new route selection after proxy_clear_route_cache or a change of the
+// request headers (as Envoy does, unless the plugin set clear_route_cache to "off").
+func (f *filter) effects(s *httpfilter.Stream, request bool) {
+	vs := f.vs
+	if vs.DecoderBufferLimit > 0 {
+		s.BufferLimit, vs.DecoderBufferLimit = vs.DecoderBufferLimit, 0
+	}
+	if vs.EncoderBufferLimit > 0 {
+		s.ResponseBufferLimit, vs.EncoderBufferLimit = vs.EncoderBufferLimit, 0
+	}
+	clear := vs.ClearRouteCache || vs.RequestHeadersChanged && !vs.KeepRoute
+	vs.ClearRouteCache, vs.RequestHeadersChanged = false, false
+	if clear && request && !vs.Local().Sent {
+		s.ClearRouteCache()
+	}
 }
 
 // rewrite passes on the body the plugin left in f.body when it differs from chunk. When the

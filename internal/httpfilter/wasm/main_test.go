@@ -162,11 +162,20 @@ type response struct {
 	body   string
 }
 
+// do sends one request on a new connection and returns its response.
 func do(t testing.TB, method, url, body string, hdr ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	r, err := try(method, url, body, hdr...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+func try(method, url, body string, hdr ...string) (response, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return response{}, err
 	}
 	if body == "" {
 		req.Body = nil
@@ -178,9 +187,9 @@ func do(t testing.TB, method, url, body string, hdr ...string) response {
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr, Timeout: wait.Timeout}).Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}, err
 }
