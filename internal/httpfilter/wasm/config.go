@@ -14,13 +14,15 @@
 //   - vm_config: vm_id (plugins with the same vm_id share shared data and queues), runtime
 //     (envoy.wasm.runtime.v8, .wamr, .wasmtime, .wavm or empty: every one runs on wazero;
 //     envoy.wasm.runtime.null, which runs plugins linked into Envoy, is rejected), code.local
-//     (filename, inline_bytes, inline_string), configuration (proxy_on_vm_start), and
-//     allow_precompiled (accepted; Nuncio always compiles the module itself).
+//     (filename, inline_bytes, inline_string) or code.remote (http_uri, sha256 required,
+//     retry_policy's num_retries and back-off; see fetchRemote), configuration
+//     (proxy_on_vm_start), and allow_precompiled (accepted; Nuncio always compiles the
+//     module itself).
 //   - failure_policy (FAIL_CLOSED, the default; FAIL_OPEN; FAIL_RELOAD, which is what every
 //     policy does here since a broken instance is always replaced) and the deprecated
 //     fail_open.
 //
-// code.remote, environment_variables, nack_on_code_cache_miss,
+// environment_variables, nack_on_code_cache_miss,
 // capability_restriction_config, reload_config and allow_on_headers_stop_iteration: true are
 // rejected as not supported.
 //
@@ -105,14 +107,13 @@ var supported = map[protoreflect.FullName][]protoreflect.Name{
 	"envoy.extensions.filters.http.wasm.v3.Wasm": {"config"},
 	"envoy.extensions.wasm.v3.PluginConfig": {"name", "root_id", "vm_config", "configuration",
 		"fail_open", "failure_policy", "allow_on_headers_stop_iteration"},
-	"envoy.extensions.wasm.v3.VmConfig":    {"vm_id", "runtime", "code", "configuration", "allow_precompiled"},
-	"envoy.config.core.v3.AsyncDataSource": {"local"},
-	"envoy.config.core.v3.DataSource":      {"filename", "inline_bytes", "inline_string"},
-}
-
-// notYet are fields Nuncio will take later, with the reason they are refused now.
-var notYet = map[protoreflect.Name]string{
-	"remote": "not supported yet (use code.local)",
+	"envoy.extensions.wasm.v3.VmConfig":     {"vm_id", "runtime", "code", "configuration", "allow_precompiled"},
+	"envoy.config.core.v3.AsyncDataSource":  {"local", "remote"},
+	"envoy.config.core.v3.DataSource":       {"filename", "inline_bytes", "inline_string"},
+	"envoy.config.core.v3.RemoteDataSource": {"http_uri", "sha256", "retry_policy"},
+	"envoy.config.core.v3.HttpUri":          {"uri", "cluster", "timeout"},
+	"envoy.config.core.v3.RetryPolicy":      {"retry_back_off", "num_retries"},
+	"envoy.config.core.v3.BackoffStrategy":  {"base_interval", "max_interval"},
 }
 
 func checkFields(prefix string, m protoreflect.Message) error {
@@ -125,11 +126,7 @@ func checkFields(prefix string, m protoreflect.Message) error {
 			ok = ok || fd.Name() == a
 		}
 		if !ok {
-			why := notYet[fd.Name()]
-			if why == "" {
-				why = "not supported"
-			}
-			err = fmt.Errorf("%s: %s", name, why)
+			err = fmt.Errorf("%s: not supported", name)
 			return false
 		}
 		if fd.Message() != nil && fd.Message().FullName().Parent() != "google.protobuf" && !fd.IsList() && !fd.IsMap() {
@@ -209,11 +206,14 @@ func newConfig(w *httpwasmv3.Wasm) (*Config, error) {
 	return c, nil
 }
 
-// readCode reads the module from a local data source.
+// readCode reads the module from a local data source, or fetches a remote one.
 func readCode(ds *corev3.AsyncDataSource) ([]byte, error) {
+	if rs := ds.GetRemote(); rs != nil {
+		return fetchRemote(rs)
+	}
 	local := ds.GetLocal()
 	if local == nil {
-		return nil, errors.New("local: required")
+		return nil, errors.New("one of local, remote required")
 	}
 	switch s := local.GetSpecifier().(type) {
 	case *corev3.DataSource_Filename:

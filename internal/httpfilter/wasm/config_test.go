@@ -57,7 +57,7 @@ func TestNewConfig(t *testing.T) {
 		{name: "unknown runtime", yaml: `{config: {vm_config: {runtime: envoy.wasm.runtime.lua, code: ` + code(good) + `}}}`,
 			wantErr: `config.vm_config.runtime: unknown runtime "envoy.wasm.runtime.lua"`},
 		{name: "remote code", yaml: `{config: {vm_config: {code: {remote: {http_uri: {uri: "http://127.0.0.1/p.wasm", cluster: c, timeout: 1s}, sha256: ab}}}}}`,
-			wantErr: "config.vm_config.code.remote: not supported yet"},
+			wantErr: `config.vm_config.code: remote.sha256: "ab" is not a hex SHA-256`},
 		{name: "environment variables", yaml: `{config: {vm_config: {code: ` + code(good) + `, environment_variables: {key_values: {a: b}}}}}`,
 			wantErr: "config.vm_config.environment_variables: not supported"},
 		{name: "reload config", yaml: `{config: {reload_config: {}, vm_config: {code: ` + code(good) + `}}}`,
