@@ -151,6 +151,8 @@ type Route struct {
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// Requires clients to authenticate, or checks each request with a service, before it is forwarded.
 	Auth *Auth `json:"auth,omitempty"`
+	// Runs proxy-wasm plugins on the route's requests, in order.
+	Plugins []Plugin `json:"plugins,omitempty"`
 }
 
 // RateLimit gives each client address a token bucket: it holds burst requests and refills by
@@ -208,6 +210,22 @@ type ExtAuth struct {
 	Path string `json:"path,omitempty"`
 	// Headers of the service's answer that replace the request's, e.g. [X-User].
 	ResponseHeaders []string `json:"responseHeaders,omitempty"`
+}
+
+// Plugin is a proxy-wasm plugin: a .wasm module built with a proxy-wasm SDK (Go, Rust,
+// AssemblyScript, C++), or one of Higress's plugins.
+type Plugin struct {
+	// Name of the plugin. Routes naming the same plugin with the same file and config share
+	// its instances and their state.
+	Name string `json:"name"`
+	// The module, relative to the config file's directory unless absolute.
+	File string `json:"file"`
+	// Root context the plugin's streams run under (its root_id). Default empty.
+	RootID string `json:"rootID,omitempty"`
+	// What the plugin reads as its configuration, usually JSON.
+	Config string `json:"config,omitempty"`
+	// Let requests through without the plugin when it fails, instead of answering 503.
+	FailOpen bool `json:"failOpen,omitempty"`
 }
 
 // Retries retry a failed request. Retries avoid the endpoints already tried, and the request

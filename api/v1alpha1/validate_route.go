@@ -112,6 +112,20 @@ func (v *validator) route(p string, r *Route, backends map[string]int) {
 	if r.Auth != nil {
 		v.auth(p+".auth", r.Auth, backends)
 	}
+	seen := map[string]bool{}
+	for i := range r.Plugins {
+		pl, pp := &r.Plugins[i], idx(p+".plugins", i)
+		switch {
+		case !namePattern.MatchString(pl.Name):
+			v.fail(pp+".name", "%q is not a name (letters, digits, '.', '_', '-')", pl.Name)
+		case seen[pl.Name]:
+			v.fail(pp+".name", "plugin %q is named twice", pl.Name)
+		}
+		seen[pl.Name] = true
+		if pl.File == "" {
+			v.fail(pp+".file", "required")
+		}
+	}
 }
 
 func (v *validator) rateLimit(p string, rl *RateLimit) {

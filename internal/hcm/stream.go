@@ -138,6 +138,7 @@ func (s *stream) begin(ctx context.Context) {
 	s.startCtx(ctx)
 	s.AllowWebSocket = s.cfg.model.UpgradeWebSocket
 	s.BufferLimit = s.cfg.bufLim
+	s.ResponseBufferLimit = s.cfg.bufLim
 	s.table = s.cfg.routes.Load()
 	s.selectRoute()
 	s.makeFilters()
@@ -232,7 +233,7 @@ func (s *stream) decodeBody(chunk []byte, end bool) {
 		return
 	}
 	if s.reqBufferAt >= 0 {
-		if len(s.reqBuf)+len(chunk) > s.bufferLimit() {
+		if len(s.reqBuf)+len(chunk) > s.BufferLimit {
 			s.SendLocalReply(&s.Stream, 413, "payload too large", 0, "request_payload_too_large")
 			s.reqStopped = true
 			return
@@ -293,7 +294,13 @@ func (s *stream) decodeBodyRange(from, to int, chunk []byte, end bool) bool {
 		if f == nil {
 			continue
 		}
-		switch f.OnRequestBody(&s.Stream, chunk, end) {
+		st := f.OnRequestBody(&s.Stream, chunk, end)
+		if b, ok := s.Stream.TakeBody(chunk); ok {
+			// The replacement lives in reqBuf, where a flush of a buffered body reads it.
+			s.reqBuf = append(s.reqBuf[:0], b...)
+			chunk = s.reqBuf
+		}
+		switch st {
 		case httpfilter.Stop:
 			s.reqStopped = true
 			return false
@@ -334,8 +341,6 @@ func (s *stream) decodeTrailers() {
 		}
 	}
 }
-
-func (s *stream) bufferLimit() int { return s.cfg.bufLim }
 
 // EncodeHeaders implements httpfilter.Sink.
 func (s *stream) EncodeHeaders(_ *httpfilter.Stream, end bool) {
@@ -383,7 +388,7 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		return
 	}
 	if s.respBufferAt >= 0 {
-		if len(s.respBuf)+len(chunk) > s.bufferLimit() {
+		if len(s.respBuf)+len(chunk) > s.ResponseBufferLimit {
 			s.resetResponse("response_payload_too_large")
 			return
 		}
@@ -395,7 +400,7 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 		s.respBufferAt = -1
 		// The filter that stopped the headers now sees the whole body, then headers and body
 		// continue towards the codec.
-		if !s.encodeBodyRange(at, s.respBuf, true) {
+		if _, ok := s.encodeBodyRange(at, s.respBuf, true); !ok {
 			return
 		}
 		ph := s.phase(s.cfg.chain.respHeaders)
@@ -410,14 +415,15 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 				}
 			}
 		}
-		if !s.encodeBodyRange(at-1, s.respBuf, true) {
+		if _, ok := s.encodeBodyRange(at-1, s.respBuf, true); !ok {
 			return
 		}
 		s.sendHeaders(false)
 		s.sendBody(s.respBuf, true)
 		return
 	}
-	if !s.encodeBodyRange(len(s.cfg.chain.filters)-1, chunk, end) {
+	chunk, ok := s.encodeBodyRange(len(s.cfg.chain.filters)-1, chunk, end)
+	if !ok {
 		return
 	}
 	if !s.respStarted {
@@ -426,8 +432,9 @@ func (s *stream) EncodeBody(_ *httpfilter.Stream, chunk []byte, end bool) {
 	s.sendBody(chunk, end)
 }
 
-// encodeBodyRange runs OnResponseBody from filter index from down to 0.
-func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
+// encodeBodyRange runs OnResponseBody from filter index from down to 0. It returns the chunk
+// that goes on (a filter may have replaced it; see Stream.ReplaceBody) and whether it does.
+func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) ([]byte, bool) {
 	ph := s.phase(s.cfg.chain.respBody)
 	for k := len(ph) - 1; k >= 0; k-- {
 		i := ph[k]
@@ -438,21 +445,27 @@ func (s *stream) encodeBodyRange(from int, chunk []byte, end bool) bool {
 		if f == nil {
 			continue
 		}
-		switch f.OnResponseBody(&s.Stream, chunk, end) {
+		st := f.OnResponseBody(&s.Stream, chunk, end)
+		if b, ok := s.Stream.TakeBody(chunk); ok {
+			// The replacement lives in respBuf, where the callers read it on.
+			s.respBuf = append(s.respBuf[:0], b...)
+			chunk = s.respBuf
+		}
+		switch st {
 		case httpfilter.Stop:
-			return false
+			return chunk, false
 		case httpfilter.StopAndBuffer:
 			if !end {
 				s.respBufferAt = i
 				s.respBuf = append(s.respBuf[:0], chunk...)
-				return false
+				return chunk, false
 			}
 		}
 		if s.respDone.Load() {
-			return false
+			return chunk, false
 		}
 	}
-	return true
+	return chunk, true
 }
 
 func (s *stream) sendBody(chunk []byte, end bool) {
@@ -480,7 +493,7 @@ func (s *stream) EncodeTrailers(_ *httpfilter.Stream) {
 	if s.respBufferAt >= 0 {
 		at := s.respBufferAt
 		s.respBufferAt = -1
-		if !s.encodeBodyRange(at, s.respBuf, false) {
+		if _, ok := s.encodeBodyRange(at, s.respBuf, false); !ok {
 			return
 		}
 		if !s.respStarted {

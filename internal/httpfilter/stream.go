@@ -34,9 +34,13 @@ type Stream struct {
 	// route may override it.
 	AllowWebSocket bool
 
-	// BufferLimit is the listener's per_connection_buffer_limit_bytes: how much of a body a
-	// filter may keep (the router's retry buffer defaults to it).
-	BufferLimit int
+	// BufferLimit is how much of the request body the connection manager buffers for a
+	// filter (StopAndBuffer) and a filter may keep (the router's retry buffer defaults to
+	// it): the listener's per_connection_buffer_limit_bytes, unless a filter changes it for
+	// the stream, as Envoy's setDecoderBufferLimit. ResponseBufferLimit is the same for the
+	// response body (setEncoderBufferLimit).
+	BufferLimit         int
+	ResponseBufferLimit int
 
 	// Ctx is cancelled when the downstream resets the stream or closes the connection, when
 	// the stream times out, and when it ends. A filter that blocks (an ext_authz or
@@ -48,6 +52,10 @@ type Stream struct {
 	Span Span
 
 	sink Sink
+
+	// newBody is a body chunk a filter put in place of the one it was given (ReplaceBody).
+	newBody     []byte
+	bodyReplace bool
 }
 
 // Route is the route selected for a stream, as the filter contract sees it. The connection
@@ -109,6 +117,24 @@ type Sink interface {
 	// bytes already read from it. It ends the stream for the connection manager; ok is false
 	// when the codec cannot (HTTP/2).
 	Hijack(s *Stream) (c net.Conn, buffered []byte, ok bool)
+}
+
+// ReplaceBody makes b, when called from OnRequestBody or OnResponseBody, what the following
+// filters and the codec get instead of the chunk the callback was given (a body-rewriting
+// filter, usually on a body it buffered whole with StopAndBuffer). The connection manager
+// copies b when the callback returns. Headers that describe the body (content-length) are
+// the filter's to fix while they have not gone on.
+func (s *Stream) ReplaceBody(b []byte) { s.newBody, s.bodyReplace = b, true }
+
+// TakeBody is for the connection manager, after a body callback: it returns the chunk that
+// goes on, the one the callback replaced chunk with or chunk itself.
+func (s *Stream) TakeBody(chunk []byte) ([]byte, bool) {
+	if !s.bodyReplace {
+		return chunk, false
+	}
+	b := s.newBody
+	s.newBody, s.bodyReplace = nil, false
+	return b, true
 }
 
 // SetSink is called by the connection manager when it sets up a stream.

@@ -99,7 +99,7 @@ func Build(b *model.Bootstrap, source any, opts Options) (*Snapshot, error) {
 			}
 			return hcm.New(fc.HCM, slot, hcm.Options{
 				Logger: opts.Logger, HealthFailed: opts.HealthFailed, BufferLimit: l.BufferLimitBytes,
-				Clusters: opts.Clusters.Ref,
+				Clusters: clusterResolver(opts.Clusters),
 			})
 		})
 		if err != nil {
@@ -197,3 +197,12 @@ func (s *Store) Load() *Snapshot { return s.cur.Load() }
 
 // Swap publishes n and returns the previous snapshot.
 func (s *Store) Swap(n *Snapshot) *Snapshot { return s.cur.Swap(n) }
+
+// clusterResolver is what filters that call clusters by name get (hcm.ClusterConfig): the
+// manager's slots, or nil (every name an empty slot) in builds without a manager.
+func clusterResolver(m *cluster.Manager) func(string) *cluster.Ref {
+	if m == nil {
+		return nil
+	}
+	return m.Ref
+}

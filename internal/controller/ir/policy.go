@@ -37,6 +37,21 @@ type Policy struct {
 	CustomErrors *CustomErrors `json:"customErrors,omitempty"`
 	// MaxRequestBytes bounds the request body (the buffer filter).
 	MaxRequestBytes uint32 `json:"maxRequestBytes,omitempty"`
+	// Plugins are proxy-wasm plugins run on the route's requests, in order.
+	Plugins []Plugin `json:"plugins,omitempty"`
+}
+
+// Plugin is a proxy-wasm plugin (envoy.filters.http.wasm). A name is one filter in a
+// listener's chain; each route that runs it gives it its own code and configuration.
+type Plugin struct {
+	Name string `json:"name"`
+	// File is the module's path on the data plane.
+	File   string `json:"file"`
+	RootID string `json:"rootID,omitempty"`
+	// Config is what the plugin's proxy_on_configure reads (usually JSON).
+	Config string `json:"config,omitempty"`
+	// FailOpen lets requests pass when the plugin fails; else they get 503.
+	FailOpen bool `json:"failOpen,omitempty"`
 }
 
 // Fault injects delays and aborts into a share of a route's requests.

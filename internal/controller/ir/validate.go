@@ -269,5 +269,17 @@ func (r *Route) validate(clusters map[string]bool) []error {
 	if ce := r.CustomErrors; ce != nil && !clusters[ce.Cluster] {
 		errs = append(errs, fmt.Errorf("customErrors cluster %q not found", ce.Cluster))
 	}
+	seen := map[string]bool{}
+	for i, p := range r.Plugins {
+		switch {
+		case p.Name == "":
+			errs = append(errs, fmt.Errorf("plugins[%d]: name required", i))
+		case p.File == "":
+			errs = append(errs, fmt.Errorf("plugins[%d] (%s): file required", i, p.Name))
+		case seen[p.Name]:
+			errs = append(errs, fmt.Errorf("plugins[%d] (%s): named twice", i, p.Name))
+		}
+		seen[p.Name] = true
+	}
 	return errs
 }

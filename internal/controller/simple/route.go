@@ -60,6 +60,7 @@ func (t *translator) route(r *v1alpha1.Route) *ir.Route {
 	out.RateLimit = rateLimit(r.RateLimit)
 	out.JWT = jwt(r.Auth)
 	out.ExtAuth = extAuth(r.Auth)
+	out.Plugins = t.plugins(r.Plugins)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
 			out.RequestHeaders, out.RemoveRequestHeaders = headerOps(h.Request)
@@ -239,4 +240,12 @@ func byHeaderName(m map[string]string) []string {
 	keys := sortedKeys(m)
 	sort.SliceStable(keys, func(i, j int) bool { return strings.ToLower(keys[i]) < strings.ToLower(keys[j]) })
 	return keys
+}
+
+func (t *translator) plugins(ps []v1alpha1.Plugin) []ir.Plugin {
+	var out []ir.Plugin
+	for _, p := range ps {
+		out = append(out, ir.Plugin{Name: p.Name, File: t.file(p.File), RootID: p.RootID, Config: p.Config, FailOpen: p.FailOpen})
+	}
+	return out
 }

@@ -8,4 +8,5 @@ import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/jwtauthn"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/localratelimit"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/wasm"
 )

@@ -36,10 +36,16 @@ const (
 // Action is what a stream callback returns.
 type Action uint32
 
-// Actions of ABI 0.2.x (0.1.0 has the same two values).
+// Actions of ABI 0.2.x (0.1.0 has the same two values). Header callbacks may also return
+// Envoy's other header statuses, as Higress's ABI 0.2.100 documents (and Envoy casts any
+// value to its status): ContinueAndEndStream, StopAllIterationAndBuffer and
+// StopAllIterationAndWatermark.
 const (
-	ActionContinue Action = 0
-	ActionPause    Action = 1
+	ActionContinue                     Action = 0
+	ActionPause                        Action = 1
+	ActionContinueAndEndStream         Action = 2
+	ActionStopAllIterationAndBuffer    Action = 3
+	ActionStopAllIterationAndWatermark Action = 4
 )
 
 // LogLevel is proxy_log_level_t.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nuncio-gw/nuncio/internal/header"
+	"github.com/nuncio-gw/nuncio/internal/stats"
 )
 
 func TestSplice(t *testing.T) {
@@ -123,7 +124,9 @@ func TestQueues(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	store := stats.NewStore()
 	m := NewMetrics()
+	m.ExportTo(store.Scope(""))
 	c, _ := m.Define(MetricCounter, []byte("requests"))
 	if again, _ := m.Define(MetricCounter, []byte("requests")); again != c {
 		t.Error("a metric defined twice got two ids")
@@ -151,6 +154,16 @@ func TestMetrics(t *testing.T) {
 	}
 	if m.Get(c).Value.Load() != 2 || m.Get(g).Value.Load() != -3 || m.Get(hist).Count.Load() != 1 {
 		t.Errorf("values %d %d %d", m.Get(c).Value.Load(), m.Get(g).Value.Load(), m.Get(hist).Count.Load())
+	}
+	got := map[string]int64{}
+	for _, st := range store.All() {
+		got[st.Name] = st.Value
+	}
+	if got["wasmcustom.requests"] != 2 || got["wasmcustom.inflight"] != -3 {
+		t.Errorf("exported stats %v, want wasmcustom.requests 2 and wasmcustom.inflight -3", got)
+	}
+	if _, ok := got["wasmcustom.size"]; !ok {
+		t.Errorf("histogram not exported: %v", got)
 	}
 }
 

@@ -212,7 +212,7 @@ func (i *Instance) streamCallback(c callback, a, b uint64) (Action, error) {
 	if err := i.afterCallback(nil); err != nil {
 		return ActionContinue, err
 	}
-	if act == ActionPause && s.resumed() {
+	if act != ActionContinue && s.resumed() {
 		act = ActionContinue
 	}
 	return act, nil

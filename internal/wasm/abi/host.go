@@ -290,6 +290,7 @@ func hostSetHeaderMapPairs(i *Instance, s []uint64) Status {
 	if !decodePairs(b, nil) {
 		return StatusBadArgument
 	}
+	i.touched(MapType(s[0]))
 	st := i.arenaStream()
 	// Envoy replaces the whole map. Each Del removes at least the name at 0, so Len bounds
 	// the loop even for a map that misbehaves.
@@ -330,6 +331,7 @@ func hostMutateHeader(i *Instance, s []uint64, op mutation) Status {
 	if m == nil {
 		return StatusNotFound
 	}
+	i.touched(MapType(s[0]))
 	key, ok := i.read(u32(s[1]), u32(s[2]))
 	if !ok {
 		return StatusInvalidMemoryAccess
@@ -424,11 +426,21 @@ func hostSetProperty(i *Instance, s []uint64) Status {
 	if st == nil {
 		return StatusBadArgument
 	}
+	if !st.hostProperty(view(path), value) {
+		return StatusBadArgument
+	}
 	if st.filterState == nil {
 		st.filterState = map[string][]byte{}
 	}
 	st.filterState[string(path)] = append([]byte(nil), value...)
 	return StatusOK
+}
+
+// touched notes a change of the request headers, after which Envoy selects the route again.
+func (i *Instance) touched(t MapType) {
+	if t == MapRequestHeaders && i.stream != nil {
+		i.stream.RequestHeadersChanged = true
+	}
 }
 
 func hostGetSharedData(i *Instance, s []uint64) Status {

@@ -26,6 +26,14 @@ type Stream struct {
 	ClearRouteCache bool
 	Done            bool // the plugin called proxy_done
 
+	// RequestHeadersChanged: the plugin changed the request headers. Envoy selects the
+	// route again then, unless the plugin set clear_route_cache to "off" (KeepRoute).
+	RequestHeadersChanged bool
+	// Higress's host properties, set with proxy_set_property (see hostProperty).
+	KeepRoute          bool
+	DecoderBufferLimit int // set_decoder_buffer_limit; 0: unset
+	EncoderBufferLimit int // set_encoder_buffer_limit; 0: unset
+
 	continued   bool
 	closed      [4]bool
 	filterState map[string][]byte
@@ -164,3 +172,27 @@ func (i *Instance) afterCallback(err error) error {
 func (i *Instance) PendingCallouts() int { return len(i.callouts) }
 
 func millis(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// hostProperty acts on the properties Higress's plugins set to steer the host rather than to
+// store a value: set_decoder_buffer_limit and set_encoder_buffer_limit (a decimal byte count:
+// how much of the request or response body the host may buffer for this stream) and
+// clear_route_cache ("off": changing the request headers does not select the route again).
+// It reports false for a value it cannot take. Every property is also kept as filter state,
+// so the plugin reads back what it set.
+func (s *Stream) hostProperty(path string, value []byte) bool {
+	switch path {
+	case "set_decoder_buffer_limit", "set_encoder_buffer_limit":
+		n, ok := header.ParseDecimal(string(value))
+		if !ok || n <= 0 || n > 1<<40 {
+			return false
+		}
+		if path == "set_decoder_buffer_limit" {
+			s.DecoderBufferLimit = int(n)
+		} else {
+			s.EncoderBufferLimit = int(n)
+		}
+	case "clear_route_cache":
+		s.KeepRoute = string(value) == "off"
+	}
+	return true
+}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nuncio-gw/nuncio/internal/stats"
 	"github.com/nuncio-gw/nuncio/internal/wasm/abi"
 	"github.com/nuncio-gw/nuncio/internal/wasm/runtime"
 )
@@ -64,6 +65,8 @@ type Config struct {
 	// MaxInstances bounds the pool; a stream waits for an instance when all are taken.
 	// 0 means unbounded.
 	MaxInstances int
+	// Stats, when set, receives the plugin's metrics as wasmcustom.<name> stats.
+	Stats *stats.Scope
 	// MinInstances are started at load, as Envoy starts one VM per worker: plugins that
 	// initialise shared state in proxy_on_vm_start expect every VM to start before traffic.
 	MinInstances int
@@ -129,6 +132,9 @@ func (h *Host) NewPlugin(ctx context.Context, m *runtime.Module, cfg Config) (*P
 	p := &Plugin{
 		host: h, module: m, cfg: cfg, Metrics: abi.NewMetrics(),
 		queueCh: make(chan uint32, 64), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if cfg.Stats != nil {
+		p.Metrics.ExportTo(cfg.Stats)
 	}
 	p.info = &abi.PluginInfo{
 		Name: cfg.Name, RootID: cfg.RootID, VMID: cfg.VMID,

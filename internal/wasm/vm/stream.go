@@ -66,8 +66,10 @@ func (s *Stream) outcome(a abi.Action, err error) Action {
 		s.err = err
 		return ActionFail
 	case s.Stream.Local.Sent:
+		// A local response ends the stream whatever the callback returned (Higress: a
+		// local reply followed by Continue stops the chain).
 		return ActionRespond
-	case a == abi.ActionContinue:
+	case a == abi.ActionContinue || a == abi.ActionContinueAndEndStream:
 		return ActionContinue
 	default:
 		return ActionPause
