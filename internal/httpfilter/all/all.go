@@ -8,6 +8,7 @@ import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/jwtauthn"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/localratelimit"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/rbac"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/router"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/wasm"
 )
