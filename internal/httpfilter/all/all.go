@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/basicauth"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/cors"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/extauthz"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
