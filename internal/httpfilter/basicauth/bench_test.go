@@ -86,13 +86,20 @@ func TestAllowedNoAllocs(t *testing.T) {
 func FuzzHtpasswd(f *testing.F) {
 	f.Add("alice:{SHA}2jmj7l5rSw0yVb/vlWAYkK/YBwk=\n# c\n\nbob:$2y$05$abcdefghijklmnopqrstuuKkLzL9hVjW4oC5f5kL1sY9vCkC8R1zK\r\n")
 	f.Add(":\n:x\nx:\n")
+	f.Add("carol:$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0\ndave:$apr1$$x\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		users, err := parseHtpasswd(text)
 		if err != nil {
 			return
 		}
 		for name, u := range users {
-			if name == "" || (u.sha == nil) == (u.bcrypt == nil) {
+			kinds := 0
+			for _, h := range [][]byte{u.sha, u.bcrypt, u.apr1} {
+				if h != nil {
+					kinds++
+				}
+			}
+			if name == "" || kinds != 1 {
 				t.Fatalf("user %q: sha %v bcrypt %q", name, u.sha, u.bcrypt)
 			}
 		}

@@ -8,10 +8,11 @@
 // authentication_header and realm. typed_per_filter_config takes BasicAuthPerRoute, whose users
 // (and realm) replace the filter's on that route.
 //
-// Envoy accepts only {SHA} hashes; Nuncio also accepts bcrypt ($2y$, $2a$, $2b$), which
-// ingress-nginx users have in their secrets. A bcrypt check costs tens of milliseconds, so a
-// user's last verified password is remembered as its SHA-256 digest and later requests with
-// it are checked in constant time against that. allow_missing and emit_dynamic_metadata are
+// Envoy accepts only {SHA} hashes; Nuncio also accepts bcrypt ($2y$, $2a$, $2b$) and Apache's
+// MD5-crypt ($apr1$, htpasswd's default), which ingress-nginx users have in their secrets. A
+// bcrypt check costs tens of milliseconds and an $apr1$ one a thousand MD5 rounds, so a user's
+// last verified password is remembered as its SHA-256 digest and later requests with it are
+// checked in constant time against that. allow_missing and emit_dynamic_metadata are
 // rejected: no filter consumes dynamic metadata yet.
 //
 // # Stats
@@ -72,9 +73,11 @@ var fields = strict.Fields{
 type user struct {
 	name string
 	sha  []byte // the SHA-1 digest of {SHA} entries
-	// bcrypt is the hash of bcrypt entries; verified holds the SHA-256 digest of the last
-	// password bcrypt accepted.
+	// bcrypt is the hash of bcrypt entries, apr1 the whole $apr1$ entry and apr1Salt its
+	// salt; verified holds the SHA-256 digest of the last password either accepted.
 	bcrypt   []byte
+	apr1     []byte
+	apr1Salt string
 	verified atomic.Pointer[[32]byte]
 }
 
@@ -224,8 +227,14 @@ func parseHtpasswd(text string) (map[string]*user, error) {
 				return nil, fmt.Errorf("invalid bcrypt hash for %q: %v", name, err)
 			}
 			u.bcrypt = []byte(hash)
+		case strings.HasPrefix(hash, apr1Magic):
+			salt, err := parseAPR1(hash)
+			if err != nil {
+				return nil, fmt.Errorf("invalid $apr1$ hash for %q", name)
+			}
+			u.apr1, u.apr1Salt = []byte(hash), salt
 		default:
-			return nil, fmt.Errorf("unsupported htpasswd format for %q: use {SHA} or bcrypt ($2y$)", name)
+			return nil, fmt.Errorf("unsupported htpasswd format for %q: use {SHA}, bcrypt ($2y$) or $apr1$", name)
 		}
 		users[name] = u
 	}

@@ -126,7 +126,12 @@ func check(u *user, password []byte) bool {
 	if v := u.verified.Load(); v != nil && subtle.ConstantTimeCompare(d[:], v[:]) == 1 {
 		return true
 	}
-	if bcrypt.CompareHashAndPassword(u.bcrypt, password) != nil {
+	if u.apr1 != nil {
+		var buf [64]byte
+		if subtle.ConstantTimeCompare(apr1(buf[:0], password, u.apr1Salt), u.apr1) != 1 {
+			return false
+		}
+	} else if bcrypt.CompareHashAndPassword(u.bcrypt, password) != nil {
 		return false
 	}
 	ok := new([32]byte) // a copy, so that d stays on the stack on the fast path

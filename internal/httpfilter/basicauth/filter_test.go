@@ -51,7 +51,8 @@ func TestBasicAuthThroughDataPlane(t *testing.T) {
 	t.Cleanup(up.Close)
 	_, port, _ := net.SplitHostPort(up.Listener.Addr().String())
 
-	users := htpasswd("# htpasswd", shaEntry("alice", "alice-pw"), bcryptEntry(t, "bob", "bob-pw"), "")
+	// dave's entry is `openssl passwd -apr1 -salt saltsalt secret`.
+	users := htpasswd("# htpasswd", shaEntry("alice", "alice-pw"), bcryptEntry(t, "bob", "bob-pw"), "dave:$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0", "")
 	routeUsers := htpasswd(shaEntry("carol", "carol-pw"))
 	listener := func(name, extra string) string {
 		return fmt.Sprintf(`
@@ -126,6 +127,8 @@ func TestBasicAuthThroughDataPlane(t *testing.T) {
 		{name: "SHA user", path: "/x", headers: []string{"authorization", basic("alice", "alice-pw")}, status: 200, body: `upstream user=["alice"]`},
 		{name: "bcrypt user", path: "/x", headers: []string{"authorization", basic("bob", "bob-pw")}, status: 200, body: `upstream user=["bob"]`},
 		{name: "bcrypt user again (remembered)", path: "/x", headers: []string{"authorization", basic("bob", "bob-pw")}, status: 200, body: `upstream user=["bob"]`},
+		{name: "apr1 user", path: "/x", headers: []string{"authorization", basic("dave", "secret")}, status: 200, body: `upstream user=["dave"]`},
+		{name: "wrong apr1 password", path: "/x", headers: []string{"authorization", basic("dave", "Secret")}, status: 401, body: invalid},
 		{name: "lower-case scheme, no padding", path: "/x", headers: []string{"authorization", "basic " + base64.RawStdEncoding.EncodeToString([]byte("alice:alice-pw"))}, status: 200, body: `upstream user=["alice"]`},
 		{name: "forged username header is replaced", path: "/x", headers: []string{"authorization", basic("alice", "alice-pw"), "x-user", "root"}, status: 200, body: `upstream user=["alice"]`},
 		{name: "password with a colon", path: "/x", headers: []string{"authorization", basic("alice", "alice-pw:")}, status: 401, body: invalid},
@@ -175,7 +178,7 @@ func TestBasicAuthThroughDataPlane(t *testing.T) {
 			}
 		})
 	}
-	if a, d := p.Counter("http.basic_default.basic_auth.allowed"), p.Counter("http.basic_default.basic_auth.denied"); a != 6 || d != 11 {
-		t.Errorf("allowed %d, denied %d; want 6, 11", a, d)
+	if a, d := p.Counter("http.basic_default.basic_auth.allowed"), p.Counter("http.basic_default.basic_auth.denied"); a != 7 || d != 12 {
+		t.Errorf("allowed %d, denied %d; want 7, 12", a, d)
 	}
 }
