@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/basicauth"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/cors"
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/csrf"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/extauthz"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/fault"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/jwtauthn"
