@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/apikeyauth"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/basicauth"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/cors"
 	_ "github.com/nuncio-gw/nuncio/internal/httpfilter/csrf"
