@@ -173,6 +173,16 @@ type Auth struct {
 	JWT *JWTAuth `json:"jwt,omitempty"`
 	// Asks an external authorization service about each request (Envoy's ext_authz).
 	ExtAuth *ExtAuth `json:"extAuth,omitempty"`
+	// HTTP Basic authentication against htpasswd users (401 without valid credentials).
+	Basic *BasicAuth `json:"basic,omitempty"`
+	// Client addresses or CIDR ranges allowed; others get 403. The client address is the
+	// connection's peer, or the X-Forwarded-For entry the listener trusts.
+	Allow []string `json:"allow,omitempty"`
+	// Client addresses or CIDR ranges denied (403), even when allow lists them.
+	Deny []string `json:"deny,omitempty"`
+	// Cross-origin resource sharing: preflights answered by the gateway, Access-Control-*
+	// headers added for the allowed origins.
+	CORS *CORS `json:"cors,omitempty"`
 }
 
 // JWTAuth verifies a JSON Web Token in the Authorization header (Bearer) or the access_token
@@ -198,6 +208,32 @@ type JWTAuth struct {
 	PayloadHeader string `json:"payloadHeader,omitempty"`
 	// Lets requests without a token through; a token that is present must still be valid.
 	Optional bool `json:"optional,omitempty"`
+}
+
+// BasicAuth checks HTTP Basic credentials.
+type BasicAuth struct {
+	// htpasswd lines, "user:hash", with {SHA}, bcrypt ($2y$, htpasswd -B) or $apr1$ (htpasswd's
+	// default) hashes.
+	Users []string `json:"users"`
+	// Realm of the WWW-Authenticate challenge. Default: the request's URL.
+	Realm string `json:"realm,omitempty"`
+}
+
+// CORS lets browsers call the route from other origins.
+type CORS struct {
+	// Origins allowed, as "https://app.example"; "https://*.example.com" allows its subdomains
+	// and "*" every origin.
+	AllowOrigins []string `json:"allowOrigins"`
+	// Methods a preflight allows, e.g. "GET, POST". Default: the method asked for.
+	AllowMethods string `json:"allowMethods,omitempty"`
+	// Request headers a preflight allows. Default: those asked for.
+	AllowHeaders string `json:"allowHeaders,omitempty"`
+	// Response headers scripts may read.
+	ExposeHeaders string `json:"exposeHeaders,omitempty"`
+	// Whether requests may carry cookies and credentials.
+	AllowCredentials bool `json:"allowCredentials,omitempty"`
+	// How long browsers may cache a preflight's answer.
+	MaxAge *Duration `json:"maxAge,omitempty"`
 }
 
 // ExtAuth sends each request's method, Host and headers to an authorization service first. A

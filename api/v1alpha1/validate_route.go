@@ -1,12 +1,15 @@
 package v1alpha1
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -190,8 +193,8 @@ func (v *validator) jwt(p string, j *JWTAuth, backends map[string]int) {
 }
 
 func (v *validator) auth(p string, a *Auth, backends map[string]int) {
-	if a.JWT == nil && a.ExtAuth == nil {
-		v.fail(p, "needs jwt or extAuth")
+	if a.JWT == nil && a.ExtAuth == nil && a.Basic == nil && a.Allow == nil && a.Deny == nil && a.CORS == nil {
+		v.fail(p, "needs one of jwt, extAuth, basic, allow, deny, cors")
 		return
 	}
 	if a.JWT != nil {
@@ -200,6 +203,97 @@ func (v *validator) auth(p string, a *Auth, backends map[string]int) {
 	if a.ExtAuth != nil {
 		v.extAuth(p+".extAuth", a.ExtAuth, backends)
 	}
+	v.access(p, a)
+}
+
+// access checks the basic, allow, deny and cors parts of an auth block.
+func (v *validator) access(p string, a *Auth) {
+	if b := a.Basic; b != nil {
+		if len(b.Users) == 0 {
+			v.fail(p+".basic.users", "needs at least one user")
+		}
+		seen := map[string]bool{}
+		for i, u := range b.Users {
+			name, err := htpasswdLine(u)
+			if err != nil {
+				v.fail(idx(p+".basic.users", i), "%v", err)
+				continue
+			}
+			if seen[name] {
+				v.fail(idx(p+".basic.users", i), "user %q listed twice", name)
+			}
+			seen[name] = true
+		}
+		if strings.ContainsFunc(b.Realm, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			v.fail(p+".basic.realm", "must not contain control characters")
+		}
+	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"allow", a.Allow}, {"deny", a.Deny}} {
+		if l.list != nil && len(l.list) == 0 {
+			v.fail(p+"."+l.field, "needs at least one address or range")
+		}
+		for i, c := range l.list {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				if _, err := netip.ParseAddr(c); err != nil {
+					v.fail(idx(p+"."+l.field, i), "%q is not an IP address or CIDR range", c)
+				}
+			}
+		}
+	}
+	if c := a.CORS; c != nil {
+		if len(c.AllowOrigins) == 0 {
+			v.fail(p+".cors.allowOrigins", "needs at least one origin")
+		}
+		for i, o := range c.AllowOrigins {
+			if o == "*" {
+				continue
+			}
+			scheme, host, ok := strings.Cut(o, "://")
+			if !ok || (scheme != "http" && scheme != "https") || host == "" || strings.ContainsAny(host, "/?# ") {
+				v.fail(idx(p+".cors.allowOrigins", i), "must be \"*\" or an origin such as https://app.example, got %q", o)
+			}
+		}
+		for _, h := range []struct{ field, v string }{
+			{"allowMethods", c.AllowMethods}, {"allowHeaders", c.AllowHeaders}, {"exposeHeaders", c.ExposeHeaders},
+		} {
+			if strings.ContainsAny(h.v, "\r\n\x00") {
+				v.fail(p+".cors."+h.field, "must not contain CR, LF or NUL")
+			}
+		}
+		if c.MaxAge != nil && c.MaxAge.Duration < 0 {
+			v.fail(p+".cors.maxAge", "must not be negative, got %s", c.MaxAge.Duration)
+		}
+	}
+}
+
+// htpasswdLine checks a "user:hash" line in a format the gateway reads and returns the user.
+// The hash is never quoted in errors.
+func htpasswdLine(line string) (string, error) {
+	name, hash, ok := strings.Cut(line, ":")
+	if !ok || name == "" || hash == "" {
+		return "", fmt.Errorf("must be user:hash")
+	}
+	switch {
+	case strings.HasPrefix(hash, "{SHA}"):
+		if d, err := base64.StdEncoding.DecodeString(hash[5:]); err != nil || len(d) != 20 {
+			return "", fmt.Errorf("user %q: invalid {SHA} hash", name)
+		}
+	case strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"):
+		if cost, err := strconv.Atoi(hash[4:6]); len(hash) != 60 || hash[6] != '$' || err != nil || cost < 4 || cost > 31 {
+			return "", fmt.Errorf("user %q: invalid bcrypt hash", name)
+		}
+	case strings.HasPrefix(hash, "$apr1$"):
+		salt, sum, ok := strings.Cut(hash[len("$apr1$"):], "$")
+		if !ok || salt == "" || len(salt) > 8 || len(sum) != 22 {
+			return "", fmt.Errorf("user %q: invalid $apr1$ hash", name)
+		}
+	default:
+		return "", fmt.Errorf("user %q: hash must be {SHA}, bcrypt or $apr1$ (htpasswd -B or htpasswd makes them)", name)
+	}
+	return name, nil
 }
 
 func (v *validator) extAuth(p string, e *ExtAuth, backends map[string]int) {

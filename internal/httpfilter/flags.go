@@ -29,11 +29,12 @@ const (
 	FlagOverloadManager                                            // OM
 	FlagDNSResolutionFailed                                        // DF
 	FlagDropOverload                                               // DO
+	FlagRBACAccessDenied                                           // RBAC
 )
 
 var flagNames = []string{
 	"NR", "UH", "UF", "UC", "UT", "UR", "UO", "NC", "LR", "DC", "SI", "DPE", "UPE", "DT", "UMSDR",
-	"DI", "FI", "RL", "UAEX", "URX", "OM", "DF", "DO",
+	"DI", "FI", "RL", "UAEX", "URX", "OM", "DF", "DO", "RBAC",
 }
 
 // AppendTo appends the flags as String renders them, without allocating.

@@ -169,10 +169,10 @@ var Annotations = sortedAnnotations([]Annotation{
 	{Key: "auth-tls-match-cn", Status: NotEnforced, Security: true, Notes: "Subject matching of client certificates is not supported by the data plane: refused unless --allow-unenforced."},
 
 	// Authentication.
-	{Key: "auth-type", Status: NotEnforced, Security: true, Filter: filterBasicAuth, Notes: "`basic` → `basic_auth` (Envoy accepts `{SHA}` htpasswd hashes only); `digest` refuses the Ingress. Refused unless --allow-unenforced."},
-	{Key: "auth-secret", Status: NotEnforced, Security: true, Filter: filterBasicAuth, Notes: "Secret with the htpasswd users."},
-	{Key: "auth-secret-type", Status: NotEnforced, Security: true, Filter: filterBasicAuth, Notes: "`auth-file` (key `auth`) or `auth-map` (user → hash)."},
-	{Key: "auth-realm", Status: NotEnforced, Security: true, Filter: filterBasicAuth, Notes: "`realm` of basic_auth."},
+	{Key: "auth-type", Status: Implemented, Filter: filterBasicAuth, Notes: "`basic` → `basic_auth` (401 with `WWW-Authenticate: Basic`); `digest` refuses the Ingress."},
+	{Key: "auth-secret", Status: Implemented, Filter: filterBasicAuth, Notes: "Secret with the htpasswd users: `{SHA}`, bcrypt (`htpasswd -B`) or `$apr1$` (`htpasswd`'s default) hashes; other formats refuse the Ingress."},
+	{Key: "auth-secret-type", Status: Implemented, Filter: filterBasicAuth, Notes: "`auth-file` (key `auth`) or `auth-map` (user → hash)."},
+	{Key: "auth-realm", Status: Implemented, Filter: filterBasicAuth, Notes: "`realm` of basic_auth (default: the request URI, as Envoy)."},
 	{Key: "auth-url", Status: Implemented, Filter: filterExtAuthz, Notes: "`ext_authz` HTTP service over a cluster for the URL's host; the check goes to the URL's path and query (`path_override`) with the client's method, Host and headers. A 2xx allows; any other answer goes to the client as the service gave it (ingress-nginx turns statuses other than 401 and 403 into 500); an unreachable service answers 403. nginx variables in the path refuse the Ingress."},
 	{Key: "auth-method", Status: NotEnforced, Security: true, Filter: filterExtAuthz, Notes: "Kept in the IR; Envoy's ext_authz forwards the request's method."},
 	{Key: "auth-signin", Status: NotEnforced, Filter: filterExtAuthz, Notes: "Kept in the IR; no redirect to the sign-in page: the client gets the authorization service's denial (401), so requests stay protected."},
@@ -191,9 +191,9 @@ var Annotations = sortedAnnotations([]Annotation{
 	{Key: "satisfy", Status: Ignored, Notes: "Authentication and address rules all apply (`all`); `any` is stricter here."},
 
 	// Client addresses.
-	{Key: "whitelist-source-range", Status: NotEnforced, Security: true, Filter: filterRBAC, Notes: "`rbac` allowing the CIDRs (by the connection's address, or X-Forwarded-For with use-forwarded-headers). Refused unless --allow-unenforced."},
-	{Key: "allowlist-source-range", Status: NotEnforced, Security: true, Filter: filterRBAC, Notes: "Same as whitelist-source-range."},
-	{Key: "denylist-source-range", Status: NotEnforced, Security: true, Filter: filterRBAC, Notes: "`rbac` denying the CIDRs. Refused unless --allow-unenforced."},
+	{Key: "whitelist-source-range", Status: Implemented, Filter: filterRBAC, Notes: "`rbac` allowing the CIDRs (by the connection's address, or X-Forwarded-For with use-forwarded-headers); others get 403."},
+	{Key: "allowlist-source-range", Status: Implemented, Filter: filterRBAC, Notes: "Same as whitelist-source-range."},
+	{Key: "denylist-source-range", Status: Implemented, Filter: filterRBAC, Notes: "`rbac` denying the CIDRs (403)."},
 
 	// Rate limits.
 	{Key: "limit-rps", Status: Implemented, Notes: "`local_ratelimit` with a bucket per client address (dynamic descriptor), refilled by rps every second, bucket = rps × limit-burst-multiplier; refused requests get 429."},
@@ -238,13 +238,13 @@ var Annotations = sortedAnnotations([]Annotation{
 	{Key: "canary-weight-total", Status: Implemented, Notes: "Total of the weights (default 100)."},
 
 	// CORS.
-	{Key: "enable-cors", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "`cors` filter with a per-route `CorsPolicy`. Refused unless --allow-unenforced (browsers would block the requests CORS is meant to allow, and preflights would reach the upstream)."},
-	{Key: "cors-allow-origin", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "Comma separated origins, `*.example.com` wildcards become suffix matches (default `*`)."},
-	{Key: "cors-allow-methods", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "Default `GET, PUT, POST, DELETE, PATCH, OPTIONS`."},
-	{Key: "cors-allow-headers", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "Default as ingress-nginx."},
-	{Key: "cors-expose-headers", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "`expose_headers`."},
-	{Key: "cors-allow-credentials", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "Default true."},
-	{Key: "cors-max-age", Status: NotEnforced, Security: true, Filter: filterCORS, Notes: "Seconds (default 1728000)."},
+	{Key: "enable-cors", Status: Implemented, Filter: filterCORS, Notes: "`cors` filter with a per-route `CorsPolicy`: preflights answered by the proxy, `Access-Control-*` and `Vary: Origin` added to responses."},
+	{Key: "cors-allow-origin", Status: Implemented, Filter: filterCORS, Notes: "Comma separated origins, `*.example.com` wildcards become suffix matches (default `*`)."},
+	{Key: "cors-allow-methods", Status: Implemented, Filter: filterCORS, Notes: "Default `GET, PUT, POST, DELETE, PATCH, OPTIONS`."},
+	{Key: "cors-allow-headers", Status: Implemented, Filter: filterCORS, Notes: "Default as ingress-nginx."},
+	{Key: "cors-expose-headers", Status: Implemented, Filter: filterCORS, Notes: "`expose_headers`."},
+	{Key: "cors-allow-credentials", Status: Implemented, Filter: filterCORS, Notes: "Default true."},
+	{Key: "cors-max-age", Status: Implemented, Filter: filterCORS, Notes: "Seconds (default 1728000)."},
 
 	// Mirroring.
 	{Key: "mirror-target", Status: Implemented, Notes: "`request_mirror_policies` to a DNS cluster for the URL's host and port (https → TLS); the URL's path is not applied (Envoy mirrors the request's own path)."},

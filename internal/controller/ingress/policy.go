@@ -2,6 +2,8 @@ package ingress
 
 import (
 	"cmp"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/nuncio-gw/nuncio/internal/controller/ir"
@@ -401,6 +404,14 @@ func (t *ingressTranslation) auth() error {
 		if len(ba.Users) == 0 {
 			return fmt.Errorf("annotation auth-secret: secret %s has no users", ref)
 		}
+		for i, u := range ba.Users {
+			if err := htpasswdLine(u); err != nil {
+				return fmt.Errorf("annotation auth-secret: secret %s, user %d: %w", ref, i+1, err)
+			}
+		}
+		if strings.ContainsFunc(ba.Realm, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return fmt.Errorf("annotation auth-realm: control characters not allowed")
+		}
 		t.policy.BasicAuth = ba
 	default:
 		return fmt.Errorf("annotation auth-type %q not supported (basic)", typ)
@@ -511,4 +522,33 @@ func (s *state) attachCanaries(h *hostState) {
 			main.route = &r
 		}
 	}
+}
+
+// htpasswdLine checks a "user:hash" line in a format the basic_auth filter reads: {SHA}, bcrypt
+// or $apr1$ (htpasswd's default). Others (crypt, $5$, $6$, plain text) would make the data plane
+// reject the whole route configuration, so the Ingress is refused instead. The hash itself is
+// never quoted in the error.
+func htpasswdLine(line string) error {
+	name, hash, ok := strings.Cut(line, ":")
+	switch {
+	case !ok || name == "" || hash == "":
+		return fmt.Errorf("not a user:hash line")
+	case strings.HasPrefix(hash, "{SHA}"):
+		if d, err := base64.StdEncoding.DecodeString(hash[5:]); err != nil || len(d) != sha1.Size {
+			return fmt.Errorf("user %q: invalid {SHA} hash", name)
+		}
+		return nil
+	case strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"):
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return fmt.Errorf("user %q: invalid bcrypt hash", name)
+		}
+		return nil
+	case strings.HasPrefix(hash, "$apr1$"):
+		salt, sum, ok := strings.Cut(hash[len("$apr1$"):], "$")
+		if !ok || salt == "" || len(salt) > 8 || len(sum) != 22 {
+			return fmt.Errorf("user %q: invalid $apr1$ hash", name)
+		}
+		return nil
+	}
+	return fmt.Errorf("user %q: hash format not supported (use {SHA}, bcrypt or $apr1$, as htpasswd -B or htpasswd writes)", name)
 }

@@ -2,7 +2,9 @@ package simple
 
 import (
 	"cmp"
+	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +62,7 @@ func (t *translator) route(r *v1alpha1.Route) *ir.Route {
 	out.RateLimit = rateLimit(r.RateLimit)
 	out.JWT = jwt(r.Auth)
 	out.ExtAuth = extAuth(r.Auth)
+	auth(&out.Policy, r.Auth)
 	out.Plugins = t.plugins(r.Plugins)
 	if h := r.Headers; h != nil {
 		if h.Request != nil {
@@ -213,6 +216,43 @@ func rateLimit(rl *v1alpha1.RateLimit) *ir.RateLimit {
 	}
 	if rl.Burst != nil {
 		out.Burst = *rl.Burst
+	}
+	return out
+}
+
+// auth fills the route's basic auth, IP filter and CORS policies.
+func auth(out *ir.Policy, a *v1alpha1.Auth) {
+	if a == nil {
+		return
+	}
+	if b := a.Basic; b != nil {
+		out.BasicAuth = &ir.BasicAuth{Users: b.Users, Realm: b.Realm}
+	}
+	if a.Allow != nil || a.Deny != nil {
+		out.IPFilter = &ir.IPFilter{Allow: prefixes(a.Allow), Deny: prefixes(a.Deny)}
+	}
+	if c := a.CORS; c != nil {
+		// "*" answers a preflight with the method and headers it asks for (Envoy's meaning).
+		out.CORS = &ir.CORS{
+			AllowOrigins: c.AllowOrigins, AllowMethods: cmp.Or(c.AllowMethods, "*"), AllowHeaders: cmp.Or(c.AllowHeaders, "*"),
+			ExposeHeaders: c.ExposeHeaders, AllowCredentials: c.AllowCredentials,
+		}
+		if c.MaxAge != nil {
+			out.CORS.MaxAge = strconv.FormatInt(int64(c.MaxAge.Duration/time.Second), 10)
+		}
+	}
+}
+
+// prefixes turns validated addresses and ranges into masked CIDR ranges.
+func prefixes(in []string) []string {
+	var out []string
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a := netip.MustParseAddr(s)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked().String())
 	}
 	return out
 }

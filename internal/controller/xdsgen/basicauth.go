@@ -13,7 +13,7 @@ import (
 
 const basicAuthName = "envoy.filters.http.basic_auth"
 
-// Basic auth is the basic_auth filter, optional and enabled per route with the route's users.
+// Basic auth is the basic_auth filter, disabled in the chain and enabled per route with the route's users.
 func init() {
 	register(&feature{
 		name: "basicauth", order: 120,
@@ -21,11 +21,13 @@ func init() {
 			if !usedBy(l, func(r *ir.Route) bool { return r.BasicAuth != nil }) {
 				return nil
 			}
-			return []*hcmv3.HttpFilter{optionalFilter(basicAuthName, &basicauthv3.BasicAuth{Users: inlineString("")})}
+			return []*hcmv3.HttpFilter{disabledFilter(basicAuthName, &basicauthv3.BasicAuth{Users: inlineString("")})}
 		},
 		route: func(out *routev3.Route, r *ir.Route) {
 			if b := r.BasicAuth; b != nil {
-				enableOptional(out, basicAuthName, &basicauthv3.BasicAuthPerRoute{Users: inlineString(strings.Join(b.Users, "\n") + "\n")})
+				enableFilter(out, basicAuthName, &basicauthv3.BasicAuthPerRoute{
+					Users: inlineString(strings.Join(b.Users, "\n") + "\n"), Realm: b.Realm,
+				})
 			}
 		},
 	})

@@ -15,7 +15,7 @@ import (
 
 const corsName = "envoy.filters.http.cors"
 
-// CORS is the cors filter, optional and enabled per route with the route's CorsPolicy.
+// CORS is the cors filter, disabled in the chain and enabled per route with the route's CorsPolicy.
 func init() {
 	register(&feature{
 		name: "cors", order: 150,
@@ -23,11 +23,11 @@ func init() {
 			if !usedBy(l, func(r *ir.Route) bool { return r.CORS != nil }) {
 				return nil
 			}
-			return []*hcmv3.HttpFilter{optionalFilter(corsName, &corsv3.Cors{})}
+			return []*hcmv3.HttpFilter{disabledFilter(corsName, &corsv3.Cors{})}
 		},
 		route: func(out *routev3.Route, r *ir.Route) {
 			if r.CORS != nil {
-				enableOptional(out, corsName, corsPolicy(r.CORS))
+				enableFilter(out, corsName, corsPolicy(r.CORS))
 			}
 		},
 	})

@@ -81,6 +81,18 @@ func optionalFilter(name string, m proto.Message) *hcmv3.HttpFilter {
 		IsOptional: true, Disabled: true}
 }
 
+// disabledFilter is a filter installed disabled: it runs only on the routes that enable it
+// (enableFilter). Unlike optionalFilter, a data plane without it rejects the listener, so a
+// policy it carries is never silently dropped.
+func disabledFilter(name string, m proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(m)}, Disabled: true}
+}
+
+// enableFilter enables a disabledFilter on a route with its per-route config.
+func enableFilter(out *routev3.Route, name string, cfg proto.Message) {
+	perFilter(out, name, typed(&routev3.FilterConfig{Config: typed(cfg)}))
+}
+
 // enableOptional enables an optional filter on a route with its per-route config.
 func enableOptional(out *routev3.Route, name string, cfg proto.Message) {
 	perFilter(out, name, typed(&routev3.FilterConfig{Config: typed(cfg), IsOptional: true}))

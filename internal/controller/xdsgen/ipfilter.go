@@ -16,7 +16,7 @@ import (
 
 const rbacName = "envoy.filters.http.rbac"
 
-// An IP filter is the rbac filter, optional and enabled per route with the route's ranges.
+// An IP filter is the rbac filter, disabled in the chain and enabled per route with the route's ranges.
 func init() {
 	register(&feature{
 		name: "ipfilter", order: 110,
@@ -24,11 +24,11 @@ func init() {
 			if !usedBy(l, func(r *ir.Route) bool { return r.IPFilter != nil }) {
 				return nil
 			}
-			return []*hcmv3.HttpFilter{optionalFilter(rbacName, &rbacv3.RBAC{})}
+			return []*hcmv3.HttpFilter{disabledFilter(rbacName, &rbacv3.RBAC{})}
 		},
 		route: func(out *routev3.Route, r *ir.Route) {
 			if f := r.IPFilter; f != nil {
-				enableOptional(out, rbacName, &rbacv3.RBACPerRoute{Rbac: &rbacv3.RBAC{Rules: ipRBAC(f)}})
+				enableFilter(out, rbacName, &rbacv3.RBACPerRoute{Rbac: &rbacv3.RBAC{Rules: ipRBAC(f)}})
 			}
 		},
 	})
