@@ -106,64 +106,45 @@ func (f *filter) skip() bool { return f.bypass || f.replying }
 
 // OnRequestHeaders implements httpfilter.RequestHeadersFilter.
 func (f *filter) OnRequestHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
-	if f.skip() {
-		return httpfilter.Continue
-	}
-	vs, err := f.begin(s)
-	if err != nil {
-		return f.fail(s)
-	}
-	a := vs.OnRequestHeaders(abi.HeadersOf(h), end)
-	f.effects(s, true)
-	if a == vm.ActionPause && !end {
-		f.reqHeld = true
-		return httpfilter.StopAndBuffer
-	}
-	return f.after(s, a)
+	return f.headers(s, h, end, true)
 }
 
 // OnRequestBody implements httpfilter.RequestBodyFilter.
 func (f *filter) OnRequestBody(s *httpfilter.Stream, chunk []byte, end bool) httpfilter.Status {
-	if f.skip() {
-		return httpfilter.Continue
-	}
-	vs, err := f.begin(s)
-	if err != nil {
-		return f.fail(s)
-	}
-	f.body = append(f.body[:0], chunk...)
-	a := vs.OnRequestBody(&f.body, end)
-	f.effects(s, true)
-	if a == vm.ActionPause && !end {
-		return httpfilter.StopAndBuffer
-	}
-	if a == vm.ActionPause || a == vm.ActionContinue {
-		if !f.rewrite(s, &s.Request, chunk, f.reqHeld) {
-			return f.fail(s)
-		}
-	}
-	if end {
-		f.reqHeld = false
-	}
-	return f.after(s, a)
+	return f.bodyChunk(s, chunk, end, true)
 }
 
 // OnRequestTrailers implements httpfilter.RequestTrailersFilter.
 func (f *filter) OnRequestTrailers(s *httpfilter.Stream, t *header.Map) httpfilter.Status {
-	if f.skip() {
-		return httpfilter.Continue
-	}
-	vs, err := f.begin(s)
-	if err != nil {
-		return f.fail(s)
-	}
-	a := vs.OnRequestTrailers(abi.HeadersOf(t))
-	f.effects(s, true)
-	return f.after(s, a)
+	return f.trailers(s, t, true)
 }
 
 // OnResponseHeaders implements httpfilter.ResponseHeadersFilter.
 func (f *filter) OnResponseHeaders(s *httpfilter.Stream, h *header.Map, end bool) httpfilter.Status {
+	return f.headers(s, h, end, false)
+}
+
+// OnResponseBody implements httpfilter.ResponseBodyFilter.
+func (f *filter) OnResponseBody(s *httpfilter.Stream, chunk []byte, end bool) httpfilter.Status {
+	return f.bodyChunk(s, chunk, end, false)
+}
+
+// OnResponseTrailers implements httpfilter.ResponseTrailersFilter.
+func (f *filter) OnResponseTrailers(s *httpfilter.Stream, t *header.Map) httpfilter.Status {
+	return f.trailers(s, t, false)
+}
+
+// held is whether the plugin paused on the request's (or the response's) headers, so that
+// they wait for the body.
+func (f *filter) held(request bool) *bool {
+	if request {
+		return &f.reqHeld
+	}
+	return &f.respHeld
+}
+
+// headers runs the plugin's request or response headers callback.
+func (f *filter) headers(s *httpfilter.Stream, h *header.Map, end, request bool) httpfilter.Status {
 	if f.skip() {
 		return httpfilter.Continue
 	}
@@ -171,17 +152,23 @@ func (f *filter) OnResponseHeaders(s *httpfilter.Stream, h *header.Map, end bool
 	if err != nil {
 		return f.fail(s)
 	}
-	a := vs.OnResponseHeaders(abi.HeadersOf(h), end)
-	f.effects(s, false)
+	var a vm.Action
+	if request {
+		a = vs.OnRequestHeaders(abi.HeadersOf(h), end)
+	} else {
+		a = vs.OnResponseHeaders(abi.HeadersOf(h), end)
+	}
+	f.effects(s, request)
 	if a == vm.ActionPause && !end {
-		f.respHeld = true
+		*f.held(request) = true
 		return httpfilter.StopAndBuffer
 	}
 	return f.after(s, a)
 }
 
-// OnResponseBody implements httpfilter.ResponseBodyFilter.
-func (f *filter) OnResponseBody(s *httpfilter.Stream, chunk []byte, end bool) httpfilter.Status {
+// bodyChunk runs the plugin's request or response body callback on a copy of the chunk it
+// may rewrite.
+func (f *filter) bodyChunk(s *httpfilter.Stream, chunk []byte, end, request bool) httpfilter.Status {
 	if f.skip() {
 		return httpfilter.Continue
 	}
@@ -190,24 +177,32 @@ func (f *filter) OnResponseBody(s *httpfilter.Stream, chunk []byte, end bool) ht
 		return f.fail(s)
 	}
 	f.body = append(f.body[:0], chunk...)
-	a := vs.OnResponseBody(&f.body, end)
-	f.effects(s, false)
+	var a vm.Action
+	msg := &s.Response
+	if request {
+		a = vs.OnRequestBody(&f.body, end)
+		msg = &s.Request
+	} else {
+		a = vs.OnResponseBody(&f.body, end)
+	}
+	f.effects(s, request)
 	if a == vm.ActionPause && !end {
 		return httpfilter.StopAndBuffer
 	}
+	held := f.held(request)
 	if a == vm.ActionPause || a == vm.ActionContinue {
-		if !f.rewrite(s, &s.Response, chunk, f.respHeld) {
+		if !f.rewrite(s, msg, chunk, *held) {
 			return f.fail(s)
 		}
 	}
 	if end {
-		f.respHeld = false
+		*held = false
 	}
 	return f.after(s, a)
 }
 
-// OnResponseTrailers implements httpfilter.ResponseTrailersFilter.
-func (f *filter) OnResponseTrailers(s *httpfilter.Stream, t *header.Map) httpfilter.Status {
+// trailers runs the plugin's request or response trailers callback.
+func (f *filter) trailers(s *httpfilter.Stream, t *header.Map, request bool) httpfilter.Status {
 	if f.skip() {
 		return httpfilter.Continue
 	}
@@ -215,8 +210,13 @@ func (f *filter) OnResponseTrailers(s *httpfilter.Stream, t *header.Map) httpfil
 	if err != nil {
 		return f.fail(s)
 	}
-	a := vs.OnResponseTrailers(abi.HeadersOf(t))
-	f.effects(s, false)
+	var a vm.Action
+	if request {
+		a = vs.OnRequestTrailers(abi.HeadersOf(t))
+	} else {
+		a = vs.OnResponseTrailers(abi.HeadersOf(t))
+	}
+	f.effects(s, request)
 	return f.after(s, a)
 }
 
